@@ -1,0 +1,203 @@
+// Bit-level I/O over byte buffers and the integer codes used in messages.
+//
+// Bits are packed least-significant first into little-endian 64-bit words, so a field of w bits
+// costs one shift and one or two word operations. BitWriter writes into caller-provided storage
+// (sized beforehand from a codec's max_encoded_bytes); BitReader checks every read against the
+// end of its buffer and throws CorruptMessage instead of reading past it, so decoders built on it
+// are safe for any input.
+//
+// Integer codes are types satisfying the IntegerCode concept; decoders and encoders take them as
+// template parameters, so the per-element loop contains no virtual or indirect calls.
+#pragma once
+
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "thinwire/core/error.hpp"
+
+namespace thinwire {
+
+static_assert(std::endian::native == std::endian::little,
+              "thinwire's bit I/O assumes a little-endian host");
+
+class BitWriter {
+ public:
+  explicit BitWriter(std::span<std::byte> out) noexcept : out_(out) {}
+
+  // Appends the low `width` bits of `value` (width in [0, 64]).
+  void put(std::uint64_t value, unsigned width) {
+    if (width == 0) return;
+    if (width < 64) value &= (std::uint64_t{1} << width) - 1;
+    acc_ |= value << used_;
+    const unsigned total = used_ + width;
+    if (total >= 64) {
+      flush_word(acc_);
+      acc_ = used_ == 0 ? 0 : value >> (64 - used_);
+      used_ = total - 64;
+    } else {
+      used_ = total;
+    }
+  }
+
+  void put_bit(bool bit) { put(bit ? 1 : 0, 1); }
+
+  // Flushes the partial word; returns the number of bytes written in total.
+  std::size_t finish() {
+    const std::size_t tail = (used_ + 7) / 8;
+    if (pos_ + tail > out_.size()) overflow();
+    for (std::size_t i = 0; i < tail; ++i) {
+      out_[pos_ + i] = static_cast<std::byte>((acc_ >> (8 * i)) & 0xFF);
+    }
+    pos_ += tail;
+    acc_ = 0;
+    used_ = 0;
+    return pos_;
+  }
+
+  [[nodiscard]] std::uint64_t bits_written() const noexcept { return pos_ * 8 + used_; }
+
+ private:
+  void flush_word(std::uint64_t word) {
+    if (pos_ + 8 > out_.size()) {
+      // Near the end of the buffer: write byte by byte so an exact-size buffer still works.
+      for (int i = 0; i < 8; ++i) {
+        if (pos_ >= out_.size()) overflow();
+        out_[pos_++] = static_cast<std::byte>((word >> (8 * i)) & 0xFF);
+      }
+      return;
+    }
+    std::memcpy(out_.data() + pos_, &word, 8);
+    pos_ += 8;
+  }
+  [[noreturn]] static void overflow() {
+    throw Error("internal: bit writer overflow (a codec exceeded its max_encoded_bytes)");
+  }
+
+  std::span<std::byte> out_;
+  std::size_t pos_ = 0;
+  std::uint64_t acc_ = 0;
+  unsigned used_ = 0;
+};
+
+class BitReader {
+ public:
+  explicit BitReader(std::span<const std::byte> in) noexcept
+      : in_(in), total_bits_(static_cast<std::uint64_t>(in.size()) * 8) {}
+
+  // Reads `width` bits (width in [0, 64]); throws CorruptMessage past the end.
+  std::uint64_t get(unsigned width) {
+    if (width == 0) return 0;
+    require(width);
+    std::uint64_t value = peek64() & mask(width);
+    pos_ += width;
+    return value;
+  }
+
+  bool get_bit() { return get(1) != 0; }
+
+  // Number of consecutive zero bits from the current position (at most 64), not consumed.
+  // Throws CorruptMessage if the buffer ends before a one bit.
+  unsigned count_zeros() {
+    const std::uint64_t word = peek64();
+    const unsigned avail = remaining() < 64 ? static_cast<unsigned>(remaining()) : 64;
+    const unsigned zeros = word == 0 ? 64 : static_cast<unsigned>(std::countr_zero(word));
+    if (zeros >= avail) {
+      if (avail < 64) throw CorruptMessage("message ends inside an integer code");
+    }
+    return zeros;
+  }
+
+  void skip(std::uint64_t width) {
+    require(width);
+    pos_ += width;
+  }
+
+  [[nodiscard]] std::uint64_t position() const noexcept { return pos_; }
+  [[nodiscard]] std::uint64_t remaining() const noexcept { return total_bits_ - pos_; }
+
+ private:
+  static constexpr std::uint64_t mask(unsigned width) noexcept {
+    return width >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << width) - 1;
+  }
+  void require(std::uint64_t width) const {
+    if (width > remaining()) throw CorruptMessage("message ends before its payload does");
+  }
+  // The 64 bits starting at pos_, zero-filled past the end of the buffer.
+  [[nodiscard]] std::uint64_t peek64() const noexcept {
+    const std::size_t byte = static_cast<std::size_t>(pos_ / 8);
+    const unsigned shift = static_cast<unsigned>(pos_ % 8);
+    std::uint64_t lo = 0;
+    std::uint64_t hi = 0;
+    if (byte + 9 <= in_.size()) {
+      std::memcpy(&lo, in_.data() + byte, 8);
+      hi = static_cast<std::uint64_t>(in_[byte + 8]);
+    } else {
+      for (std::size_t i = 0; i < 8 && byte + i < in_.size(); ++i) {
+        lo |= static_cast<std::uint64_t>(in_[byte + i]) << (8 * i);
+      }
+      if (byte + 8 < in_.size()) hi = static_cast<std::uint64_t>(in_[byte + 8]);
+    }
+    return shift == 0 ? lo : (lo >> shift) | (hi << (64 - shift));
+  }
+
+  std::span<const std::byte> in_;
+  std::uint64_t total_bits_;
+  std::uint64_t pos_ = 0;
+};
+
+// An integer code maps positive integers (n >= 1) to bit strings.
+template <typename C>
+concept IntegerCode = requires(BitWriter& w, BitReader& r, std::uint64_t n) {
+  { C::bits(n) } -> std::convertible_to<unsigned>;
+  C::put(w, n);
+  { C::get(r) } -> std::same_as<std::uint64_t>;
+};
+
+// Elias gamma: floor(log2 n) zeros, a one, then the floor(log2 n) low bits of n.
+// Good for small values (QSGD levels); 2·floor(log2 n) + 1 bits.
+struct EliasGamma {
+  [[nodiscard]] static constexpr unsigned bits(std::uint64_t n) noexcept {
+    return 2 * static_cast<unsigned>(std::bit_width(n) - 1) + 1;
+  }
+  static void put(BitWriter& w, std::uint64_t n) {
+    const unsigned len = static_cast<unsigned>(std::bit_width(n)) - 1;
+    w.put(std::uint64_t{1} << len, len + 1);
+    w.put(n, len);
+  }
+  static std::uint64_t get(BitReader& r) {
+    const unsigned len = r.count_zeros();
+    if (len > 63) throw CorruptMessage("elias-gamma code longer than 64 bits");
+    r.skip(len + 1);
+    return (std::uint64_t{1} << len) | r.get(len);
+  }
+};
+
+// Elias delta: the bit length L of n in Elias gamma, then the L - 1 low bits of n.
+// Good for large values (index gaps); about log2 n + 2·log2 log2 n bits.
+struct EliasDelta {
+  [[nodiscard]] static constexpr unsigned bits(std::uint64_t n) noexcept {
+    const auto len = static_cast<std::uint64_t>(std::bit_width(n));
+    return EliasGamma::bits(len) + static_cast<unsigned>(len) - 1;
+  }
+  static void put(BitWriter& w, std::uint64_t n) {
+    const auto len = static_cast<unsigned>(std::bit_width(n));
+    EliasGamma::put(w, len);
+    w.put(n, len - 1);
+  }
+  static std::uint64_t get(BitReader& r) {
+    const std::uint64_t len = EliasGamma::get(r);
+    if (len > 64) throw CorruptMessage("elias-delta code longer than 64 bits");
+    const auto width = static_cast<unsigned>(len - 1);
+    return (width == 64 ? 0 : (std::uint64_t{1} << width)) | r.get(width);
+  }
+};
+
+static_assert(IntegerCode<EliasGamma>);
+static_assert(IntegerCode<EliasDelta>);
+
+}  // namespace thinwire

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "qsgd_kernels.hpp"
 #include "thinwire/codec/registry.hpp"
 
 namespace thinwire::codec {
@@ -62,6 +63,8 @@ MessageInfo inspect(std::span<const std::byte> message) {
 }
 
 void require_finite(std::span<const float> v, std::string_view codec_name) {
+  // Vectorized scan first; the per-element loop below only runs to name the bad element.
+  if (kernels::all_finite(v.data(), v.size())) return;
   for (std::size_t i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i])) {
       throw InvalidArgument(std::string(codec_name) + ": input element " + std::to_string(i) +

@@ -14,7 +14,8 @@ std::size_t IdentityCodec::encode_into(std::span<const float> v, const EncodeCon
   write_params(w.params());
   std::span<std::byte> payload = w.payload_area();
   static_assert(std::endian::native == std::endian::little, "wire format is little-endian");
-  std::memcpy(payload.data(), v.data(), v.size_bytes());
+  // memcpy with a null pointer is undefined even for zero bytes (an empty vector has one).
+  if (!v.empty()) std::memcpy(payload.data(), v.data(), v.size_bytes());
   return w.finish(v.size_bytes());
 }
 
@@ -25,7 +26,7 @@ void IdentityCodec::decode_payload(std::span<const std::byte> payload, std::span
                          std::to_string(out.size()) + " elements");
   }
   if (mode == DecodeMode::kOverwrite) {
-    std::memcpy(out.data(), payload.data(), payload.size());
+    if (!out.empty()) std::memcpy(out.data(), payload.data(), payload.size());
     return;
   }
   for (std::size_t i = 0; i < out.size(); ++i) {

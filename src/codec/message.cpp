@@ -4,8 +4,7 @@
 #include <cstring>
 #include <string>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "thinwire/core/checksum.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -29,11 +28,10 @@ void store_le(std::span<std::byte> bytes, std::size_t offset, std::uint64_t v, s
 }
 
 std::uint64_t checksum(std::span<const std::byte> header_prefix, std::span<const std::byte> body) {
-  XXH3_state_t state;
-  XXH3_64bits_reset(&state);
-  XXH3_64bits_update(&state, header_prefix.data(), header_prefix.size());
-  XXH3_64bits_update(&state, body.data(), body.size());
-  return XXH3_64bits_digest(&state);
+  Checksum64 sum;
+  sum.update(header_prefix);
+  sum.update(body);
+  return sum.digest();
 }
 
 }  // namespace
@@ -77,6 +75,16 @@ MessageView parse_message(std::span<const std::byte> message, bool verify_checks
   view.params = message.subspan(kHeaderBytes, h.params_bytes);
   view.payload = message.subspan(kHeaderBytes + h.params_bytes);
   return view;
+}
+
+void set_message_flags(std::span<std::byte> message, std::uint8_t flags) {
+  if ((flags & ~kFlagErrorFeedback) != 0) {
+    throw InvalidArgument("message flags " + std::to_string(flags) + " have unknown bits set");
+  }
+  (void)parse_message(message);
+  message[4] = static_cast<std::byte>(flags);
+  store_le(message, kChecksumOffset,
+           checksum(message.first(kChecksumOffset), message.subspan(kHeaderBytes)), 8);
 }
 
 std::uint64_t message_elements(std::span<const std::byte> message) {

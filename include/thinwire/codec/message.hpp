@@ -125,6 +125,11 @@ class MessageWriter {
   ParamWriter params_;
 };
 
+// Replaces the flags of a finished, valid message and re-stamps its checksum. Lets a wrapper
+// that codecs know nothing about (error feedback) mark the messages it sends. Throws
+// CorruptMessage if `message` is not a valid message or InvalidArgument for unknown flag bits.
+void set_message_flags(std::span<std::byte> message, std::uint8_t flags);
+
 // Reads the element count without validating the rest (for sizing an output buffer); throws
 // CorruptMessage if the message is shorter than a header.
 [[nodiscard]] std::uint64_t message_elements(std::span<const std::byte> message);

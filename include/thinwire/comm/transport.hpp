@@ -44,6 +44,9 @@ class Transport {
 
   // This rank's clock in seconds (simulated or measured, see above).
   [[nodiscard]] virtual double clock_seconds() const = 0;
+  // Adds `seconds` of modelled work (e.g. compute on hardware we do not have) to a simulated
+  // clock. Measured clocks ignore it: real work already shows in them.
+  virtual void advance_clock(double /*seconds*/) {}
 
   void set_timeout(Seconds timeout) noexcept { timeout_ = timeout; }
   [[nodiscard]] Seconds timeout() const noexcept { return timeout_; }

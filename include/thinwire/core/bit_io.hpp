@@ -112,6 +112,11 @@ class BitReader {
     return zeros;
   }
 
+  // The 64 bits starting at the current position, zero-filled past the end of the buffer; not
+  // consumed. For decoders that parse several short codes from one word, then skip() them
+  // (checking remaining() first).
+  [[nodiscard]] std::uint64_t peek() const noexcept { return peek64(); }
+
   void skip(std::uint64_t width) {
     require(width);
     pos_ += width;

@@ -1,0 +1,210 @@
+// `thinwire compress | decompress | inspect | codecs`: one message in, one vector out, and back.
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_common.hpp"
+#include "thinwire/codec/codec.hpp"
+#include "thinwire/codec/error_feedback.hpp"
+#include "thinwire/codec/message.hpp"
+#include "thinwire/codec/registry.hpp"
+#include "thinwire/core/array_file.hpp"
+#include "thinwire/core/spec.hpp"
+
+namespace thinwire::cli {
+namespace {
+
+using codec::Codec;
+using codec::CodecChoice;
+
+struct CompressOptions {
+  std::string codec;
+  std::string in;
+  std::string out;
+  std::uint64_t seed = 0;
+  std::uint32_t rank = 0;
+  std::uint64_t iteration = 0;
+};
+
+struct DecompressOptions {
+  std::string in;
+  std::string out;
+};
+
+// Rethrows a CorruptMessage with the file it came from in front.
+template <typename Fn>
+auto with_file(const std::string& path, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const CorruptMessage& e) {
+    throw CorruptMessage(path + ": " + e.what());
+  }
+}
+
+void run_compress(const CompressOptions& opt) {
+  CodecChoice choice = as_usage("--codec", [&] { return codec::parse_codec(opt.codec); });
+  (void)as_usage("--in", [&] { return array_format_for(opt.in); });
+  const std::vector<float> v = read_array(opt.in);
+  const codec::EncodeContext ctx{.seed = opt.seed, .rank = opt.rank, .iteration = opt.iteration};
+  std::vector<std::byte> message;
+  try {
+    // '+ef' on one message: error feedback starts from a zero residual, so the payload equals
+    // the plain codec's and the header carries the error-feedback flag.
+    message = choice.error_feedback ? codec::make_error_feedback(choice, v.size())->encode(v, ctx)
+                                    : choice.codec->encode(v, ctx);
+  } catch (const InvalidArgument& e) {
+    // The spec was valid, so this is about the data (e.g. a NaN in the input): a runtime error.
+    throw IoError(opt.in + ": " + e.what());
+  }
+  write_file_bytes(opt.out, message);
+}
+
+void run_decompress(const DecompressOptions& opt) {
+  (void)as_usage("--out", [&] { return array_format_for(opt.out); });
+  const std::vector<std::byte> message = read_file_bytes(opt.in);
+  // parse_message validates lengths and checksum before the element count sizes a buffer.
+  const codec::MessageView view = with_file(opt.in, [&] { return codec::parse_message(message); });
+  std::vector<float> out(view.header.elements);
+  with_file(opt.in, [&] { codec::decode(message, out, codec::DecodeMode::kOverwrite); });
+  write_array(opt.out, out);
+}
+
+// A spec parameter as JSON: integers and reals as numbers, true/false as booleans, the rest as
+// strings, so that scripts can compare `parameters.s == 16` without parsing.
+nlohmann::json parameter_value(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  try {
+    return parse_int(text, "");
+  } catch (const InvalidArgument&) {
+  }
+  try {
+    return parse_double(text, "");
+  } catch (const InvalidArgument&) {
+  }
+  return text;
+}
+
+void run_inspect(const std::string& path) {
+  const std::vector<std::byte> message = read_file_bytes(path);
+  const codec::MessageInfo info = with_file(path, [&] { return codec::inspect(message); });
+  const codec::MessageView view = codec::parse_message(message);
+  nlohmann::json params = nlohmann::json::object();
+  const Spec spec = Spec::parse(info.spec);
+  for (const auto& [key, value] : spec.params()) {
+    params[key] = parameter_value(value);
+  }
+  const nlohmann::json j = {
+      {"file", path},
+      {"codec", info.codec},
+      {"spec", info.spec},
+      {"parameters", params},
+      {"elements", info.elements},
+      {"bytes", info.bytes},
+      {"header_bytes", codec::kHeaderBytes},
+      {"params_bytes", view.header.params_bytes},
+      {"payload_bytes", info.payload_bytes},
+      {"bits_per_element", info.bits_per_element()},
+      {"error_feedback", info.error_feedback},
+      {"format_version", view.header.version},
+  };
+  std::cout << j.dump(2) << '\n';
+}
+
+void run_codecs() {
+  std::map<std::string, std::vector<std::string>, std::less<>> examples;
+  for (const std::string& spec : codec::example_codec_specs()) {
+    const std::string name = spec.substr(0, spec.find_first_of(":+"));
+    examples[name].push_back(spec);
+  }
+  std::size_t width = 0;
+  for (const codec::CodecEntry& entry : codec::codec_registry()) {
+    width = std::max(width, entry.name.size());
+  }
+  std::cout
+      << "Spec syntax: NAME[:KEY=VALUE,...][+ef]   ('+ef' adds error feedback)\n"
+         "Every parameter has a default; 'inspect' shows the canonical spec of a message.\n\n";
+  for (const codec::CodecEntry& entry : codec::codec_registry()) {
+    std::cout << "  " << entry.name << std::string(width + 2 - entry.name.size(), ' ')
+              << entry.summary << '\n';
+    const auto it = examples.find(entry.name);
+    if (it == examples.end()) continue;
+    // Examples after "e.g.", wrapped at kColumns.
+    constexpr std::size_t kColumns = 100;
+    const std::string indent(width + 4, ' ');
+    std::string line = indent + "e.g.";
+    for (const std::string& spec : it->second) {
+      if (line.size() + 2 + spec.size() > kColumns && line.size() > indent.size() + 4) {
+        std::cout << line << '\n';
+        line = indent + "    ";
+      }
+      line += "  " + spec;
+    }
+    std::cout << line << '\n';
+  }
+}
+
+}  // namespace
+
+void add_codec_commands(CLI::App& app) {
+  auto compress_opt = std::make_shared<CompressOptions>();
+  CLI::App* compress =
+      app.add_subcommand("compress", "Encode a float32 vector file into a message with one codec");
+  compress->add_option("--codec", compress_opt->codec, "Codec spec, e.g. qsgd:s=16,bucket=512")
+      ->required();
+  compress->add_option("--in", compress_opt->in, "Input vector file, .npy or .f32")->required();
+  compress->add_option("--out", compress_opt->out, "Output message file (conventionally .twm)")
+      ->required();
+  compress->add_option("--seed", compress_opt->seed, "Seed of the codec's random numbers")
+      ->capture_default_str();
+  compress->add_option("--rank", compress_opt->rank, "Worker rank mixed into the random stream")
+      ->capture_default_str();
+  compress
+      ->add_option("--iteration", compress_opt->iteration, "Iteration mixed into the random stream")
+      ->capture_default_str();
+  compress->footer(
+      "The message is self-describing (codec, parameters, length, checksum): decompress and\n"
+      "inspect need no codec flag. Stochastic codecs draw their random numbers from (seed, rank,\n"
+      "iteration), so the same three values always give the same bytes.\n\n"
+      "Input: .npy is a 1-D float32 NumPy array (dtype '<f4', shape (n,)); .f32 is raw\n"
+      "little-endian float32. Every value must be finite.\n\n"
+      "Codec specs are NAME[:KEY=VALUE,...][+ef], e.g. identity, qsgd:s=16,bucket=512,\n"
+      "topk:k=0.01+ef. Run 'thinwire codecs' for every codec with examples. '+ef' marks the\n"
+      "message as sent with error feedback; one message starts from a zero residual, so its\n"
+      "payload is the plain codec's (the residual matters across iterations, in training).");
+  compress->callback([compress_opt] { run_compress(*compress_opt); });
+
+  auto decompress_opt = std::make_shared<DecompressOptions>();
+  CLI::App* decompress =
+      app.add_subcommand("decompress", "Decode a message into a float32 vector file");
+  decompress->add_option("--in", decompress_opt->in, "Message file written by compress")
+      ->required();
+  decompress->add_option("--out", decompress_opt->out, "Output vector file, .npy or .f32")
+      ->required();
+  decompress->footer(
+      "The header, every length and the checksum are verified before anything is decoded: a\n"
+      "damaged message is an error (exit code 1), never garbage output.\n"
+      "Output: .npy writes a 1-D float32 NumPy array, .f32 raw little-endian float32.");
+  decompress->callback([decompress_opt] { run_decompress(*decompress_opt); });
+
+  auto inspect_path = std::make_shared<std::string>();
+  CLI::App* inspect = app.add_subcommand("inspect", "Print a message's header and sizes as JSON");
+  inspect->add_option("message", *inspect_path, "Message file (.twm)")->required();
+  inspect->footer(
+      "Fields: file, codec, spec (canonical, every parameter spelled out), parameters (an\n"
+      "object), elements, bytes (whole message), header_bytes, params_bytes, payload_bytes,\n"
+      "bits_per_element (8 * bytes / elements, header included), error_feedback (whether the\n"
+      "sender used error feedback) and format_version. The checksum is verified.");
+  inspect->callback([inspect_path] { run_inspect(*inspect_path); });
+
+  CLI::App* codecs =
+      app.add_subcommand("codecs", "List every codec with a summary and example specs");
+  codecs->footer("Spec syntax: NAME[:KEY=VALUE,...][+ef]; see docs/wire_format.md for the bytes.");
+  codecs->callback([] { run_codecs(); });
+}
+
+}  // namespace thinwire::cli

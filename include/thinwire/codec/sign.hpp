@@ -1,0 +1,58 @@
+// sign: scaled sign, 1 bit per element (SPEC §2; Bernstein et al., "signSGD", with the ℓ1 scale
+// of Karimireddy et al., "Error feedback fixes SignSGD", 2019).
+//
+// Per bucket u of B elements (bucket = 0, the default: one bucket of all d elements),
+// Q(u) = (‖u‖₁/|u|)·sgn(u) with sgn(0) = +1. Deterministic and biased; meant to be used with
+// error feedback (the scale makes ‖Q(u)‖₁ = ‖u‖₁).
+//
+// Payload: per bucket the fp32 scale ‖u‖₁/|u| (a zero bucket sends only its scale), then one bit
+// per element, 1 = negative; zero-padded to a whole byte. Params: u32 bucket.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "thinwire/codec/codec.hpp"
+#include "thinwire/codec/kernel_path.hpp"
+#include "thinwire/core/bit_io.hpp"
+#include "thinwire/core/spec.hpp"
+
+namespace thinwire::codec {
+
+// Kernels over one bucket each. ‖u‖₁/|u| (0 for an empty span), with ‖u‖₁ summed in double over
+// 8 interleaved partial sums in a fixed order (kernels::sum_abs: vectorizes, same value anywhere).
+[[nodiscard]] float sign_scale(std::span<const float> u);
+// One bit per element; kReference is the scalar per-bit loop (the test oracle), same bits.
+void sign_encode_bucket(std::span<const float> u, BitWriter& w,
+                        KernelPath path = KernelPath::kFast);
+// Decodes one bucket's bits after its (non-zero) scale.
+void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeMode mode,
+                        KernelPath path = KernelPath::kFast);
+
+class SignCodec final : public Codec {
+ public:
+  explicit SignCodec(std::uint32_t bucket = 0) noexcept : bucket_(bucket) {}
+
+  [[nodiscard]] std::uint32_t bucket() const noexcept { return bucket_; }
+
+  [[nodiscard]] CodecId id() const noexcept override { return CodecId::kSign; }
+  [[nodiscard]] std::string spec() const override;
+  [[nodiscard]] CodecTraits traits() const noexcept override {
+    return {.lossless = false, .unbiased = false, .deterministic = true};
+  }
+  [[nodiscard]] std::size_t max_encoded_bytes(std::size_t d) const override;
+  std::size_t encode_into(std::span<const float> v, const EncodeContext& ctx,
+                          std::span<std::byte> out) const override;
+  void decode_payload(std::span<const std::byte> payload, std::span<float> out,
+                      DecodeMode mode) const override;
+  void write_params(ParamWriter& w) const override;
+
+  static std::unique_ptr<Codec> from_spec(Spec& spec);
+  static std::unique_ptr<Codec> from_params(ParamReader& params);
+
+ private:
+  std::uint32_t bucket_;
+};
+
+}  // namespace thinwire::codec

@@ -1,0 +1,111 @@
+// The training algorithms (SPEC §4) behind one small interface, chosen at run time from the
+// configuration. The worker loop (worker.hpp) computes a local gradient at the rank's model and
+// hands it to Algorithm::step, which synchronizes and updates the model; one header per variant:
+//
+//   sync_sgd.hpp      sgd with --sync allgather|ring: compressed all-reduce of gradients
+//   ps_sgd.hpp        sgd with --sync ps: parameter server (compressed uplink, model downlink)
+//   local_sgd.hpp     local-sgd (PR-SGD) and sgd with --sync gossip (D-PSGD, H = 1): local steps,
+//                     then model averaging (all-reduce) or one exact gossip round
+//   qlocal_sgd.hpp    qlocal-sgd, all-reduce paradigm: the change since the last synchronized
+//                     model is compressed
+//   choco_sgd.hpp     choco, and qlocal-sgd in the gossip paradigm: local steps, then one
+//                     compressed CHOCO-gossip round
+//
+// Every algorithm is deterministic given (seed, rank, iteration): encodings draw from
+// EncodeContext{seed, rank, iteration}, reductions run in fixed orders (collective/), so every
+// backend and thread schedule produces the same bits.
+//
+// Communication accounting: step() returns what this rank sent (collective::Result) and what the
+// same pattern would have cost with the identity codec — bytes from the exact identity message
+// size (32-byte header + 4 bytes per element) and time from the link model along the collective's
+// critical path — the "uncompressed estimate" of the run summary.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "thinwire/codec/codec.hpp"
+#include "thinwire/codec/error_feedback.hpp"
+#include "thinwire/collective/result.hpp"
+#include "thinwire/comm/link_model.hpp"
+#include "thinwire/comm/transport.hpp"
+#include "thinwire/optim/sgd.hpp"
+#include "thinwire/train/config.hpp"
+#include "thinwire/train/state_file.hpp"
+
+namespace thinwire::train {
+
+// What one step communicated on this rank.
+struct StepComm {
+  collective::Result sent;           // bytes and messages this rank sent, clock time spent
+  std::uint64_t identity_bytes = 0;  // the same messages with the identity codec
+  double identity_seconds = 0;       // their modelled time on the critical path
+  bool synchronized = false;         // a synchronization happened in this step
+
+  StepComm& operator+=(const StepComm& other) noexcept {
+    sent += other.sent;
+    identity_bytes += other.identity_bytes;
+    identity_seconds += other.identity_seconds;
+    synchronized = synchronized || other.synchronized;
+    return *this;
+  }
+};
+
+// What every algorithm is built from.
+struct AlgorithmContext {
+  comm::Transport* transport = nullptr;  // the data plane (counted)
+  std::size_t dimension = 0;             // d, model parameters
+  std::uint64_t seed = 0;
+  comm::LinkModel link;  // for the uncompressed estimate
+};
+
+class Algorithm {
+ public:
+  virtual ~Algorithm() = default;
+
+  // Iteration t (0-based) on this rank. `grad` is the local gradient at `model` (it may be used
+  // as scratch). With local_valid = false the gradient was not finite and was zeroed: local steps
+  // are skipped, synchronizations still happen (every rank must take part).
+  virtual StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
+                        bool local_valid) = 0;
+
+  // Whether every rank holds the same published model after iteration t (then rank 0's is the
+  // model; otherwise the engine averages the ranks' models).
+  [[nodiscard]] virtual bool consensus_after(std::uint64_t t) const = 0;
+  // The model this rank publishes (the parameter server's rank 0: its own model, not the replica).
+  [[nodiscard]] virtual std::span<const float> published(std::span<const float> model) const {
+    return model;
+  }
+  // ‖ḡ‖ of the synchronized gradient the last step applied, when the algorithm has one (sgd).
+  [[nodiscard]] virtual std::optional<double> applied_gradient_norm() const { return {}; }
+
+  // Checkpointing: optimizer state, error-feedback residuals and synchronization state.
+  virtual void save(StateBundle& state) const = 0;
+  virtual void load(const StateBundle& state) = 0;
+};
+
+// Builds the algorithm the (resolved) configuration names; `initial_model` is the common starting
+// point (anchors and replicas start there). Throws InvalidArgument for combinations resolve()
+// cannot see (a topology that does not fit the world size).
+[[nodiscard]] std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
+                                                        const AlgorithmContext& context,
+                                                        std::span<const float> initial_model);
+
+// ---- pieces shared by the implementations -------------------------------------------------
+
+// Size in bytes of an identity-codec message of n elements.
+[[nodiscard]] std::uint64_t identity_message_bytes(std::size_t n);
+
+// Optimizer + optional error feedback, saved and loaded under a prefix.
+void save_optimizer(StateBundle& state, const optim::Sgd& optimizer);
+void load_optimizer(const StateBundle& state, optim::Sgd& optimizer);
+void save_error_feedback(StateBundle& state, const codec::ErrorFeedback* ef);
+void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef);
+
+// The optimizer options of a configuration.
+[[nodiscard]] optim::SgdOptions sgd_options(const TrainConfig& config);
+
+}  // namespace thinwire::train

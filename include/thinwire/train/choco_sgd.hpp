@@ -1,0 +1,41 @@
+// choco: CHOCO-SGD (Koloskova, Stich, Jaggi, ICML 2019), and qlocal-sgd in the gossip paradigm
+// (seed 002), which is the same with H local steps between rounds. Per iteration t:
+//   x_i ← optimizer step with the local gradient
+//   every H steps: one CHOCO-gossip round (collective/gossip.hpp) with consensus step γ
+//     (--gossip-lr): q_i = Q(x_i − y_i) to every neighbour, public copies y += decode(q),
+//     x_i += γ·Σ_j W_ij·(y_j − y_i)
+// The compression error is carried by the public copies y (an error-feedback mechanism of its
+// own), so a separate +ef residual is not offered. Models never agree exactly; the published
+// model is the network average, which the engine computes for evaluation.
+#pragma once
+
+#include "thinwire/collective/gossip.hpp"
+#include "thinwire/collective/topology.hpp"
+#include "thinwire/train/algorithm.hpp"
+
+namespace thinwire::train {
+
+class ChocoSgd final : public Algorithm {
+ public:
+  ChocoSgd(const AlgorithmContext& context, std::uint64_t local_steps,
+           collective::Topology topology, std::unique_ptr<codec::Codec> codec,
+           double consensus_step, const optim::SgdOptions& sgd);
+
+  StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
+                bool local_valid) override;
+  [[nodiscard]] bool consensus_after(std::uint64_t /*t*/) const override;
+  void save(StateBundle& state) const override;
+  void load(const StateBundle& state) override;
+
+ private:
+  AlgorithmContext context_;
+  std::uint64_t local_steps_;
+  collective::Topology topology_;
+  collective::MixingMatrix weights_;
+  std::unique_ptr<codec::Codec> codec_;
+  double consensus_step_;
+  optim::Sgd optimizer_;
+  collective::ChocoState state_;
+};
+
+}  // namespace thinwire::train

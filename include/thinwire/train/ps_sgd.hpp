@@ -1,0 +1,46 @@
+// sgd with --sync ps: the parameter server of seed 000's master–worker setting. Rank 0 is the
+// server and also a worker. Per iteration:
+//   uplink    every worker sends Q(g_m) (through its error feedback, if any); the server averages
+//             the decoded gradients in rank order: ḡ = (1/M)·Σ_m Q(g_m)
+//   step      the server applies the optimizer to its model x with ḡ (only the server keeps
+//             optimizer state)
+//   downlink  the server broadcasts x (collective/parameter_server.hpp): losslessly, or as a
+//             compressed delta against the workers' replica with --downlink-codec
+// Every rank, the server included, computes its next gradient at the replica, so all ranks hold
+// the same model after each step; the published model is the server's x.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "thinwire/collective/parameter_server.hpp"
+#include "thinwire/train/algorithm.hpp"
+
+namespace thinwire::train {
+
+class PsSgd final : public Algorithm {
+ public:
+  PsSgd(const AlgorithmContext& context, const codec::CodecChoice& uplink,
+        std::unique_ptr<codec::Codec> downlink, const optim::SgdOptions& sgd,
+        std::span<const float> initial_model);
+
+  StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
+                bool local_valid) override;
+  [[nodiscard]] bool consensus_after(std::uint64_t /*t*/) const override { return true; }
+  [[nodiscard]] std::span<const float> published(std::span<const float> model) const override;
+  [[nodiscard]] std::optional<double> applied_gradient_norm() const override { return last_norm_; }
+  void save(StateBundle& state) const override;
+  void load(const StateBundle& state) override;
+
+ private:
+  AlgorithmContext context_;
+  std::shared_ptr<const codec::Codec> uplink_;
+  std::unique_ptr<codec::ErrorFeedback> error_feedback_;
+  std::unique_ptr<codec::Codec> downlink_;
+  optim::Sgd optimizer_;
+  std::vector<float> server_model_;  // rank 0 only
+  collective::PsDownlinkState downlink_state_;
+  std::optional<double> last_norm_;
+};
+
+}  // namespace thinwire::train

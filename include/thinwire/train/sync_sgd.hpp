@@ -1,0 +1,43 @@
+// sgd with --sync allgather|ring: minibatch SGD whose gradients are averaged by a compressed
+// all-reduce every step (seed 001's parallel SGD, Algorithm 1, for allgather):
+//   ḡ = (1/M)·Σ_m Q_m(g_m)    (allreduce.hpp gives the exact estimator and its error bounds)
+//   x ← optimizer step with ḡ  (identical on every rank: all decode the same messages)
+// With error feedback each rank encodes e_m + g_m and keeps the remainder (for the ring, on the
+// chunk it owns). Full-batch gradient descent is the same algorithm with each worker's gradient
+// over its whole shard (the worker loop weights it so ḡ is the full-data gradient).
+#pragma once
+
+#include <memory>
+
+#include "thinwire/collective/allreduce.hpp"
+#include "thinwire/train/algorithm.hpp"
+
+namespace thinwire::train {
+
+class SyncSgd final : public Algorithm {
+ public:
+  SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
+          const codec::CodecChoice& codec, const optim::SgdOptions& sgd);
+
+  StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
+                bool local_valid) override;
+  [[nodiscard]] bool consensus_after(std::uint64_t /*t*/) const override { return true; }
+  [[nodiscard]] std::optional<double> applied_gradient_norm() const override { return last_norm_; }
+  void save(StateBundle& state) const override;
+  void load(const StateBundle& state) override;
+
+ private:
+  AlgorithmContext context_;
+  collective::AllreduceAlgorithm allreduce_;
+  std::shared_ptr<const codec::Codec> codec_;
+  std::unique_ptr<codec::ErrorFeedback> error_feedback_;
+  optim::Sgd optimizer_;
+  std::optional<double> last_norm_;
+};
+
+// Uncompressed estimate of one all-reduce of d elements on `rank` of `size` (see algorithm.hpp).
+[[nodiscard]] StepComm identity_allreduce_cost(collective::AllreduceAlgorithm algorithm,
+                                               std::size_t d, int rank, int size,
+                                               const comm::LinkModel& link);
+
+}  // namespace thinwire::train

@@ -1,0 +1,564 @@
+#include "thinwire/codec/qsgd.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "qsgd_kernels.hpp"
+
+namespace thinwire::codec {
+namespace {
+
+constexpr std::string_view kName = "qsgd";
+// Buckets with b >= kSparseRatio·s² code their gaps in Elias delta instead of gamma (see qsgd.hpp).
+constexpr std::uint64_t kSparseRatio = 256;
+constexpr unsigned kScaleBits = 32;
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw CorruptMessage(std::string(kName) + ": " + what);
+}
+
+// The bucket length for a d-element vector (d > 0).
+std::size_t bucket_length(std::size_t d, const QsgdParams& p) noexcept {
+  return p.bucket == 0 || p.bucket > d ? d : static_cast<std::size_t>(p.bucket);
+}
+
+// Bits of the level field: ⌈log2(s+1)⌉.
+unsigned level_width(std::uint32_t s) noexcept { return static_cast<unsigned>(std::bit_width(s)); }
+
+bool sparse_bucket(std::uint64_t b, std::uint32_t s) noexcept {
+  return b >= kSparseRatio * std::uint64_t{s} * s;
+}
+
+void check_levels(std::uint32_t s) {
+  if (s < 1 || s > kQsgdMaxLevels) {
+    throw InvalidArgument("qsgd: levels must be in [1, 2^20], got " + std::to_string(s));
+  }
+}
+
+// The fp32 scale of a bucket. The 2-norm is accumulated in double; a float rounded to nearest
+// from it is still >= every |u_i| (rounding is monotone and ‖u‖₂ >= max|u_i|), so r_i <= 1.
+float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t first) {
+  if (norm == QsgdParams::Norm::kMax) {
+    float m = 0.0f;
+    for (float x : u) m = std::max(m, std::fabs(x));
+    return m;
+  }
+  double sum = 0.0;
+  for (float x : u) sum += static_cast<double>(x) * static_cast<double>(x);
+  const double n = std::sqrt(sum);
+  if (!(n <= static_cast<double>(std::numeric_limits<float>::max()))) {
+    throw InvalidArgument("qsgd: the bucket starting at element " + std::to_string(first) +
+                          " has 2-norm " + std::to_string(n) +
+                          ", beyond the fp32 range of its scale (use norm=max)");
+  }
+  return static_cast<float>(n);
+}
+
+// 1/step = s/scale. s·r_i is computed in fp32 (the rounding probability then carries a relative
+// error of about 2^-23, far below anything a test or a training run can see) whenever s/scale
+// fits fp32 with room to spare, and in double otherwise (tiny, subnormal scales).
+struct InverseStep {
+  double inv_d;
+  float inv_f;
+  bool use_float;
+};
+
+InverseStep inverse_step(float scale, std::uint32_t s) noexcept {
+  const double inv = static_cast<double>(s) / static_cast<double>(scale);
+  return {inv, static_cast<float>(std::min(inv, 0x1.0p100)), inv <= 0x1.0p100};
+}
+
+// Stochastic level of one element: ⌊s·r⌋, plus one with probability s·r − ⌊s·r⌋ (SPEC §2); s·r
+// is clamped to s against the last rounding of the product. The fp32 branch is what
+// kernels::qsgd_fields computes, operation for operation.
+inline std::uint32_t stochastic_level(float x, const InverseStep& inv, std::uint32_t s,
+                                      float uniform) noexcept {
+  if (inv.use_float) {
+    const float sr = std::min(std::fabs(x) * inv.inv_f, static_cast<float>(s));
+    const float floor_sr = std::floor(sr);
+    return static_cast<std::uint32_t>(floor_sr) + (uniform < sr - floor_sr ? 1u : 0u);
+  }
+  const double sr = std::min(static_cast<double>(std::fabs(x)) * inv.inv_d, static_cast<double>(s));
+  const double floor_sr = std::floor(sr);
+  const auto level = static_cast<std::uint32_t>(floor_sr);
+  return level + (static_cast<double>(uniform) < sr - floor_sr ? 1u : 0u);
+}
+
+void encode_bucket_packed(std::span<const float> u, std::size_t first, float scale, std::uint32_t s,
+                          RngKey key, BitWriter& w) {
+  const InverseStep inv = inverse_step(scale, s);
+  const unsigned width = level_width(s);
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const std::uint32_t level = stochastic_level(u[i], inv, s, key.rounding_uniform(first + i));
+    const std::uint64_t negative = (u[i] < 0.0f && level != 0) ? 1 : 0;
+    w.put(level | (negative << width), width + 1);
+  }
+}
+
+// The same bits as encode_bucket_packed, a chunk at a time through the vectorized kernels.
+void encode_bucket_packed_fast(std::span<const float> u, std::size_t first, float scale,
+                               std::uint32_t s, RngKey key, BitWriter& w) {
+  const InverseStep inv = inverse_step(scale, s);
+  if (!inv.use_float) return encode_bucket_packed(u, first, scale, s, key, w);
+  const unsigned width = level_width(s);
+  std::uint32_t fields[kernels::kQsgdChunk];
+  for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
+    const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
+    kernels::qsgd_fields(u.data() + off, n, first + off, inv.inv_f, s, width, key, fields);
+    kernels::put_fields(w, fields, n, width + 1);
+  }
+}
+
+template <IntegerCode GapCode>
+void encode_bucket_elias(std::span<const float> u, std::size_t first, float scale, std::uint32_t s,
+                         RngKey key, BitWriter& w) {
+  const InverseStep inv = inverse_step(scale, s);
+  std::uint64_t next = 0;  // one past the previous non-zero index
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const std::uint32_t level = stochastic_level(u[i], inv, s, key.rounding_uniform(first + i));
+    if (level == 0) continue;
+    GapCode::put(w, i + 1 - next);
+    w.put_bit(u[i] < 0.0f);
+    EliasGamma::put(w, level);
+    next = i + 1;
+  }
+  GapCode::put(w, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
+}
+
+// Elias gamma of n >= 1 as one (value, width) pair: len = ⌊log2 n⌋ zeros, a one, the len low
+// bits of n; least significant bit first, as EliasGamma::put writes it.
+inline std::uint64_t gamma_word(std::uint64_t n, unsigned& width) noexcept {
+  const auto len = static_cast<unsigned>(std::bit_width(n)) - 1;
+  width = 2 * len + 1;
+  return (std::uint64_t{1} << len) | ((n & ((std::uint64_t{1} << len) - 1)) << (len + 1));
+}
+
+// The same bits as encode_bucket_elias<EliasGamma>: levels from the vectorized kernel, then per
+// non-zero level one combined write of gap code, sign and level code when they fit 64 bits.
+void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first, float inv,
+                                    std::uint32_t s, RngKey key, BitWriter& w) {
+  const unsigned width = level_width(s);
+  const std::uint32_t mask = (std::uint32_t{1} << width) - 1;
+  std::uint32_t fields[kernels::kQsgdChunk];
+  // Non-zero flags, 64 per word; the chunk is a multiple of 64, so only the last word of the last
+  // chunk can be partial (its unused bits stay zero).
+  static_assert(kernels::kQsgdChunk % 64 == 0);
+  std::uint64_t nonzero[kernels::kQsgdChunk / 64];
+  std::uint64_t next = 0;  // one past the previous non-zero index
+  for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
+    const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
+    kernels::qsgd_fields(u.data() + off, n, first + off, inv, s, width, key, fields);
+    std::uint8_t bytes[kernels::kQsgdChunk / 8] = {};
+    kernels::nonzero_bytes(fields, n / 8, mask, bytes);
+    for (std::size_t t = n / 8 * 8; t < n; ++t) {
+      bytes[t / 8] = static_cast<std::uint8_t>(bytes[t / 8] | ((fields[t] & mask) != 0) << (t % 8));
+    }
+    std::memcpy(nonzero, bytes, sizeof bytes);
+    for (std::size_t wi = 0; wi < (n + 63) / 64; ++wi) {
+      // Walk the set bits: no per-element branch on an (unpredictable) zero level.
+      for (std::uint64_t bits = nonzero[wi]; bits != 0; bits &= bits - 1) {
+        const std::size_t j = 64 * wi + static_cast<std::size_t>(std::countr_zero(bits));
+        const std::uint32_t level = fields[j] & mask;
+        const std::uint64_t i = off + j;
+        unsigned gap_bits = 0;
+        unsigned level_bits = 0;
+        const std::uint64_t gap = gamma_word(i + 1 - next, gap_bits);
+        const std::uint64_t lev = gamma_word(level, level_bits);
+        const std::uint64_t sign = fields[j] >> width;
+        if (gap_bits + 1 + level_bits <= 64) {
+          w.put(gap | (sign << gap_bits) | (lev << (gap_bits + 1)), gap_bits + 1 + level_bits);
+        } else {
+          w.put(gap, gap_bits);
+          w.put(sign | (lev << 1), 1 + level_bits);
+        }
+        next = i + 1;
+      }
+    }
+  }
+  EliasGamma::put(w, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
+}
+
+float read_scale(BitReader& r, std::size_t first) {
+  const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
+  const float scale = std::bit_cast<float>(bits);
+  if ((bits >> 31) != 0 || !std::isfinite(scale)) {
+    corrupt("the bucket starting at element " + std::to_string(first) + " has an invalid scale (" +
+            std::to_string(scale) + ")");
+  }
+  return scale;
+}
+
+template <bool kOverwrite>
+inline void store(float& dst, float value) noexcept {
+  if constexpr (kOverwrite) {
+    dst = value;
+  } else {
+    dst += value;
+  }
+}
+
+// Magnitude of a level: scale·level/s, with the step in double so that subnormal scales and
+// large s keep their precision.
+inline float magnitude(double step, std::uint64_t level) noexcept {
+  return static_cast<float>(step * static_cast<double>(level));
+}
+
+template <bool kOverwrite>
+void decode_bucket_packed(BitReader& r, float scale, std::uint32_t s, std::span<float> out,
+                          std::size_t first) {
+  const double step = static_cast<double>(scale) / static_cast<double>(s);
+  const unsigned width = level_width(s);
+  const std::uint64_t mask = (std::uint64_t{1} << width) - 1;
+  bool bad = false;
+  for (float& dst : out) {
+    const std::uint64_t field = r.get(width + 1);
+    const std::uint64_t level = field & mask;
+    const bool negative = (field >> width) != 0;
+    bad |= level > s || (negative && level == 0);
+    const float m = magnitude(step, level);
+    store<kOverwrite>(dst, negative ? -m : m);
+  }
+  if (bad) {
+    corrupt("the bucket starting at element " + std::to_string(first) +
+            " holds a level above s = " + std::to_string(s) + " or a signed zero level");
+  }
+}
+
+template <bool kOverwrite>
+void decode_bucket_packed_fast(BitReader& r, float scale, std::uint32_t s, std::span<float> out,
+                               std::size_t first) {
+  const double step = static_cast<double>(scale) / static_cast<double>(s);
+  const unsigned width = level_width(s);
+  std::uint32_t fields[kernels::kQsgdChunk];
+  bool bad = false;
+  std::size_t done = 0;
+  if (8 % (width + 1) == 0) {
+    // Fields of 2, 4 or 8 bits: whole bytes straight to values.
+    const std::size_t per_byte = 8 / (width + 1);
+    std::uint8_t bytes[kernels::kQsgdChunk];
+    while (out.size() - done >= per_byte) {
+      const std::size_t nb = std::min(kernels::kQsgdChunk, (out.size() - done) / per_byte);
+      kernels::get_bytes(r, bytes, nb);
+      bad |=
+          kernels::qsgd_values_bytes(bytes, nb, width + 1, step, s, out.data() + done, kOverwrite);
+      done += nb * per_byte;
+    }
+  }
+  for (std::size_t off = done; off < out.size(); off += kernels::kQsgdChunk) {
+    const std::size_t n = std::min(kernels::kQsgdChunk, out.size() - off);
+    kernels::get_fields(r, fields, n, width + 1);
+    bad |= kernels::qsgd_values(fields, n, step, s, width, out.data() + off, kOverwrite);
+  }
+  if (bad) {
+    corrupt("the bucket starting at element " + std::to_string(first) +
+            " holds a level above s = " + std::to_string(s) + " or a signed zero level");
+  }
+}
+
+template <IntegerCode GapCode, bool kOverwrite>
+void decode_bucket_elias(BitReader& r, float scale, std::uint32_t s, std::span<float> out,
+                         std::size_t first) {
+  const double step = static_cast<double>(scale) / static_cast<double>(s);
+  const std::uint64_t b = out.size();
+  std::uint64_t next = 0;  // one past the previous non-zero index
+  for (;;) {
+    const std::uint64_t gap = GapCode::get(r);  // >= 1
+    if (gap > b + 1 - next) {
+      corrupt("an index gap runs past the end of the bucket starting at element " +
+              std::to_string(first));
+    }
+    const std::uint64_t index = next + gap - 1;  // <= b
+    if constexpr (kOverwrite) {
+      std::fill(out.begin() + static_cast<std::ptrdiff_t>(next),
+                out.begin() + static_cast<std::ptrdiff_t>(index), 0.0f);
+    }
+    if (index == b) return;
+    const bool negative = r.get_bit();
+    const std::uint64_t level = EliasGamma::get(r);
+    if (level > s) {
+      corrupt("level " + std::to_string(level) + " above s = " + std::to_string(s) +
+              " at element " + std::to_string(first + index));
+    }
+    const float m = magnitude(step, level);
+    store<kOverwrite>(out[index], negative ? -m : m);
+    next = index + 1;
+  }
+}
+
+// The same as decode_bucket_elias<EliasGamma, kOverwrite>, parsing gap, sign and level from one
+// 64-bit window per non-zero; an element whose codes do not fit the window (or the rest of the
+// buffer) takes the reference's bit-by-bit reads, so errors and consumed bits are identical.
+template <bool kOverwrite>
+void decode_bucket_elias_gamma_fast(BitReader& r, float scale, std::uint32_t s,
+                                    std::span<float> out, std::size_t first) {
+  const double step = static_cast<double>(scale) / static_cast<double>(s);
+  const std::uint64_t b = out.size();
+  std::uint64_t next = 0;  // one past the previous non-zero index
+  // One memset instead of a fill per gap (the values between non-zeros are zeros). On a corrupt
+  // message the output is unspecified either way.
+  if constexpr (kOverwrite) std::fill(out.begin(), out.end(), 0.0f);
+  for (;;) {
+    const std::uint64_t window = r.peek();
+    const std::uint64_t avail = std::min<std::uint64_t>(64, r.remaining());
+    const unsigned z1 = window == 0 ? 64 : static_cast<unsigned>(std::countr_zero(window));
+    const unsigned gap_bits = 2 * z1 + 1;
+    const bool gap_fits = gap_bits < avail;  // < : leaves the sign bit in the window as well
+    const std::uint64_t gap = gap_fits ? (std::uint64_t{1} << z1) |
+                                             ((window >> (z1 + 1)) & ((std::uint64_t{1} << z1) - 1))
+                                       : EliasGamma::get(r);
+    if (gap > b + 1 - next) {
+      corrupt("an index gap runs past the end of the bucket starting at element " +
+              std::to_string(first));
+    }
+    const std::uint64_t index = next + gap - 1;  // <= b
+    if (index == b) {
+      if (gap_fits) r.skip(gap_bits);
+      return;
+    }
+    bool negative = false;
+    std::uint64_t level = 0;
+    if (gap_fits) {
+      const std::uint64_t rest = window >> gap_bits;
+      negative = (rest & 1) != 0;
+      const std::uint64_t lv = rest >> 1;
+      const unsigned z2 = lv == 0 ? 64 : static_cast<unsigned>(std::countr_zero(lv));
+      const unsigned total = gap_bits + 1 + 2 * z2 + 1;
+      if (total <= avail) {
+        level = (std::uint64_t{1} << z2) | ((lv >> (z2 + 1)) & ((std::uint64_t{1} << z2) - 1));
+        r.skip(total);
+      } else {
+        r.skip(gap_bits + 1);
+        level = EliasGamma::get(r);
+      }
+    } else {
+      negative = r.get_bit();
+      level = EliasGamma::get(r);
+    }
+    if (level > s) {
+      corrupt("level " + std::to_string(level) + " above s = " + std::to_string(s) +
+              " at element " + std::to_string(first + index));
+    }
+    const float m = magnitude(step, level);
+    store<kOverwrite>(out[index], negative ? -m : m);
+    next = index + 1;
+  }
+}
+
+template <bool kOverwrite>
+void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelPath path) {
+  const std::size_t d = out.size();
+  if (d == 0) return;
+  const std::size_t bucket = bucket_length(d, p);
+  for (std::size_t first = 0; first < d; first += bucket) {
+    const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
+    const float scale = read_scale(r, first);
+    if (scale == 0.0f) {
+      if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
+      continue;
+    }
+    if (p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast) {
+      decode_bucket_packed_fast<kOverwrite>(r, scale, p.levels, u, first);
+    } else if (p.coding == QsgdParams::Coding::kPacked) {
+      decode_bucket_packed<kOverwrite>(r, scale, p.levels, u, first);
+    } else if (sparse_bucket(u.size(), p.levels)) {
+      decode_bucket_elias<EliasDelta, kOverwrite>(r, scale, p.levels, u, first);
+    } else if (path == KernelPath::kFast) {
+      decode_bucket_elias_gamma_fast<kOverwrite>(r, scale, p.levels, u, first);
+    } else {
+      decode_bucket_elias<EliasGamma, kOverwrite>(r, scale, p.levels, u, first);
+    }
+  }
+}
+
+}  // namespace
+
+QsgdParams parse_qsgd_params(Spec& spec) {
+  QsgdParams p;
+  const std::uint64_t s = spec.get_uint("s", p.levels);
+  if (s < 1 || s > kQsgdMaxLevels) {
+    throw InvalidArgument(spec.name() + ": levels must be in [1, 2^20], got " + std::to_string(s));
+  }
+  p.levels = static_cast<std::uint32_t>(s);
+  const std::uint64_t bucket = spec.get_uint("bucket", p.bucket);
+  if (bucket > std::numeric_limits<std::uint32_t>::max()) {
+    throw InvalidArgument(spec.name() +
+                          ": bucket must be in [0, 2^32 - 1] (0 = whole vector), got " +
+                          std::to_string(bucket));
+  }
+  p.bucket = static_cast<std::uint32_t>(bucket);
+  p.norm = spec.get_choice("norm", "l2", {"l2", "max"}) == "max" ? QsgdParams::Norm::kMax
+                                                                 : QsgdParams::Norm::kL2;
+  p.coding = spec.get_choice("coding", "packed", {"packed", "elias"}) == "elias"
+                 ? QsgdParams::Coding::kElias
+                 : QsgdParams::Coding::kPacked;
+  return p;
+}
+
+std::string qsgd_params_spec(const QsgdParams& p) {
+  return "s=" + std::to_string(p.levels) + ",bucket=" + std::to_string(p.bucket) +
+         ",norm=" + (p.norm == QsgdParams::Norm::kMax ? "max" : "l2") +
+         ",coding=" + (p.coding == QsgdParams::Coding::kElias ? "elias" : "packed");
+}
+
+void write_qsgd_params(ParamWriter& w, const QsgdParams& p) {
+  w.put_u32(p.levels);
+  w.put_u32(p.bucket);
+  w.put_u8(static_cast<std::uint8_t>(p.norm));
+  w.put_u8(static_cast<std::uint8_t>(p.coding));
+}
+
+QsgdParams read_qsgd_params(ParamReader& r) {
+  QsgdParams p;
+  p.levels = r.get_u32();
+  p.bucket = r.get_u32();
+  const std::uint8_t norm = r.get_u8();
+  const std::uint8_t coding = r.get_u8();
+  if (p.levels < 1 || p.levels > kQsgdMaxLevels) {
+    corrupt("message has levels " + std::to_string(p.levels) + ", outside [1, 2^20]");
+  }
+  if (norm > static_cast<std::uint8_t>(QsgdParams::Norm::kMax)) {
+    corrupt("message has unknown norm " + std::to_string(norm));
+  }
+  if (coding > static_cast<std::uint8_t>(QsgdParams::Coding::kElias)) {
+    corrupt("message has unknown coding " + std::to_string(coding));
+  }
+  p.norm = static_cast<QsgdParams::Norm>(norm);
+  p.coding = static_cast<QsgdParams::Coding>(coding);
+  return p;
+}
+
+// Per bucket of b elements: the 32-bit scale, then
+//   packed: b fields of 1 + ⌈log2(s+1)⌉ bits;
+//   elias:  n <= b non-zeros cost a sign bit and at most gamma_bits(s) each, plus n + 1 gap codes
+//           whose gaps g_j sum to b. Both gamma (2·log2 g + 1 bits) and delta (<= 3·log2 g + 1
+//           bits, since 2⌊log2(k+1)⌋ <= 2k for k = ⌊log2 g⌋) are below 3·log2 g + 1, and by
+//           Jensen Σ_j log2 g_j <= m·log2(b/m) <= b/(e·ln 2) for any count m, so the gaps take at
+//           most (b + 1) + 3b/(e·ln 2) <= (b + 1) + 1.6·b bits.
+std::uint64_t qsgd_payload_max_bits(std::size_t d, const QsgdParams& p) {
+  check_levels(p.levels);
+  if (d == 0) return 0;
+  const std::uint64_t bucket = bucket_length(d, p);
+  const auto bucket_bits = [&](std::uint64_t b) -> std::uint64_t {
+    if (p.coding == QsgdParams::Coding::kPacked)
+      return kScaleBits + b * (1 + level_width(p.levels));
+    return kScaleBits + (b + 1) + b * (1 + EliasGamma::bits(p.levels)) + (8 * b + 4) / 5;
+  };
+  const std::uint64_t full = d / bucket;
+  const std::uint64_t tail = d % bucket;
+  return full * bucket_bits(bucket) + (tail == 0 ? 0 : bucket_bits(tail));
+}
+
+std::size_t qsgd_payload_max_bytes(std::size_t d, const QsgdParams& p) {
+  return static_cast<std::size_t>((qsgd_payload_max_bits(d, p) + 7) / 8);
+}
+
+void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
+                         KernelPath path) {
+  check_levels(p.levels);
+  const std::size_t d = v.size();
+  if (d == 0) return;
+  const std::size_t bucket = bucket_length(d, p);
+  for (std::size_t first = 0; first < d; first += bucket) {
+    const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
+    const bool fast_max = path == KernelPath::kFast && p.norm == QsgdParams::Norm::kMax;
+    const float scale =
+        fast_max ? kernels::max_abs(u.data(), u.size()) : bucket_scale(u, p.norm, first);
+    // The bit-pattern maximum is an infinity or NaN pattern iff the bucket holds one.
+    if (fast_max && std::bit_cast<std::uint32_t>(scale) >= 0x7F800000U) require_finite(v, kName);
+    w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
+    if (scale == 0.0f) continue;  // a zero bucket sends only its scale
+    if (p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast) {
+      encode_bucket_packed_fast(u, first, scale, p.levels, key, w);
+    } else if (p.coding == QsgdParams::Coding::kPacked) {
+      encode_bucket_packed(u, first, scale, p.levels, key, w);
+    } else if (sparse_bucket(u.size(), p.levels)) {
+      encode_bucket_elias<EliasDelta>(u, first, scale, p.levels, key, w);
+    } else if (path == KernelPath::kFast && inverse_step(scale, p.levels).use_float) {
+      encode_bucket_elias_gamma_fast(u, first, inverse_step(scale, p.levels).inv_f, p.levels, key,
+                                     w);
+    } else {
+      encode_bucket_elias<EliasGamma>(u, first, scale, p.levels, key, w);
+    }
+  }
+}
+
+void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out, DecodeMode mode,
+                         KernelPath path) {
+  check_levels(p.levels);
+  if (mode == DecodeMode::kOverwrite) {
+    decode_all<true>(r, p, out, path);
+  } else {
+    decode_all<false>(r, p, out, path);
+  }
+}
+
+double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
+  check_levels(p.levels);
+  const std::size_t d = v.size();
+  if (d == 0) return 0.0;
+  const std::size_t bucket = bucket_length(d, p);
+  const double s = p.levels;
+  double total = 0.0;
+  for (std::size_t first = 0; first < d; first += bucket) {
+    const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
+    const float scale = bucket_scale(u, p.norm, first);
+    if (scale == 0.0f) continue;
+    // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability.
+    const double inv = s / static_cast<double>(scale);
+    double sum = 0.0;
+    for (float x : u) {
+      const double sr = std::min(static_cast<double>(std::fabs(x)) * inv, s);
+      const double f = sr - std::floor(sr);
+      sum += f * (1.0 - f);
+    }
+    const double step = static_cast<double>(scale) / s;
+    total += step * step * sum;
+  }
+  return total;
+}
+
+std::string QsgdCodec::spec() const { return std::string(kName) + ":" + qsgd_params_spec(params_); }
+
+std::size_t QsgdCodec::max_encoded_bytes(std::size_t d) const {
+  return kHeaderBytes + kQsgdParamsBytes + qsgd_payload_max_bytes(d, params_);
+}
+
+std::size_t QsgdCodec::encode_into(std::span<const float> v, const EncodeContext& ctx,
+                                   std::span<std::byte> out) const {
+  // With the max norm the encoder's per-bucket maximum pass also detects non-finite input (and
+  // then throws require_finite's error), saving a separate pass over memory.
+  if (params_.norm != QsgdParams::Norm::kMax) require_finite(v, kName);
+  MessageWriter msg(out, id(), v.size());
+  write_params(msg.params());
+  BitWriter w(msg.payload_area());
+  qsgd_encode_payload(v, params_, ctx.key(RngPurpose::kQuantize), w);
+  return msg.finish(w.finish());
+}
+
+void QsgdCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
+                               DecodeMode mode) const {
+  BitReader r(payload);
+  qsgd_decode_payload(r, params_, out, mode);
+  // The payload is exactly the bit stream padded with zero bits to a whole byte.
+  const std::uint64_t left = r.remaining();
+  if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
+    corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +
+            " bits after the last bucket (at most 7 zero padding bits allowed)");
+  }
+}
+
+void QsgdCodec::write_params(ParamWriter& w) const { write_qsgd_params(w, params_); }
+
+std::unique_ptr<Codec> QsgdCodec::from_spec(Spec& spec) {
+  return std::make_unique<QsgdCodec>(parse_qsgd_params(spec));
+}
+
+std::unique_ptr<Codec> QsgdCodec::from_params(ParamReader& params) {
+  return std::make_unique<QsgdCodec>(read_qsgd_params(params));
+}
+
+}  // namespace thinwire::codec

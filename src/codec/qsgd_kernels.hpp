@@ -1,0 +1,83 @@
+// Fast codec kernels (issue 7) for QSGD, TernGrad and sign: free functions over plain arrays that
+// GCC vectorizes (an AVX-512 clone, arch=x86-64-v4, picked at load time through target_clones,
+// and a baseline clone), plus fixed-width field packing specialised per field width. The file is
+// compiled at -O3 in every build type (GCC 12's -O2 vectorizer skips loops needing epilogues).
+//
+// Every kernel computes what the scalar reference loops in qsgd.cpp / terngrad.cpp / sign.cpp
+// compute, operation for operation in the same precision and with the same counter-based
+// uniforms (RngKey::rounding_uniform), so messages are byte-identical for the same seed and
+// decoded floats are identical; tests/unit/codec/qsgd_kernels_test.cpp checks both over many
+// sizes (multiples and non-multiples of the vector width, chunk, rounding block and bucket).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "thinwire/core/bit_io.hpp"
+#include "thinwire/core/rng.hpp"
+
+namespace thinwire::codec::kernels {
+
+// Elements processed per inner call (the field buffer lives on the stack).
+inline constexpr std::size_t kQsgdChunk = 1024;
+
+// True if no element of u is an infinity or NaN (exponent field all ones).
+[[nodiscard]] bool all_finite(const float* u, std::size_t n) noexcept;
+
+// max_i |u_i| for finite u (compares the IEEE bit patterns with the sign cleared, which order
+// finite magnitudes exactly, so the result equals the std::max/std::fabs reduction).
+[[nodiscard]] float max_abs(const float* u, std::size_t n) noexcept;
+
+// fields[i] = level_i | (negative_i << width) for i < n, where level_i is the stochastic level of
+// u[i] computed in fp32 with inv = s/scale and the uniform key.rounding_uniform(first + i) (the
+// fp32 branch of stochastic_level in qsgd.cpp).
+void qsgd_fields(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
+                 unsigned width, RngKey key, std::uint32_t* fields) noexcept;
+
+// out[i] = (or +=) ±step·level for the n fields; returns true if any field is invalid (level > s
+// or a signed zero level).
+bool qsgd_values(const std::uint32_t* fields, std::size_t n, double step, std::uint32_t s,
+                 unsigned width, float* out, bool overwrite) noexcept;
+
+// bytes[j] bit t = [(fields[8j+t] & mask) != 0] for nb bytes: which levels are non-zero, so that a
+// sparse coder can walk the set bits instead of branching on every element.
+void nonzero_bytes(const std::uint32_t* fields, std::size_t nb, std::uint32_t mask,
+                   std::uint8_t* bytes) noexcept;
+
+// The same from nb whole bytes of fw-bit fields (fw in {2, 4, 8}: 8/fw fields per byte, least
+// significant first), without unpacking to a field array first.
+bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, double step,
+                       std::uint32_t s, float* out, bool overwrite) noexcept;
+
+// TernGrad (2-bit codes 0 = zero, 1 = +scale, 2 = -scale): fields[i] = keep_i << negative_i with
+// keep_i = [key.rounding_uniform(first + i) < min(|u_i|, scale)·inv] in fp32 (inv = 1/scale).
+void terngrad_fields(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
+                     RngKey key, std::uint32_t* fields) noexcept;
+
+// out[i] = (or +=) the value of code fields[i]; returns true if any code is 3 (invalid).
+bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, float* out,
+                     bool overwrite) noexcept;
+
+// Σ|u_i| in double over 8 interleaved partial sums (element i goes to sum i mod 8), combined as
+// ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)): a fixed order, so every build gives the same value.
+[[nodiscard]] double sum_abs(const float* u, std::size_t n) noexcept;
+
+// Sign bits, 1 = negative (x < 0; -0 is not negative): bytes[j] bit t = [u[8j+t] < 0], nb bytes.
+void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;
+
+// out[i] = (or +=) bit i of bytes ? -scale : scale, for i < n.
+void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* out,
+                 bool overwrite) noexcept;
+
+// Appends / reads nb whole bytes (8 bits each, least significant first), 64 bits per call.
+void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb);
+void get_bytes(BitReader& r, std::uint8_t* bytes, std::size_t nb);
+
+// Appends n fields of field_bits bits each (field_bits in [2, 21]) to w, least significant
+// first, as BitWriter::put would one at a time.
+void put_fields(BitWriter& w, const std::uint32_t* fields, std::size_t n, unsigned field_bits);
+
+// Reads n fields of field_bits bits each from r into fields.
+void get_fields(BitReader& r, std::uint32_t* fields, std::size_t n, unsigned field_bits);
+
+}  // namespace thinwire::codec::kernels

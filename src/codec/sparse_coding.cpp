@@ -1,0 +1,118 @@
+#include "sparse_coding.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+namespace thinwire::codec::sparse {
+
+void require_indexable(std::size_t d, std::string_view codec) {
+  if (d > kMaxElements) {
+    throw InvalidArgument(std::string(codec) + ": vectors of " + std::to_string(d) +
+                          " elements exceed the 2^32 - 1 that 32-bit indices address");
+  }
+}
+
+std::uint64_t index_bits_bound(bool fixed_width, std::uint64_t k, std::uint64_t d) {
+  if (k == 0) return 0;
+  if (fixed_width) return k * fixed_index_width(d);
+  // Three bounds from the header comment; all are true, the smallest is kept.
+  std::uint64_t bound = std::min(2 * d, k * EliasDelta::bits(std::max<std::uint64_t>(d, 1)));
+  const double x = static_cast<double>(d) / static_cast<double>(k);
+  if (x >= 1.0) {
+    const double log_x = std::log2(x);
+    const double jensen = static_cast<double>(k) * (log_x + 2.0 * std::log2(log_x + 1.0) + 1.0);
+    // The relative slack covers the rounding of log2 and the products (errors ~1e-15).
+    const double padded = std::ceil(jensen * (1.0 + 1e-9)) + 1.0;
+    if (padded < static_cast<double>(bound)) bound = static_cast<std::uint64_t>(padded);
+  }
+  return bound;
+}
+
+std::uint64_t index_bits_bound_any_count(bool fixed_width, std::uint64_t d) {
+  return fixed_width ? d * fixed_index_width(d) : 2 * d;
+}
+
+void IndexReader::fail(std::uint64_t index) const {
+  throw CorruptMessage(
+      std::string(codec_) + ": index " + std::to_string(index) +
+      (index >= d_ ? " out of range for " + std::to_string(d_) + " elements"
+                   : " does not increase (previous was " + std::to_string(next_ - 1) + ")"));
+}
+
+void IndexReader::fail_gap(std::uint64_t gap) const {
+  throw CorruptMessage(std::string(codec_) + ": index gap " + std::to_string(gap) +
+                       " leads past the " + std::to_string(d_) + " elements");
+}
+
+std::uint64_t get_count(BitReader& r, std::uint64_t d, std::string_view codec) {
+  const std::uint64_t count = EliasDelta::get(r) - 1;
+  if (count > d) {
+    throw CorruptMessage(std::string(codec) + ": message keeps " + std::to_string(count) + " of " +
+                         std::to_string(d) + " elements");
+  }
+  return count;
+}
+
+float get_finite_f32(BitReader& r, std::string_view codec) {
+  const auto x = std::bit_cast<float>(static_cast<std::uint32_t>(r.get(32)));
+  if (!std::isfinite(x)) throw CorruptMessage(std::string(codec) + ": non-finite value in payload");
+  return x;
+}
+
+void finish_payload(BitReader& r, std::string_view codec) {
+  const std::uint64_t left = r.remaining();
+  if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
+    throw CorruptMessage(std::string(codec) + ": " + std::to_string(left) +
+                         " bits of trailing data after the payload");
+  }
+}
+
+std::string count_param_problem(double k) {
+  if (!std::isfinite(k) || k <= 0.0) {
+    return "must be a count >= 1 or a fraction in (0, 1), got " + format_number(k);
+  }
+  if (k >= 1.0 && (k != std::floor(k) || k > static_cast<double>(kMaxElements))) {
+    return "a count must be an integer in [1, 2^32 - 1], got " + format_number(k);
+  }
+  return {};
+}
+
+double parse_count_param(Spec& spec, std::string_view codec) {
+  if (!spec.has("k")) {
+    throw InvalidArgument(std::string(codec) + ": missing parameter k (e.g. " + std::string(codec) +
+                          ":k=0.01 or " + std::string(codec) + ":k=100)");
+  }
+  const double k = spec.get_double("k", 0.0);
+  if (std::string problem = count_param_problem(k); !problem.empty()) {
+    throw InvalidArgument(std::string(codec) + ": k " + problem);
+  }
+  return k;
+}
+
+double read_count_param(ParamReader& params, std::string_view codec) {
+  const double k = params.get_f64();
+  if (std::string problem = count_param_problem(k); !problem.empty()) {
+    throw CorruptMessage(std::string(codec) + ": message parameter k " + problem);
+  }
+  return k;
+}
+
+std::size_t kept_count(double k, std::size_t d) noexcept {
+  if (d == 0) return 0;
+  if (k >= 1.0) return static_cast<std::size_t>(std::min(k, static_cast<double>(d)));
+  const double kept = std::round(k * static_cast<double>(d));
+  return kept < 1.0 ? 1 : std::min(d, static_cast<std::size_t>(kept));
+}
+
+std::string format_number(double x) {
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.0e15) {
+    return std::to_string(static_cast<std::int64_t>(x));
+  }
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, x);
+  return std::string(buffer, result.ptr);
+}
+
+}  // namespace thinwire::codec::sparse

@@ -1,0 +1,140 @@
+// Pieces shared by the sparsifying codecs (topk, randk, wangni, threshold); internal, not
+// installed.
+//
+// Index coding. Kept indices are sent in ascending order, either
+//   - as Elias-delta codes of the gaps g_0 = i_0 + 1, g_j = i_j - i_{j-1} (every gap is >= 1), or
+//   - in fixed width ceil(log2 d) bits each.
+// Size bounds (used by max_encoded_bytes, which must be a true upper bound):
+//   - Elias-delta spends bits(g) = floor(log2 g) + 2·floor(log2(floor(log2 g) + 1)) + 1 bits on a
+//     gap g, and bits(g) <= 2·g for every g >= 1 (equality at g = 2), so k gaps that sum to at most
+//     d cost at most 2·d bits whatever k is.
+//   - bits(g) <= f(g) = log2 g + 2·log2(log2 g + 1) + 1, and f is concave on [1, inf), so by
+//     Jensen k gaps summing to at most d cost at most k·f(d/k) bits: about log2(d/k) + 2 bits
+//     per index, the bound that matters when k << d.
+//   - trivially, every gap is at most d, so at most k·bits(d).
+//
+// Counts that depend on the data (threshold, wangni) are sent as Elias-delta(count + 1).
+// Decoders read through BitReader (bounds-checked) and validate everything: indices strictly
+// increasing and < d, counts <= d, no trailing bytes, padding bits zero, values finite.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "thinwire/codec/message.hpp"
+#include "thinwire/core/bit_io.hpp"
+#include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
+
+namespace thinwire::codec::sparse {
+
+// Sparse codecs address elements with 32-bit indices.
+inline constexpr std::uint64_t kMaxElements = 0xFFFFFFFFULL;
+
+// Throws InvalidArgument if d elements cannot be addressed with 32-bit indices.
+void require_indexable(std::size_t d, std::string_view codec);
+
+// ceil(log2 d): the width of a fixed-width index (0 for d <= 1, where the only index is 0).
+[[nodiscard]] constexpr unsigned fixed_index_width(std::uint64_t d) noexcept {
+  return d <= 1 ? 0U : static_cast<unsigned>(std::bit_width(d - 1));
+}
+
+// Upper bound on the bits of k ascending indices in [0, d).
+[[nodiscard]] std::uint64_t index_bits_bound(bool fixed_width, std::uint64_t k, std::uint64_t d);
+// Upper bound on the bits of any number (<= d) of ascending indices in [0, d).
+[[nodiscard]] std::uint64_t index_bits_bound_any_count(bool fixed_width, std::uint64_t d);
+
+// Writes strictly increasing indices in [0, d); the caller guarantees the order.
+class IndexWriter {
+ public:
+  IndexWriter(bool fixed_width, std::uint64_t d) noexcept
+      : fixed_width_(fixed_width), width_(fixed_index_width(d)) {}
+
+  void put(BitWriter& w, std::uint64_t index) {
+    if (fixed_width_) {
+      w.put(index, width_);
+    } else {
+      EliasDelta::put(w, index - next_ + 1);
+      next_ = index + 1;
+    }
+  }
+
+ private:
+  bool fixed_width_;
+  unsigned width_;
+  std::uint64_t next_ = 0;  // smallest index the next put may name
+};
+
+// Reads what IndexWriter wrote; throws CorruptMessage for an index >= d or one that does not
+// increase.
+class IndexReader {
+ public:
+  IndexReader(bool fixed_width, std::uint64_t d, std::string_view codec) noexcept
+      : fixed_width_(fixed_width), width_(fixed_index_width(d)), d_(d), codec_(codec) {}
+
+  std::uint64_t get(BitReader& r) {
+    std::uint64_t index = 0;
+    if (fixed_width_) {
+      index = r.get(width_);
+      if (index >= d_ || index < next_) fail(index);
+    } else {
+      const std::uint64_t gap = EliasDelta::get(r);  // >= 1 by construction of the code
+      if (gap > d_ - next_) fail_gap(gap);
+      index = next_ + gap - 1;
+    }
+    next_ = index + 1;
+    return index;
+  }
+
+ private:
+  [[noreturn]] void fail(std::uint64_t index) const;
+  [[noreturn]] void fail_gap(std::uint64_t gap) const;
+
+  bool fixed_width_;
+  unsigned width_;
+  std::uint64_t d_;
+  std::uint64_t next_ = 0;
+  std::string_view codec_;
+};
+
+// A data-dependent count in [0, d], as Elias-delta(count + 1).
+inline void put_count(BitWriter& w, std::uint64_t count) { EliasDelta::put(w, count + 1); }
+[[nodiscard]] std::uint64_t get_count(BitReader& r, std::uint64_t d, std::string_view codec);
+[[nodiscard]] constexpr std::uint64_t count_bits_bound(std::uint64_t d) noexcept {
+  return EliasDelta::bits(d + 1);
+}
+
+inline void put_f32(BitWriter& w, float x) { w.put(std::bit_cast<std::uint32_t>(x), 32); }
+// Reads a float32 and throws CorruptMessage if it is not finite (no encoder writes one).
+[[nodiscard]] float get_finite_f32(BitReader& r, std::string_view codec);
+
+// The end of a payload: fewer than 8 bits may remain and they must be the zero padding that
+// BitWriter::finish writes; anything else is trailing garbage (CorruptMessage).
+void finish_payload(BitReader& r, std::string_view codec);
+
+// kHeaderBytes + params + payload bits rounded up to bytes.
+[[nodiscard]] constexpr std::size_t message_bytes(std::size_t params_bytes,
+                                                  std::uint64_t payload_bits) noexcept {
+  return kHeaderBytes + params_bytes + static_cast<std::size_t>((payload_bits + 7) / 8);
+}
+
+// The k parameter of topk and randk: K >= 1 is a count (an integer), 0 < K < 1 a fraction of d.
+// Returns an empty string when K is acceptable, else what is wrong with it.
+[[nodiscard]] std::string count_param_problem(double k);
+// Reads the required key "k" of a spec; throws InvalidArgument naming the codec.
+[[nodiscard]] double parse_count_param(Spec& spec, std::string_view codec);
+// Reads k from message params; throws CorruptMessage if it is not acceptable.
+[[nodiscard]] double read_count_param(ParamReader& params, std::string_view codec);
+// The number of elements kept out of d: min(K, d) for a count, max(1, round(K·d)) capped at d for
+// a fraction, and 0 for d = 0.
+[[nodiscard]] std::size_t kept_count(double k, std::size_t d) noexcept;
+
+// A number for a canonical spec string: integers in plain decimal, anything else in the shortest
+// form that parses back to the same double.
+[[nodiscard]] std::string format_number(double x);
+
+}  // namespace thinwire::codec::sparse

@@ -1,0 +1,249 @@
+#include "thinwire/codec/terngrad.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "qsgd_kernels.hpp"
+
+namespace thinwire::codec {
+namespace {
+
+constexpr std::string_view kName = "terngrad";
+constexpr unsigned kScaleBits = 32;
+constexpr std::size_t kParamsBytes = 12;  // u32 bucket, f64 clip
+constexpr std::uint64_t kCodeZero = 0;
+constexpr std::uint64_t kCodePlus = 1;
+constexpr std::uint64_t kCodeMinus = 2;
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw CorruptMessage(std::string(kName) + ": " + what);
+}
+
+std::size_t bucket_length(std::size_t d, std::uint32_t bucket) noexcept {
+  return bucket == 0 || bucket > d ? d : static_cast<std::size_t>(bucket);
+}
+
+// Shortest text that reads back as the same double.
+std::string format_double(double x) {
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, ec == std::errc() ? end : buf);
+}
+
+float read_scale(BitReader& r, std::size_t first) {
+  const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
+  const float scale = std::bit_cast<float>(bits);
+  if ((bits >> 31) != 0 || !std::isfinite(scale)) {
+    corrupt("the bucket starting at element " + std::to_string(first) + " has an invalid scale (" +
+            std::to_string(scale) + ")");
+  }
+  return scale;
+}
+
+template <bool kOverwrite>
+void decode_bucket_reference(BitReader& r, float scale, std::span<float> u, bool& bad) {
+  for (float& dst : u) {
+    const std::uint64_t code = r.get(2);
+    bad |= code > kCodeMinus;
+    const float x = code == kCodePlus ? scale : (code == kCodeMinus ? -scale : 0.0f);
+    if constexpr (kOverwrite) {
+      dst = x;
+    } else {
+      dst += x;
+    }
+  }
+}
+
+// 1/scale in fp32 when it fits with room to spare (else the double branch, for subnormal scales).
+bool terngrad_float_inverse(float scale) noexcept {
+  return 1.0 / static_cast<double>(scale) <= 0x1.0p100;
+}
+
+template <bool kOverwrite>
+void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path) {
+  const std::size_t d = out.size();
+  if (d == 0) return;
+  const std::size_t bucket = bucket_length(d, bucket_param);
+  for (std::size_t first = 0; first < d; first += bucket) {
+    const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
+    const float scale = read_scale(r, first);
+    if (scale == 0.0f) {
+      if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
+      continue;
+    }
+    bool bad = false;
+    if (path == KernelPath::kFast) {
+      std::uint32_t fields[kernels::kQsgdChunk];
+      for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
+        const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
+        kernels::get_fields(r, fields, n, 2);
+        bad |= kernels::terngrad_values(fields, n, scale, u.data() + off, kOverwrite);
+      }
+    } else {
+      decode_bucket_reference<kOverwrite>(r, scale, u, bad);
+    }
+    if (bad) {
+      corrupt("the bucket starting at element " + std::to_string(first) +
+              " holds the invalid 2-bit code 3");
+    }
+  }
+}
+
+}  // namespace
+
+float terngrad_scale(std::span<const float> u, double clip) {
+  const float m = kernels::max_abs(u.data(), u.size());
+  if (clip == 0.0 || u.empty()) return m;
+  double sum = 0.0;
+  for (float x : u) sum += static_cast<double>(x) * static_cast<double>(x);
+  const double threshold = clip * std::sqrt(sum / static_cast<double>(u.size()));
+  // min(max|u_i|, c·σ) = max_i min(|u_i|, c·σ); the float result is what the decoder sees, and
+  // the encoder clips against it, so every probability |u_i|/s_t stays in [0, 1].
+  return threshold < static_cast<double>(m) ? static_cast<float>(threshold) : m;
+}
+
+void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float scale, RngKey key,
+                            BitWriter& w) {
+  // b_i ~ Bernoulli(min(|u_i|, s_t)/s_t): one uniform per element (counter = element index). The
+  // probability is computed in fp32 (as kernels::terngrad_fields does) when 1/s_t fits.
+  const double inv = 1.0 / static_cast<double>(scale);
+  const bool use_float = terngrad_float_inverse(scale);
+  const auto inv_f = static_cast<float>(std::min(inv, 0x1.0p100));
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const float uniform = key.rounding_uniform(first + i);
+    const bool keep = use_float ? uniform < std::min(std::fabs(u[i]), scale) * inv_f
+                                : static_cast<double>(uniform) <
+                                      static_cast<double>(std::min(std::fabs(u[i]), scale)) * inv;
+    w.put(keep ? (u[i] < 0.0f ? kCodeMinus : kCodePlus) : kCodeZero, 2);
+  }
+}
+
+void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
+                             BitWriter& w, KernelPath path) {
+  const std::size_t d = v.size();
+  const std::size_t bucket = d == 0 ? 1 : bucket_length(d, p.bucket);
+  std::uint32_t fields[kernels::kQsgdChunk];
+  for (std::size_t first = 0; first < d; first += bucket) {
+    const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
+    const float scale = terngrad_scale(u, p.clip);
+    // Without clipping the scale is the bit-pattern maximum, an infinity or NaN pattern iff the
+    // bucket holds one (TernGradCodec::encode_into relies on this instead of a separate pass).
+    if (std::bit_cast<std::uint32_t>(scale) >= 0x7F800000U) require_finite(v, kName);
+    w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
+    if (scale == 0.0f) continue;
+    if (path == KernelPath::kReference || !terngrad_float_inverse(scale)) {
+      terngrad_encode_bucket(u, first, scale, key, w);
+      continue;
+    }
+    const auto inv = static_cast<float>(1.0 / static_cast<double>(scale));
+    for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
+      const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
+      kernels::terngrad_fields(u.data() + off, n, first + off, scale, inv, key, fields);
+      kernels::put_fields(w, fields, n, 2);
+    }
+  }
+}
+
+void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
+                             DecodeMode mode, KernelPath path) {
+  if (mode == DecodeMode::kOverwrite) {
+    decode_all<true>(r, bucket, out, path);
+  } else {
+    decode_all<false>(r, bucket, out, path);
+  }
+}
+
+double terngrad_variance(std::span<const float> v, const TernGradParams& p) {
+  const std::size_t d = v.size();
+  if (d == 0) return 0.0;
+  const std::size_t bucket = bucket_length(d, p.bucket);
+  double total = 0.0;
+  for (std::size_t first = 0; first < d; first += bucket) {
+    const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
+    const float scale = terngrad_scale(u, p.clip);
+    // Var of s_t·b_i with P(b_i) = a_i/s_t is a_i·s_t − a_i² (a_i the clipped magnitude).
+    for (float x : u) {
+      const double a = std::min(std::fabs(x), scale);
+      total += a * (static_cast<double>(scale) - a);
+    }
+  }
+  return total;
+}
+
+TernGradCodec::TernGradCodec(const TernGradParams& params) : params_(params) {
+  if (!std::isfinite(params_.clip) || params_.clip < 0.0) {
+    throw InvalidArgument("terngrad: clip must be a finite number >= 0 (0 = off), got " +
+                          format_double(params_.clip));
+  }
+  params_.clip = params_.clip == 0.0 ? 0.0 : params_.clip;  // no -0 in specs
+}
+
+std::string TernGradCodec::spec() const {
+  return std::string(kName) + ":bucket=" + std::to_string(params_.bucket) +
+         ",clip=" + format_double(params_.clip);
+}
+
+std::size_t TernGradCodec::max_encoded_bytes(std::size_t d) const {
+  std::uint64_t bits = 0;
+  if (d > 0) {
+    const std::uint64_t bucket = bucket_length(d, params_.bucket);
+    const std::uint64_t buckets = (d + bucket - 1) / bucket;
+    bits = buckets * kScaleBits + 2 * std::uint64_t{d};
+  }
+  return kHeaderBytes + kParamsBytes + static_cast<std::size_t>((bits + 7) / 8);
+}
+
+std::size_t TernGradCodec::encode_into(std::span<const float> v, const EncodeContext& ctx,
+                                       std::span<std::byte> out) const {
+  // Without clipping, the per-bucket maximum pass detects non-finite input (saves a pass).
+  if (params_.clip != 0.0) require_finite(v, kName);
+  MessageWriter msg(out, id(), v.size());
+  write_params(msg.params());
+  BitWriter w(msg.payload_area());
+  terngrad_encode_payload(v, params_, ctx.key(RngPurpose::kQuantize), w);
+  return msg.finish(w.finish());
+}
+
+void TernGradCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
+                                   DecodeMode mode) const {
+  BitReader r(payload);
+  terngrad_decode_payload(r, params_.bucket, out, mode);
+  const std::uint64_t left = r.remaining();
+  if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
+    corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +
+            " bits after the last bucket (at most 7 zero padding bits allowed)");
+  }
+}
+
+void TernGradCodec::write_params(ParamWriter& w) const {
+  w.put_u32(params_.bucket);
+  w.put_f64(params_.clip);
+}
+
+std::unique_ptr<Codec> TernGradCodec::from_spec(Spec& spec) {
+  TernGradParams p;
+  const std::uint64_t bucket = spec.get_uint("bucket", p.bucket);
+  if (bucket > std::numeric_limits<std::uint32_t>::max()) {
+    throw InvalidArgument(spec.name() + ": bucket must be in [0, 2^32 - 1] (0 = whole vector), " +
+                          "got " + std::to_string(bucket));
+  }
+  p.bucket = static_cast<std::uint32_t>(bucket);
+  p.clip = spec.get_double("clip", p.clip);
+  return std::make_unique<TernGradCodec>(p);
+}
+
+std::unique_ptr<Codec> TernGradCodec::from_params(ParamReader& params) {
+  TernGradParams p;
+  p.bucket = params.get_u32();
+  p.clip = params.get_f64();
+  if (!std::isfinite(p.clip) || std::signbit(p.clip)) {
+    corrupt("message has invalid clip " + format_double(p.clip));
+  }
+  return std::make_unique<TernGradCodec>(p);
+}
+
+}  // namespace thinwire::codec

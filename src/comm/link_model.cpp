@@ -1,0 +1,76 @@
+#include "thinwire/comm/link_model.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+
+#include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
+
+namespace thinwire::comm {
+namespace {
+
+// Shortest decimal that reads back to the same double, so to_spec() round-trips exactly.
+std::string shortest(double value) {
+  std::array<char, 32> buffer{};
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return std::string(buffer.data(), end);
+}
+
+}  // namespace
+
+LinkModel LinkModel::parse(std::string_view spec) {
+  Spec params = Spec::parse_params(spec, "link");
+  LinkModel model;
+  model.kind = params.get_choice("model", "linear", {"linear", "packet"}) == "packet"
+                   ? LinkKind::kPacket
+                   : LinkKind::kLinear;
+  model.bandwidth_bits_per_s = params.get_bandwidth_bits_per_s("bandwidth", 1e9);
+  model.latency_s = params.get_seconds("latency", 50e-6);
+  if (model.kind == LinkKind::kPacket) {
+    model.payload_bytes = params.get_bytes("payload", model.payload_bytes);
+    model.header_bytes = params.get_bytes("header", model.header_bytes);
+  }
+  params.finish();
+  model.validate();
+  return model;
+}
+
+void LinkModel::validate() const {
+  if (!(bandwidth_bits_per_s > 0) || !std::isfinite(bandwidth_bits_per_s)) {
+    throw InvalidArgument("link: bandwidth must be positive and finite, got " +
+                          shortest(bandwidth_bits_per_s) + " bit/s");
+  }
+  if (!(latency_s >= 0) || !std::isfinite(latency_s)) {
+    throw InvalidArgument("link: latency must be non-negative and finite, got " +
+                          shortest(latency_s) + " s");
+  }
+  if (kind == LinkKind::kPacket) {
+    if (!(payload_bytes >= 1) || !std::isfinite(payload_bytes)) {
+      throw InvalidArgument("link: payload must be at least 1 byte, got " +
+                            shortest(payload_bytes));
+    }
+    if (!(header_bytes >= 0) || !std::isfinite(header_bytes)) {
+      throw InvalidArgument("link: header must be non-negative, got " + shortest(header_bytes));
+    }
+  }
+}
+
+double LinkModel::message_seconds(std::size_t bytes) const {
+  const double b = static_cast<double>(bytes);
+  if (kind == LinkKind::kLinear) return latency_s + 8.0 * b / bandwidth_bits_per_s;
+  const double packets = std::ceil(b / payload_bytes);
+  return latency_s + packets * (payload_bytes + header_bytes) * 8.0 / bandwidth_bits_per_s;
+}
+
+std::string LinkModel::to_spec() const {
+  std::string spec = kind == LinkKind::kPacket ? "model=packet," : "";
+  spec +=
+      "bandwidth=" + shortest(bandwidth_bits_per_s) + "bit/s,latency=" + shortest(latency_s) + "s";
+  if (kind == LinkKind::kPacket) {
+    spec += ",payload=" + shortest(payload_bytes) + "B,header=" + shortest(header_bytes) + "B";
+  }
+  return spec;
+}
+
+}  // namespace thinwire::comm

@@ -1,0 +1,173 @@
+#include "thinwire/train/engine.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "thinwire/collective/topology.hpp"
+#include "thinwire/comm/threads.hpp"
+#include "thinwire/core/error.hpp"
+#include "thinwire/data/load.hpp"
+#include "thinwire/data/shard.hpp"
+#include "thinwire/train/checkpoint.hpp"
+
+#if THINWIRE_HAVE_MPI
+#include "thinwire/comm/mpi.hpp"
+#endif
+
+namespace thinwire::train {
+namespace {
+
+// Runs fn, prefixing the message of an InvalidArgument with the flag it came from.
+template <typename Fn>
+auto for_flag(std::string_view flag, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const InvalidArgument& e) {
+    const std::string what = e.what();
+    if (what.starts_with("--")) throw;
+    throw InvalidArgument("--" + std::string(flag) + ": " + what);
+  }
+}
+
+}  // namespace
+
+TrainSetup prepare(TrainConfig config, int world_size) {
+  if (world_size < 1) throw InvalidArgument("train: world size must be >= 1");
+  config.workers = static_cast<std::uint64_t>(world_size);
+  resolve(config);
+  const auto m = static_cast<std::size_t>(world_size);
+
+  TrainSetup setup;
+  data::TrainTest data = for_flag("data", [&] { return data::load_dataset(config.data); });
+  setup.train = std::move(data.train);
+  setup.test = std::move(data.test);
+  if (!config.test_data.empty()) {
+    setup.test = for_flag("test-data", [&] { return data::load_dataset(config.test_data).train; });
+  }
+  if (setup.train.rows() < m) {
+    throw InvalidArgument("--workers: " + std::to_string(world_size) + " workers for " +
+                          std::to_string(setup.train.rows()) + " training examples");
+  }
+  if (!setup.test.empty() && setup.test.cols() != setup.train.cols()) {
+    throw InvalidArgument("--test-data: the test set has " + std::to_string(setup.test.cols()) +
+                          " features, the training set " + std::to_string(setup.train.cols()) +
+                          " (for LIBSVM files use libsvm:path=TRAIN,test=TEST)");
+  }
+  setup.problem =
+      for_flag("problem", [&] { return problem::make_problem(config.problem, setup.train); });
+  if (!setup.test.empty() && setup.problem->is_classifier() &&
+      setup.test.num_classes() > setup.problem->shape().classes) {
+    throw InvalidArgument("--test-data: the test set has more classes than the training set");
+  }
+  setup.shards = for_flag(
+      "sharding", [&] { return data::make_shards(setup.train, m, config.sharding, config.seed); });
+  for (std::size_t r = 0; r < m; ++r) {
+    if (setup.shards[r].empty()) {
+      throw InvalidArgument("--sharding: worker " + std::to_string(r) + " got no examples");
+    }
+  }
+  if (config.sync == "gossip") {
+    (void)for_flag("topology", [&] {
+      return collective::Topology::parse(config.topology, world_size, config.seed);
+    });
+  }
+  (void)for_flag("link", [&] { return comm::LinkModel::parse(config.link); });
+  if (config.resume) {
+    // Found here, before any thread or process starts, a mismatch is a usage error.
+    const std::optional<CheckpointManifest> manifest = read_manifest(config.checkpoint);
+    if (!manifest) {
+      throw IoError("--resume: no checkpoint in " + config.checkpoint + " (" +
+                    manifest_path(config.checkpoint).string() + " is missing)");
+    }
+    if (manifest->workers != config.workers) {
+      throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
+                            " workers, this run " + std::to_string(config.workers));
+    }
+    check_resume_compatible(manifest->config, config);
+  }
+
+  const std::uint64_t n = setup.train.rows();
+  if (config.batch_size == 0) {
+    setup.steps_per_epoch = 1;
+  } else {
+    const std::uint64_t global_batch = config.batch_size * m;
+    setup.steps_per_epoch = (n + global_batch - 1) / global_batch;
+  }
+  if (config.iterations > 0) {
+    setup.total_iterations = config.iterations;
+  } else {
+    const double steps = std::ceil(config.epochs * static_cast<double>(setup.steps_per_epoch));
+    if (steps > 1e15) throw InvalidArgument("--epochs: too many iterations");
+    setup.total_iterations = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(steps));
+  }
+  setup.config = std::move(config);
+  return setup;
+}
+
+TrainSummary train_threads(const TrainSetup& setup, TrainObserver* observer) {
+  const int m = static_cast<int>(setup.config.workers);
+  comm::ThreadsWorld data_world({.size = m,
+                                 .link = comm::LinkModel::parse(setup.config.link),
+                                 .timeout = comm::kDefaultTimeout,
+                                 .count_compute = true});
+  // The control plane has no link model: its messages cost no simulated time.
+  comm::ThreadsWorld control_world(
+      {.size = m, .link = std::nullopt, .timeout = comm::kDefaultTimeout, .count_compute = false});
+
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(m));
+  std::atomic<int> first_failure{-1};
+  TrainSummary summary;
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(m));
+  for (int r = 0; r < m; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        TrainSummary mine = run_worker(setup, data_world.transport(r), control_world.transport(r),
+                                       r == 0 ? observer : nullptr);
+        if (r == 0) summary = std::move(mine);
+        data_world.finish(r);
+        control_world.finish(r);
+      } catch (const std::exception& e) {
+        // The first rank to fail is the cause; its peers fail with TransportErrors because of it.
+        int expected = -1;
+        first_failure.compare_exchange_strong(expected, r);
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
+        data_world.fail(r, e.what());
+        control_world.fail(r, e.what());
+      } catch (...) {
+        int expected = -1;
+        first_failure.compare_exchange_strong(expected, r);
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
+        data_world.fail(r, "unknown error");
+        control_world.fail(r, "unknown error");
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  if (const int failed = first_failure.load(); failed >= 0) {
+    std::rethrow_exception(errors[static_cast<std::size_t>(failed)]);
+  }
+  return summary;
+}
+
+#if THINWIRE_HAVE_MPI
+TrainSummary train_mpi(const TrainSetup& setup, TrainObserver* observer) {
+  comm::MpiTransport data_plane;
+  comm::MpiTransport control_plane;
+  if (static_cast<std::uint64_t>(data_plane.size()) != setup.config.workers) {
+    throw InvalidArgument("train: prepared for " + std::to_string(setup.config.workers) +
+                          " workers, MPI has " + std::to_string(data_plane.size()) + " ranks");
+  }
+  TrainSummary summary =
+      run_worker(setup, data_plane, control_plane, data_plane.rank() == 0 ? observer : nullptr);
+  data_plane.flush();
+  control_plane.flush();
+  return summary;
+}
+#endif
+
+}  // namespace thinwire::train

@@ -1,0 +1,90 @@
+#include "thinwire/train/local_sgd.hpp"
+
+#include "thinwire/collective/gossip.hpp"
+#include "thinwire/core/error.hpp"
+#include "thinwire/train/sync_sgd.hpp"
+
+namespace thinwire::train {
+
+StepComm identity_gossip_cost(const collective::Topology& topology, std::size_t d, int rank,
+                              const comm::LinkModel& link) {
+  StepComm c;
+  const std::uint64_t bytes = identity_message_bytes(d);
+  c.identity_bytes = static_cast<std::uint64_t>(topology.degree(rank)) * bytes;
+  c.identity_seconds = topology.schedule_rounds() * link.message_seconds(bytes);
+  return c;
+}
+
+LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
+                   collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
+                   const optim::SgdOptions& sgd)
+    : context_(context),
+      local_steps_(local_steps),
+      gossip_(false),
+      allreduce_(allreduce),
+      codec_(codec::make_codec(codec.codec->spec())),
+      optimizer_(context.dimension, sgd) {
+  if (local_steps_ < 1) throw InvalidArgument("local-sgd: local steps must be >= 1");
+  if (codec.error_feedback) {
+    std::size_t length = context.dimension;
+    if (allreduce == collective::AllreduceAlgorithm::kRing) {
+      const int size = context.transport->size();
+      length =
+          collective::balanced_chunk(context.dimension, size,
+                                     collective::ring_owned_chunk(context.transport->rank(), size))
+              .size;
+    }
+    error_feedback_ = codec::make_error_feedback(codec, length);
+  }
+}
+
+LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
+                   collective::Topology topology, const optim::SgdOptions& sgd)
+    : context_(context),
+      local_steps_(local_steps),
+      gossip_(true),
+      topology_(std::move(topology)),
+      weights_(collective::metropolis_hastings_weights(*topology_)),
+      optimizer_(context.dimension, sgd) {
+  if (local_steps_ < 1) throw InvalidArgument("local-sgd: local steps must be >= 1");
+}
+
+StepComm LocalSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
+                        bool local_valid) {
+  if (local_valid) optimizer_.step(model, grad);
+  if (!synchronizes_after(t)) return {};
+  comm::Transport& transport = *context_.transport;
+  StepComm c;
+  if (gossip_) {
+    c = identity_gossip_cost(*topology_, model.size(), transport.rank(), context_.link);
+    c.sent = collective::gossip_average(transport, model, *topology_, weights_);
+  } else {
+    c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
+                                context_.link);
+    c.sent = collective::allreduce(transport, model, *codec_,
+                                   {.algorithm = allreduce_,
+                                    .reduction = collective::Reduction::kAverage,
+                                    .seed = context_.seed,
+                                    .iteration = t,
+                                    .error_feedback = error_feedback_.get()});
+  }
+  c.synchronized = true;
+  return c;
+}
+
+bool LocalSgd::consensus_after(std::uint64_t t) const {
+  if (context_.transport->size() == 1) return true;
+  return !gossip_ && synchronizes_after(t);
+}
+
+void LocalSgd::save(StateBundle& state) const {
+  save_optimizer(state, optimizer_);
+  save_error_feedback(state, error_feedback_.get());
+}
+
+void LocalSgd::load(const StateBundle& state) {
+  load_optimizer(state, optimizer_);
+  load_error_feedback(state, error_feedback_.get());
+}
+
+}  // namespace thinwire::train

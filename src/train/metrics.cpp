@@ -1,0 +1,104 @@
+#include "thinwire/train/metrics.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "thinwire/core/error.hpp"
+#include "thinwire/train/state_file.hpp"
+
+namespace thinwire::train {
+namespace {
+
+std::FILE* open_or_throw(const std::filesystem::path& path, const char* mode) {
+  std::FILE* f = std::fopen(path.c_str(), mode);
+  if (f == nullptr) {
+    throw IoError(path.string() + ": cannot open the metrics file: " + std::strerror(errno));
+  }
+  return f;
+}
+
+void put_line(std::FILE* f, const std::filesystem::path& path, const nlohmann::json& value) {
+  const std::string line = value.dump() + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), f) != line.size() || std::fflush(f) != 0) {
+    throw IoError(path.string() + ": write failed: " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+MetricsLog MetricsLog::create(const std::filesystem::path& path, const nlohmann::json& config) {
+  std::FILE* f = open_or_throw(path, "wb");
+  MetricsLog log(path, f);
+  put_line(f, path, nlohmann::json{{"config", config}});
+  return log;
+}
+
+MetricsLog MetricsLog::resume(const std::filesystem::path& path, const nlohmann::json& config,
+                              std::uint64_t iteration) {
+  if (!std::filesystem::exists(path)) return create(path, config);
+  const std::vector<nlohmann::json> lines = read_metrics(path, /*allow_torn_tail=*/true);
+  std::string kept;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const nlohmann::json& line = lines[i];
+    const bool keep = i == 0 || (line.contains("iter") && line["iter"].is_number_unsigned() &&
+                                 line["iter"].get<std::uint64_t>() <= iteration);
+    if (keep) kept += line.dump() + "\n";
+  }
+  if (lines.empty()) kept = nlohmann::json{{"config", config}}.dump() + "\n";
+  write_file_atomic(path, std::as_bytes(std::span(kept.data(), kept.size())));
+  return MetricsLog(path, open_or_throw(path, "ab"));
+}
+
+MetricsLog::MetricsLog(MetricsLog&& other) noexcept
+    : path_(std::move(other.path_)), file_(std::exchange(other.file_, nullptr)) {}
+
+MetricsLog& MetricsLog::operator=(MetricsLog&& other) noexcept {
+  if (this != &other) {
+    if (file_ != nullptr) std::fclose(file_);
+    path_ = std::move(other.path_);
+    file_ = std::exchange(other.file_, nullptr);
+  }
+  return *this;
+}
+
+MetricsLog::~MetricsLog() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void MetricsLog::write(const nlohmann::json& record) { put_line(file_, path_, record); }
+
+void MetricsLog::sync() {
+  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
+    throw IoError(path_.string() + ": sync failed: " + std::strerror(errno));
+  }
+}
+
+std::vector<nlohmann::json> read_metrics(const std::filesystem::path& path, bool allow_torn_tail) {
+  std::ifstream in(path);
+  if (!in) throw IoError(path.string() + ": cannot open the metrics file");
+  std::vector<nlohmann::json> lines;
+  std::string line;
+  std::size_t number = 0;
+  std::size_t bad_line = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    if (bad_line != 0) break;  // a malformed line that is not the last one
+    nlohmann::json value = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!value.is_object()) {
+      bad_line = number;
+      continue;
+    }
+    lines.push_back(std::move(value));
+  }
+  if (bad_line != 0 && !(allow_torn_tail && bad_line == number)) {
+    throw IoError(path.string() + ":" + std::to_string(bad_line) + ": not a JSON object");
+  }
+  return lines;
+}
+
+}  // namespace thinwire::train

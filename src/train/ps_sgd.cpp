@@ -1,0 +1,78 @@
+#include "thinwire/train/ps_sgd.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "thinwire/core/error.hpp"
+
+namespace thinwire::train {
+
+PsSgd::PsSgd(const AlgorithmContext& context, const codec::CodecChoice& uplink,
+             std::unique_ptr<codec::Codec> downlink, const optim::SgdOptions& sgd,
+             std::span<const float> initial_model)
+    : context_(context),
+      uplink_(codec::make_codec(uplink.codec->spec())),
+      downlink_(std::move(downlink)),
+      optimizer_(context.dimension, sgd) {
+  if (uplink.error_feedback)
+    error_feedback_ = codec::make_error_feedback(uplink, context.dimension);
+  if (context.transport->rank() == collective::kServerRank) {
+    server_model_.assign(initial_model.begin(), initial_model.end());
+  }
+}
+
+StepComm PsSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
+                     bool /*local_valid*/) {
+  comm::Transport& transport = *context_.transport;
+  const bool server = transport.rank() == collective::kServerRank;
+  const collective::PsOptions options{
+      .seed = context_.seed, .iteration = t, .error_feedback = error_feedback_.get()};
+
+  StepComm c;
+  c.synchronized = true;
+  c.sent = collective::ps_gather_average(transport, grad, *uplink_, options);
+  if (server) {
+    double s = 0;
+    for (float g : grad) s += static_cast<double>(g) * static_cast<double>(g);
+    last_norm_ = std::sqrt(s);
+    optimizer_.step(server_model_, grad);
+  }
+  c.sent +=
+      collective::ps_broadcast_model(transport, server ? std::span<float>(server_model_) : model,
+                                     *downlink_, downlink_state_, options);
+  if (server)
+    std::copy(downlink_state_.replica.begin(), downlink_state_.replica.end(), model.begin());
+
+  // Uncompressed: one uplink message per worker, then M−1 model messages from the server.
+  const int size = transport.size();
+  if (size > 1) {
+    const std::uint64_t bytes = identity_message_bytes(grad.size());
+    c.identity_bytes = server ? static_cast<std::uint64_t>(size - 1) * bytes : bytes;
+    c.identity_seconds = static_cast<double>(size) * context_.link.message_seconds(bytes);
+  }
+  return c;
+}
+
+std::span<const float> PsSgd::published(std::span<const float> model) const {
+  return context_.transport->rank() == collective::kServerRank
+             ? std::span<const float>(server_model_)
+             : model;
+}
+
+void PsSgd::save(StateBundle& state) const {
+  save_optimizer(state, optimizer_);
+  save_error_feedback(state, error_feedback_.get());
+  state.put_floats("ps.server_model", server_model_);
+  state.put_floats("ps.replica", downlink_state_.replica);
+  state.put_u64("ps.rounds", downlink_state_.rounds);
+}
+
+void PsSgd::load(const StateBundle& state) {
+  load_optimizer(state, optimizer_);
+  load_error_feedback(state, error_feedback_.get());
+  server_model_ = state.get_floats("ps.server_model");
+  downlink_state_.replica = state.get_floats("ps.replica");
+  downlink_state_.rounds = state.get_u64("ps.rounds");
+}
+
+}  // namespace thinwire::train

@@ -1,0 +1,383 @@
+// The worker loop of engine.hpp: one rank's iterations, its share of the statistics, evaluation
+// and checkpoints. Written once against comm::Transport, so every backend runs this code.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <future>
+#include <limits>
+#include <string>
+
+#include "thinwire/comm/counting.hpp"
+#include "thinwire/core/array_file.hpp"
+#include "thinwire/core/error.hpp"
+#include "thinwire/data/sampler.hpp"
+#include "thinwire/train/algorithm.hpp"
+#include "thinwire/train/checkpoint.hpp"
+#include "thinwire/train/control.hpp"
+#include "thinwire/train/engine.hpp"
+#include "thinwire/train/metrics.hpp"
+#include "thinwire/train/state_file.hpp"
+
+namespace thinwire::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Per-rank counters that records and the summary sum over ranks (checkpointed).
+struct Counters {
+  double loss_sum = 0;      // since the last record
+  double loss_count = 0;    // since the last record
+  double bytes_before = 0;  // data-plane bytes sent before this process started (resume)
+  double identity_bytes = 0;
+  double skipped = 0;
+  double comm_s = 0;
+  double identity_s = 0;
+  double clock_offset = 0;  // data-plane clock before this process started
+  double wall_offset = 0;
+};
+
+// What rank 0 knows after a statistics round.
+struct Totals {
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  std::uint64_t bytes = 0;
+  std::uint64_t identity_bytes = 0;
+  std::uint64_t skipped = 0;
+  double sim_s = 0;
+};
+
+TrainSummary nan_summary() {
+  TrainSummary s;
+  s.final_loss = std::numeric_limits<double>::quiet_NaN();  // until a record has a loss
+  return s;
+}
+
+bool all_finite(std::span<const float> v) {
+  for (float x : v) {
+    if (!std::isfinite(x)) return false;
+  }
+  return true;
+}
+
+class Worker {
+ public:
+  Worker(const TrainSetup& setup, comm::Transport& data_plane, comm::Transport& control_plane,
+         TrainObserver* observer)
+      : setup_(setup),
+        config_(setup.config),
+        counted_(data_plane),
+        control_(control_plane),
+        observer_(observer),
+        rank_(data_plane.rank()),
+        size_(data_plane.size()),
+        problem_(setup.problem->clone()),
+        model_(problem_->dim()),
+        grad_(problem_->dim()) {
+    if (control_plane.rank() != rank_ || control_plane.size() != size_ ||
+        static_cast<std::uint64_t>(size_) != config_.workers ||
+        setup.shards.size() != static_cast<std::size_t>(size_)) {
+      throw InvalidArgument("train: the world (" + std::to_string(size_) +
+                            " ranks) does not match the setup (" + std::to_string(config_.workers) +
+                            " workers)");
+    }
+    counted_.set_timeout(data_plane.timeout());
+    problem_->init(model_, config_.seed);
+    algorithm_ = make_algorithm(config_,
+                                AlgorithmContext{.transport = &counted_,
+                                                 .dimension = problem_->dim(),
+                                                 .seed = config_.seed,
+                                                 .link = comm::LinkModel::parse(config_.link)},
+                                model_);
+    const data::Shard& shard = setup.shards[static_cast<std::size_t>(rank_)];
+    if (config_.batch_size == 0) {
+      // Full batch: weight the shard mean by M·n_m/n so the ranks' average is the full mean.
+      weight_ = static_cast<double>(size_) * static_cast<double>(shard.size()) /
+                static_cast<double>(setup.train.rows());
+    } else {
+      sampler_.emplace(shard, data::SamplerOptions{.batch_size = config_.batch_size,
+                                                   .seed = config_.seed,
+                                                   .rank = static_cast<std::uint32_t>(rank_)});
+    }
+    const std::uint64_t spe = setup.steps_per_epoch;
+    eval_period_ = config_.eval_every > 0    ? config_.eval_every
+                   : config_.batch_size == 0 ? config_.log_every
+                                             : spe;
+  }
+
+  TrainSummary run() {
+    const std::uint64_t total = setup_.total_iterations;
+    std::uint64_t t = config_.resume ? restore() : 0;
+    summary_.resumed_from = t;
+    if (rank_ == kRoot) open_metrics(t);
+    if (rank_ == kRoot && observer_ != nullptr) observer_->on_start(setup_, t);
+    start_ = Clock::now();
+
+    for (; t < total; ++t) {
+      compute_gradient(t);
+      const StepComm c = algorithm_->step(t, model_, grad_, step_valid_);
+      counters_.identity_bytes += static_cast<double>(c.identity_bytes);
+      counters_.comm_s += c.sent.seconds;
+      counters_.identity_s += c.identity_seconds;
+
+      const std::uint64_t iter = t + 1;
+      const bool last = iter == total;
+      const bool eval = last || iter % eval_period_ == 0;
+      if (last || eval || iter % config_.log_every == 0) report(t, eval);
+      const bool checkpoint =
+          !config_.checkpoint.empty() &&
+          (last || (config_.checkpoint_every > 0 && iter % config_.checkpoint_every == 0));
+      if (checkpoint) write_checkpoint(iter);
+    }
+    finish(total);
+    return std::move(summary_);
+  }
+
+ private:
+  void compute_gradient(std::uint64_t t) {
+    const data::Dataset& train = setup_.train;
+    const data::Shard& shard = setup_.shards[static_cast<std::size_t>(rank_)];
+    const data::Batch batch =
+        sampler_ ? data::Batch::of(train, sampler_->batch(t)) : data::Batch::of(train, shard);
+    double loss = problem_->loss_and_gradient(model_, batch, grad_);
+    step_valid_ = std::isfinite(loss) && all_finite(grad_);
+    if (!step_valid_) {
+      if (config_.on_nonfinite == NonFinitePolicy::kError) {
+        throw Error("non-finite " + std::string(std::isfinite(loss) ? "gradient" : "loss") +
+                    " at iteration " + std::to_string(t + 1) + " on rank " + std::to_string(rank_) +
+                    " (loss " + std::to_string(loss) +
+                    "); lower --lr, or pass --on-nonfinite skip to skip such steps");
+      }
+      std::fill(grad_.begin(), grad_.end(), 0.0f);
+      counters_.skipped += 1;
+      return;
+    }
+    if (weight_ != 1.0) {
+      const auto w = static_cast<float>(weight_);
+      for (float& g : grad_) g *= w;
+      loss *= weight_;
+    }
+    counters_.loss_sum += loss;
+    counters_.loss_count += 1;
+  }
+
+  [[nodiscard]] double clock_now() const {
+    return counters_.clock_offset + counted_.clock_seconds();
+  }
+  [[nodiscard]] double wall_now() const {
+    return counters_.wall_offset + std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+  [[nodiscard]] double bytes_now() const {
+    return counters_.bytes_before + static_cast<double>(counted_.stats().bytes_sent);
+  }
+
+  // Sums the counters over ranks onto rank 0 (rank order, so the same bits on every backend).
+  Totals gather_totals() {
+    const std::vector<double> mine{counters_.loss_sum, counters_.loss_count, bytes_now(),
+                                   counters_.identity_bytes, counters_.skipped};
+    const std::vector<double> sum = control_.sum_to_root(mine);
+    const double sim = control_.max_to_root(clock_now());
+    counters_.loss_sum = 0;
+    counters_.loss_count = 0;
+    Totals totals;
+    if (rank_ != kRoot) return totals;
+    if (sum[1] > 0) totals.loss = sum[0] / sum[1];
+    totals.bytes = static_cast<std::uint64_t>(sum[2]);
+    totals.identity_bytes = static_cast<std::uint64_t>(sum[3]);
+    totals.skipped = static_cast<std::uint64_t>(sum[4]);
+    totals.sim_s = sim;
+    return totals;
+  }
+
+  // The model everyone agrees on, on rank 0: its own published model in consensus, else the
+  // average of all ranks' published models.
+  std::vector<float> published_model(std::uint64_t t) {
+    const std::span<const float> mine = algorithm_->published(model_);
+    if (algorithm_->consensus_after(t)) {
+      return rank_ == kRoot ? std::vector<float>(mine.begin(), mine.end()) : std::vector<float>{};
+    }
+    return control_.average_to_root(mine);
+  }
+
+  void report(std::uint64_t t, bool eval) {
+    const Totals totals = gather_totals();
+    std::vector<float> model;
+    if (eval && !setup_.test.empty()) model = published_model(t);
+    if (rank_ != kRoot) return;
+
+    const std::uint64_t iter = t + 1;
+    nlohmann::json record{
+        {"iter", iter},
+        {"epoch", static_cast<double>(iter) / static_cast<double>(setup_.steps_per_epoch)},
+        {"loss", std::isfinite(totals.loss) ? nlohmann::json(totals.loss) : nlohmann::json()},
+        {"bits", 8 * totals.bytes},
+        {"bits_uncompressed", 8 * totals.identity_bytes},
+        {"sim_s", totals.sim_s},
+        {"wall_s", wall_now()},
+        {"codec", config_.codec},
+    };
+    if (const auto norm = algorithm_->applied_gradient_norm()) record["grad_norm"] = *norm;
+    if (config_.on_nonfinite == NonFinitePolicy::kSkip) record["skipped"] = totals.skipped;
+    if (!model.empty()) evaluate(model, record);
+
+    summary_.iterations = iter;
+    summary_.epochs = record["epoch"].get<double>();
+    if (std::isfinite(totals.loss)) summary_.final_loss = totals.loss;
+    summary_.bits = 8 * totals.bytes;
+    summary_.bits_uncompressed = 8 * totals.identity_bytes;
+    summary_.sim_s = totals.sim_s;
+    summary_.skipped = totals.skipped;
+    if (metrics_) metrics_->write(record);
+    if (observer_ != nullptr) observer_->on_record(record);
+  }
+
+  // Test loss and accuracy of `model`, computed on a helper thread: the evaluation is the
+  // engine's, not the algorithm's, and must not advance the simulated clock of this rank.
+  void evaluate(const std::vector<float>& model, nlohmann::json& record) {
+    if (!eval_problem_) eval_problem_ = setup_.problem->clone();
+    const data::Batch all = data::Batch::all(setup_.test);
+    auto job = std::async(std::launch::async, [&] {
+      std::pair<double, std::optional<double>> out{eval_problem_->loss(model, all), std::nullopt};
+      if (eval_problem_->is_classifier()) out.second = eval_problem_->accuracy(model, all);
+      return out;
+    });
+    const auto [loss, accuracy] = job.get();
+    record["test_loss"] = std::isfinite(loss) ? nlohmann::json(loss) : nlohmann::json();
+    summary_.test_loss = loss;
+    if (accuracy) {
+      record["test_accuracy"] = *accuracy;
+      summary_.test_accuracy = *accuracy;
+    }
+  }
+
+  void open_metrics(std::uint64_t t) {
+    if (config_.metrics.empty()) return;
+    const nlohmann::json config = to_json(config_);
+    metrics_.emplace(t > 0 ? MetricsLog::resume(config_.metrics, config, t)
+                           : MetricsLog::create(config_.metrics, config));
+  }
+
+  void write_checkpoint(std::uint64_t iter) {
+    const std::filesystem::path dir = config_.checkpoint;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);  // every rank: MPI ranks may not share a disk
+    if (!std::filesystem::is_directory(dir)) {
+      throw IoError("--checkpoint: cannot create directory " + dir.string());
+    }
+    StateBundle state;
+    state.put_u64("iteration", iter);
+    state.put_u64("rank", static_cast<std::uint64_t>(rank_));
+    state.put_u64("workers", static_cast<std::uint64_t>(size_));
+    state.put_string("config", to_json(config_).dump());
+    state.put_floats("model", model_);
+    algorithm_->save(state);
+    state.put_bytes("tuner", {});  // reserved for the tuner's state (a later issue)
+    state.put_f64("counters.loss_sum", counters_.loss_sum);
+    state.put_f64("counters.loss_count", counters_.loss_count);
+    state.put_f64("counters.bytes", bytes_now());
+    state.put_f64("counters.identity_bytes", counters_.identity_bytes);
+    state.put_f64("counters.skipped", counters_.skipped);
+    state.put_f64("counters.comm_s", counters_.comm_s);
+    state.put_f64("counters.identity_s", counters_.identity_s);
+    state.put_f64("counters.clock", clock_now());
+    state.put_f64("counters.wall", wall_now());
+    state.write(rank_checkpoint_path(dir, iter, rank_));
+
+    // Every file is on disk before the manifest names it; old files go only after it does.
+    (void)control_.gather({});
+    if (rank_ == kRoot) {
+      if (metrics_) metrics_->sync();
+      write_manifest(dir, {.iteration = iter,
+                           .workers = static_cast<std::uint64_t>(size_),
+                           .config = to_json(config_)});
+    }
+    (void)control_.broadcast({});
+    prune_rank_checkpoints(dir, rank_, iter);
+  }
+
+  // Loads this rank's state from the latest checkpoint; returns its iteration.
+  std::uint64_t restore() {
+    const std::filesystem::path dir = config_.checkpoint;
+    const std::optional<CheckpointManifest> manifest = read_manifest(dir);
+    if (!manifest) {
+      throw IoError("--resume: no checkpoint in " + dir.string() + " (" +
+                    manifest_path(dir).string() + " is missing)");
+    }
+    if (manifest->workers != static_cast<std::uint64_t>(size_)) {
+      throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
+                            " workers, this run " + std::to_string(size_));
+    }
+    check_resume_compatible(manifest->config, config_);
+    const StateBundle state =
+        StateBundle::read(rank_checkpoint_path(dir, manifest->iteration, rank_));
+    if (state.get_u64("iteration") != manifest->iteration ||
+        state.get_u64("rank") != static_cast<std::uint64_t>(rank_)) {
+      throw IoError(state.source() + ": checkpoint of another iteration or rank");
+    }
+    std::vector<float> model = state.get_floats("model");
+    if (model.size() != model_.size()) {
+      throw IoError(state.source() + ": model has " + std::to_string(model.size()) +
+                    " parameters, the problem " + std::to_string(model_.size()));
+    }
+    model_ = std::move(model);
+    algorithm_->load(state);
+    counters_.loss_sum = state.get_f64("counters.loss_sum");
+    counters_.loss_count = state.get_f64("counters.loss_count");
+    counters_.bytes_before = state.get_f64("counters.bytes");
+    counters_.identity_bytes = state.get_f64("counters.identity_bytes");
+    counters_.skipped = state.get_f64("counters.skipped");
+    counters_.comm_s = state.get_f64("counters.comm_s");
+    counters_.identity_s = state.get_f64("counters.identity_s");
+    counters_.clock_offset = state.get_f64("counters.clock");
+    counters_.wall_offset = state.get_f64("counters.wall");
+    return manifest->iteration;
+  }
+
+  void finish(std::uint64_t total) {
+    const Totals totals = gather_totals();
+    std::vector<float> model = published_model(total - 1);
+    if (rank_ != kRoot) return;
+    summary_.iterations = total;
+    summary_.epochs = static_cast<double>(total) / static_cast<double>(setup_.steps_per_epoch);
+    summary_.bits = 8 * totals.bytes;
+    summary_.bits_uncompressed = 8 * totals.identity_bytes;
+    summary_.skipped = totals.skipped;
+    summary_.sim_s = totals.sim_s;
+    summary_.comm_s = counters_.comm_s;
+    summary_.comm_uncompressed_s = counters_.identity_s;
+    summary_.wall_s = wall_now();
+    summary_.codec = config_.codec;
+    if (!config_.save_model.empty()) write_array(config_.save_model, model);
+    summary_.model = std::move(model);
+  }
+
+  const TrainSetup& setup_;
+  const TrainConfig& config_;
+  comm::CountingTransport counted_;
+  ControlPlane control_;
+  TrainObserver* observer_;
+  int rank_;
+  int size_;
+  std::unique_ptr<problem::Problem> problem_;
+  std::unique_ptr<problem::Problem> eval_problem_;
+  std::vector<float> model_;
+  std::vector<float> grad_;
+  std::unique_ptr<Algorithm> algorithm_;
+  std::optional<data::MinibatchSampler> sampler_;
+  double weight_ = 1.0;
+  std::uint64_t eval_period_ = 1;
+  bool step_valid_ = true;
+  Counters counters_;
+  std::optional<MetricsLog> metrics_;
+  Clock::time_point start_;
+  TrainSummary summary_ = nan_summary();
+};
+
+}  // namespace
+
+TrainSummary run_worker(const TrainSetup& setup, comm::Transport& data_plane,
+                        comm::Transport& control_plane, TrainObserver* observer) {
+  Worker worker(setup, data_plane, control_plane, observer);
+  return worker.run();
+}
+
+}  // namespace thinwire::train

@@ -1,0 +1,251 @@
+// The vectorized QSGD kernels against the scalar reference (KernelPath::kReference): identical
+// payload bits for the same key and identical decoded floats, over sizes that are and are not
+// multiples of the vector width (16), the chunk (1024), the rounding block (1024) and the bucket;
+// plus a sanity check of the rounding stream's uniforms.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "thinwire/codec/qsgd.hpp"
+#include "thinwire/codec/sign.hpp"
+#include "thinwire/codec/terngrad.hpp"
+#include "thinwire/core/rng.hpp"
+
+namespace thinwire::codec {
+namespace {
+
+std::vector<float> heavy_tailed(std::size_t d, std::uint64_t seed) {
+  const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kTest);
+  std::vector<float> v(d);
+  for (std::size_t i = 0; i < d; ++i) {
+    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
+    v[i] = static_cast<float>(u * std::exp2(12.0 * key.uniform_double(2 * i + 1) - 6.0));
+  }
+  if (d > 3) v[3] = 0.0f;
+  if (d > 5) v[5] = -0.0f;
+  return v;
+}
+
+std::vector<std::byte> payload(std::span<const float> v, const QsgdParams& p, KernelPath path) {
+  std::vector<std::byte> buf(qsgd_payload_max_bytes(v.size(), p) + 8);
+  BitWriter w(buf);
+  // A 3-bit prefix so that buckets start at unaligned bit positions.
+  w.put(5, 3);
+  qsgd_encode_payload(v, p, RngKey::make(11, 2, 3, RngPurpose::kQuantize), w, path);
+  buf.resize(w.finish());
+  return buf;
+}
+
+std::vector<std::uint32_t> decode_bits(std::span<const std::byte> bytes, const QsgdParams& p,
+                                       std::size_t d, DecodeMode mode, KernelPath path) {
+  std::vector<float> out(d, 0.25f);
+  BitReader r(bytes);
+  EXPECT_EQ(r.get(3), 5u);
+  qsgd_decode_payload(r, p, out, mode, path);
+  std::vector<std::uint32_t> bits(d);
+  std::memcpy(bits.data(), out.data(), 4 * d);
+  return bits;
+}
+
+TEST(QsgdKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
+  const std::size_t sizes[] = {1, 5, 15, 16, 17, 63, 511, 512, 513, 1023, 1024, 1025, 3001, 5000};
+  const std::uint32_t levels[] = {1, 2, 3, 7, 8, 15, 31, 127, 255, 1000, kQsgdMaxLevels};
+  const std::uint32_t buckets[] = {0, 7, 512, 1000};
+  int cases = 0;
+  for (std::size_t d : sizes) {
+    const std::vector<float> v = heavy_tailed(d, d);
+    for (std::uint32_t s : levels) {
+      for (std::uint32_t bucket : buckets) {
+        for (auto norm : {QsgdParams::Norm::kMax, QsgdParams::Norm::kL2}) {
+          for (auto coding : {QsgdParams::Coding::kPacked, QsgdParams::Coding::kElias}) {
+            if (coding == QsgdParams::Coding::kElias && s > 1000) continue;  // slow, same code
+            const QsgdParams p{.levels = s, .bucket = bucket, .norm = norm, .coding = coding};
+            const auto fast = payload(v, p, KernelPath::kFast);
+            const auto ref = payload(v, p, KernelPath::kReference);
+            ASSERT_EQ(fast, ref) << "d=" << d << " " << qsgd_params_spec(p);
+            for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+              ASSERT_EQ(decode_bits(fast, p, d, mode, KernelPath::kFast),
+                        decode_bits(fast, p, d, mode, KernelPath::kReference))
+                  << "d=" << d << " " << qsgd_params_spec(p);
+            }
+            ++cases;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(cases, 1000);
+}
+
+// Elias with s = √d and one bucket (the QSGD paper's setting): long gaps and levels that do and do
+// not fit one 64-bit window.
+TEST(QsgdKernelsTest, EliasWithSqrtDLevels) {
+  for (std::size_t d : {20000, 65537}) {
+    const std::vector<float> v = heavy_tailed(d, 3);
+    const auto s = static_cast<std::uint32_t>(std::sqrt(static_cast<double>(d)));
+    for (auto norm : {QsgdParams::Norm::kMax, QsgdParams::Norm::kL2}) {
+      const QsgdParams p{
+          .levels = s, .bucket = 0, .norm = norm, .coding = QsgdParams::Coding::kElias};
+      const auto fast = payload(v, p, KernelPath::kFast);
+      ASSERT_EQ(fast, payload(v, p, KernelPath::kReference)) << "d=" << d;
+      for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+        ASSERT_EQ(decode_bits(fast, p, d, mode, KernelPath::kFast),
+                  decode_bits(fast, p, d, mode, KernelPath::kReference))
+            << "d=" << d;
+      }
+    }
+  }
+}
+
+// Invalid 4-bit fields (a level above s, a signed zero) are caught by both paths, whether they
+// fall in the vector loop (first 32 fields of a 16-byte group) or in the tail.
+TEST(QsgdKernelsTest, BothPathsRejectInvalidFields) {
+  const QsgdParams p{.levels = 5, .bucket = 0, .norm = QsgdParams::Norm::kMax};
+  for (std::size_t bad_at : {std::size_t{3}, std::size_t{31}, std::size_t{38}}) {
+    for (std::uint64_t bad_field : {std::uint64_t{6}, std::uint64_t{8}}) {
+      std::vector<std::byte> buf(64);
+      BitWriter w(buf);
+      w.put(std::bit_cast<std::uint32_t>(1.0f), 32);
+      for (std::size_t i = 0; i < 40; ++i) w.put(i == bad_at ? bad_field : i % 6, 4);
+      buf.resize(w.finish());
+      for (auto path : {KernelPath::kFast, KernelPath::kReference}) {
+        std::vector<float> out(40);
+        BitReader r(buf);
+        EXPECT_THROW(qsgd_decode_payload(r, p, out, DecodeMode::kOverwrite, path), CorruptMessage)
+            << bad_at << " " << bad_field;
+      }
+    }
+  }
+}
+
+// Subnormal scales take the double-precision branch (s/scale overflows fp32); both paths agree.
+TEST(QsgdKernelsTest, TinyScalesTakeTheSameBranchInBothPaths) {
+  std::vector<float> v(2000);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    v[i] = std::bit_cast<float>(static_cast<std::uint32_t>(i % 97)) * (i % 2 == 0 ? 1.0f : -1.0f);
+  }
+  for (std::uint32_t s : {1u, 7u, 127u}) {
+    const QsgdParams p{.levels = s, .bucket = 512, .norm = QsgdParams::Norm::kMax};
+    EXPECT_EQ(payload(v, p, KernelPath::kFast), payload(v, p, KernelPath::kReference));
+  }
+}
+
+// A non-finite element is rejected by the fused check of the max-norm fast path.
+TEST(QsgdKernelsTest, FastPathRejectsNonFiniteInput) {
+  std::vector<float> v = heavy_tailed(3000, 1);
+  v[2500] = std::nanf("");
+  const QsgdParams p{.levels = 7, .bucket = 512, .norm = QsgdParams::Norm::kMax};
+  EXPECT_THROW(payload(v, p, KernelPath::kFast), InvalidArgument);
+  v[2500] = -INFINITY;
+  EXPECT_THROW(payload(v, p, KernelPath::kFast), InvalidArgument);
+}
+
+std::vector<std::byte> terngrad_payload(std::span<const float> v, const TernGradParams& p,
+                                        KernelPath path) {
+  std::vector<std::byte> buf(v.size() / 4 + (v.size() + 1) * 4 + 16);
+  BitWriter w(buf);
+  w.put(5, 3);
+  terngrad_encode_payload(v, p, RngKey::make(11, 2, 3, RngPurpose::kQuantize), w, path);
+  buf.resize(w.finish());
+  return buf;
+}
+
+std::vector<std::uint32_t> terngrad_decode_bits(std::span<const std::byte> bytes,
+                                                std::uint32_t bucket, std::size_t d,
+                                                DecodeMode mode, KernelPath path) {
+  std::vector<float> out(d, 0.25f);
+  BitReader r(bytes);
+  EXPECT_EQ(r.get(3), 5u);
+  terngrad_decode_payload(r, bucket, out, mode, path);
+  std::vector<std::uint32_t> bits(d);
+  std::memcpy(bits.data(), out.data(), 4 * d);
+  return bits;
+}
+
+TEST(TernGradKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
+  for (std::size_t d : {1, 5, 16, 17, 511, 512, 513, 1023, 1025, 3001, 5000}) {
+    std::vector<float> v = heavy_tailed(d, d + 7);
+    for (std::uint32_t bucket : {0u, 7u, 512u, 1000u}) {
+      for (double clip : {0.0, 2.5}) {
+        const TernGradParams p{.bucket = bucket, .clip = clip};
+        const auto fast = terngrad_payload(v, p, KernelPath::kFast);
+        ASSERT_EQ(fast, terngrad_payload(v, p, KernelPath::kReference))
+            << "d=" << d << " bucket=" << bucket << " clip=" << clip;
+        for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+          ASSERT_EQ(terngrad_decode_bits(fast, bucket, d, mode, KernelPath::kFast),
+                    terngrad_decode_bits(fast, bucket, d, mode, KernelPath::kReference))
+              << "d=" << d << " bucket=" << bucket;
+        }
+      }
+    }
+  }
+  // Subnormal scales take the double branch in both paths.
+  std::vector<float> tiny(2000);
+  for (std::size_t i = 0; i < tiny.size(); ++i) {
+    tiny[i] =
+        std::bit_cast<float>(static_cast<std::uint32_t>(i % 97)) * (i % 2 == 0 ? 1.0f : -1.0f);
+  }
+  EXPECT_EQ(terngrad_payload(tiny, {.bucket = 512}, KernelPath::kFast),
+            terngrad_payload(tiny, {.bucket = 512}, KernelPath::kReference));
+}
+
+TEST(SignKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
+  for (std::size_t d : {1, 5, 7, 8, 9, 63, 64, 65, 1023, 8192, 8199, 20000}) {
+    const std::vector<float> v = heavy_tailed(d, d + 3);
+    std::vector<std::byte> fast(d / 8 + 16);
+    std::vector<std::byte> ref(d / 8 + 16);
+    BitWriter wf(fast);
+    BitWriter wr(ref);
+    wf.put(5, 3);
+    wr.put(5, 3);
+    sign_encode_bucket(v, wf, KernelPath::kFast);
+    sign_encode_bucket(v, wr, KernelPath::kReference);
+    fast.resize(wf.finish());
+    ref.resize(wr.finish());
+    ASSERT_EQ(fast, ref) << "d=" << d;
+    for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+      std::vector<float> a(d, 0.25f);
+      std::vector<float> b(d, 0.25f);
+      BitReader ra(fast);
+      BitReader rb(fast);
+      ra.skip(3);
+      rb.skip(3);
+      sign_decode_bucket(ra, 1.5f, a, mode, KernelPath::kFast);
+      sign_decode_bucket(rb, 1.5f, b, mode, KernelPath::kReference);
+      ASSERT_EQ(a, b) << "d=" << d;
+      for (std::size_t i = 0; i < d; ++i) {
+        ASSERT_EQ(b[i],
+                  (mode == DecodeMode::kOverwrite ? 0.0f : 0.25f) + (v[i] < 0.0f ? -1.5f : 1.5f));
+      }
+    }
+  }
+}
+
+// The rounding stream: n = 2^16 uniforms have mean 1/2 and variance 1/12; the sample mean's
+// standard deviation is sqrt(1/12/n) ~ 1.1e-3, so 6 sigma is 7e-3. Counters straddling a block
+// boundary equal the per-block formula.
+TEST(QsgdKernelsTest, RoundingUniformsLookUniform) {
+  const RngKey key = RngKey::make(3, 0, 9, RngPurpose::kQuantize);
+  const std::size_t n = std::size_t{1} << 16;
+  double sum = 0.0;
+  double sum2 = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double u = key.rounding_uniform(i);
+    ASSERT_GE(u, 0.0);
+    ASSERT_LT(u, 1.0);
+    sum += u;
+    sum2 += u * u;
+  }
+  const double mean = sum / static_cast<double>(n);
+  EXPECT_NEAR(mean, 0.5, 7e-3);
+  EXPECT_NEAR(sum2 / static_cast<double>(n) - mean * mean, 1.0 / 12.0, 7e-3);
+  EXPECT_EQ(key.rounding_uniform(kRoundingBlock + 3),
+            RngKey::rounding_uniform_in_block(key.rounding_block_key(1), 3));
+  EXPECT_NE(key.rounding_uniform(5), key.derive(1).rounding_uniform(5));
+}
+
+}  // namespace
+}  // namespace thinwire::codec

@@ -171,12 +171,7 @@ void RandKCodec::decode_payload(std::span<const std::byte> payload, std::span<fl
   }
   sparse::finish_payload(r, kName);
 
-  if (mode == DecodeMode::kOverwrite) {
-    std::fill(out.begin(), out.end(), 0.0f);
-    for (std::size_t j = 0; j < k; ++j) out[kept_indices[j]] = values[j];
-  } else {
-    for (std::size_t j = 0; j < k; ++j) out[kept_indices[j]] += values[j];
-  }
+  sparse::scatter<std::uint32_t>(kept_indices, values, out, mode);
 }
 
 void RandKCodec::write_params(ParamWriter& w) const { write_params_for(w, iteration_); }

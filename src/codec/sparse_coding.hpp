@@ -18,6 +18,7 @@
 // increasing and < d, counts <= d, no trailing bytes, padding bits zero, values finite.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include <string>
 #include <string_view>
 
+#include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/message.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/error.hpp"
@@ -115,6 +117,19 @@ inline void put_f32(BitWriter& w, float x) { w.put(std::bit_cast<std::uint32_t>(
 // The end of a payload: fewer than 8 bits may remain and they must be the zero padding that
 // BitWriter::finish writes; anything else is trailing garbage (CorruptMessage).
 void finish_payload(BitReader& r, std::string_view codec);
+
+// Writes (overwrite: zeros elsewhere) or adds values[j] at out[indices[j]]. The decoders have
+// already checked that indices are in range and strictly increasing.
+template <typename Index>
+void scatter(std::span<const Index> indices, std::span<const float> values, std::span<float> out,
+             DecodeMode mode) {
+  if (mode == DecodeMode::kOverwrite) {
+    std::fill(out.begin(), out.end(), 0.0f);
+    for (std::size_t j = 0; j < indices.size(); ++j) out[indices[j]] = values[j];
+  } else {
+    for (std::size_t j = 0; j < indices.size(); ++j) out[indices[j]] += values[j];
+  }
+}
 
 // kHeaderBytes + params + payload bits rounded up to bytes.
 [[nodiscard]] constexpr std::size_t message_bytes(std::size_t params_bytes,

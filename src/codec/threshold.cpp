@@ -69,12 +69,7 @@ void ThresholdCodec::decode_payload(std::span<const std::byte> payload, std::spa
   }
   sparse::finish_payload(r, kName);
 
-  if (mode == DecodeMode::kOverwrite) {
-    std::fill(out.begin(), out.end(), 0.0f);
-    for (std::size_t j = 0; j < count; ++j) out[indices[j]] = values[j];
-  } else {
-    for (std::size_t j = 0; j < count; ++j) out[indices[j]] += values[j];
-  }
+  sparse::scatter<std::uint64_t>(indices, values, out, mode);
 }
 
 void ThresholdCodec::write_params(ParamWriter& w) const { w.put_f64(tau_); }

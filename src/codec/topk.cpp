@@ -90,12 +90,7 @@ void TopKCodec::decode_payload(std::span<const std::byte> payload, std::span<flo
   }
   sparse::finish_payload(r, kName);
 
-  if (mode == DecodeMode::kOverwrite) {
-    std::fill(out.begin(), out.end(), 0.0f);
-    for (std::size_t j = 0; j < k; ++j) out[indices[j]] = values[j];
-  } else {
-    for (std::size_t j = 0; j < k; ++j) out[indices[j]] += values[j];
-  }
+  sparse::scatter<std::uint32_t>(indices, values, out, mode);
 }
 
 void TopKCodec::write_params(ParamWriter& w) const {

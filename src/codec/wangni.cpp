@@ -149,12 +149,7 @@ void WangniCodec::decode_payload(std::span<const std::byte> payload, std::span<f
   }
   sparse::finish_payload(r, kName);
 
-  if (mode == DecodeMode::kOverwrite) {
-    std::fill(out.begin(), out.end(), 0.0f);
-    for (std::size_t j = 0; j < count; ++j) out[indices[j]] = values[j];
-  } else {
-    for (std::size_t j = 0; j < count; ++j) out[indices[j]] += values[j];
-  }
+  sparse::scatter<std::uint64_t>(indices, values, out, mode);
 }
 
 void WangniCodec::write_params(ParamWriter& w) const { w.put_f64(density_); }

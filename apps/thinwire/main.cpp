@@ -26,8 +26,9 @@ int main(int argc, char** argv) {
 
   CLI::App app(
       "thinwire: communication-efficient distributed learning.\n"
-      "Compresses float vectors into self-describing messages with quantization and\n"
-      "sparsification codecs, and shows what each codec costs in bits and error.",
+      "Trains models across workers (threads or OpenMPI) that exchange compressed messages\n"
+      "(quantization, sparsification, error feedback), and compresses, inspects and compares\n"
+      "codecs on float vectors. Start with 'thinwire train' (defaults: MLP on Fashion-MNIST).",
       "thinwire");
   app.require_subcommand(1);
   app.footer(

@@ -5,8 +5,10 @@
 // GCC 12 reports false "may be used uninitialized" warnings inside its own AVX-512 intrinsics
 // when xxhash's vector code is inlined with -march=native (the intrinsics' undefined-vector
 // idiom). Silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 

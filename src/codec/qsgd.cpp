@@ -15,7 +15,7 @@ namespace {
 constexpr std::string_view kName = "qsgd";
 // Buckets with b >= kSparseRatio·s² code their gaps in Elias delta instead of gamma (see qsgd.hpp).
 constexpr std::uint64_t kSparseRatio = 256;
-constexpr unsigned kScaleBits = 32;
+using kernels::kScaleBits;
 
 [[noreturn]] void corrupt(const std::string& what) {
   throw CorruptMessage(std::string(kName) + ": " + what);
@@ -182,16 +182,6 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
   EliasGamma::put(w, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
 }
 
-float read_scale(BitReader& r, std::size_t first) {
-  const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
-  const float scale = std::bit_cast<float>(bits);
-  if ((bits >> 31) != 0 || !std::isfinite(scale)) {
-    corrupt("the bucket starting at element " + std::to_string(first) + " has an invalid scale (" +
-            std::to_string(scale) + ")");
-  }
-  return scale;
-}
-
 template <bool kOverwrite>
 inline void store(float& dst, float value) noexcept {
   if constexpr (kOverwrite) {
@@ -355,7 +345,7 @@ void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelP
   const std::size_t bucket = bucket_length(d, p);
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
-    const float scale = read_scale(r, first);
+    const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
       if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
       continue;

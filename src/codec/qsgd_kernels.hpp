@@ -10,13 +10,35 @@
 // sizes (multiples and non-multiples of the vector width, chunk, rounding block and bucket).
 #pragma once
 
+#include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "thinwire/core/bit_io.hpp"
+#include "thinwire/core/error.hpp"
 #include "thinwire/core/rng.hpp"
 
 namespace thinwire::codec::kernels {
+
+// Every bucket of a qsgd, terngrad or sign payload opens with its scale as a raw float32.
+inline constexpr unsigned kScaleBits = 32;
+
+// Reads a bucket's scale; throws CorruptMessage ("<codec>: the bucket starting at element N has
+// an invalid scale (x)") unless it is finite and non-negative, as every encoder writes it.
+[[nodiscard]] inline float read_bucket_scale(BitReader& r, std::size_t first,
+                                             std::string_view codec) {
+  const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
+  const float scale = std::bit_cast<float>(bits);
+  if ((bits >> 31) != 0 || !std::isfinite(scale)) {
+    throw CorruptMessage(std::string(codec) + ": the bucket starting at element " +
+                         std::to_string(first) + " has an invalid scale (" + std::to_string(scale) +
+                         ")");
+  }
+  return scale;
+}
 
 // Elements processed per inner call (the field buffer lives on the stack).
 inline constexpr std::size_t kQsgdChunk = 1024;

@@ -12,7 +12,7 @@ namespace thinwire::codec {
 namespace {
 
 constexpr std::string_view kName = "sign";
-constexpr unsigned kScaleBits = 32;
+using kernels::kScaleBits;
 constexpr std::size_t kParamsBytes = 4;  // u32 bucket
 
 [[noreturn]] void corrupt(const std::string& what) {
@@ -30,12 +30,7 @@ void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out) 
   const std::size_t bucket = bucket_length(d, bucket_param);
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
-    const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
-    const float scale = std::bit_cast<float>(bits);
-    if ((bits >> 31) != 0 || !std::isfinite(scale)) {
-      corrupt("the bucket starting at element " + std::to_string(first) +
-              " has an invalid scale (" + std::to_string(scale) + ")");
-    }
+    const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
       if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
       continue;

@@ -13,7 +13,7 @@ namespace thinwire::codec {
 namespace {
 
 constexpr std::string_view kName = "terngrad";
-constexpr unsigned kScaleBits = 32;
+using kernels::kScaleBits;
 constexpr std::size_t kParamsBytes = 12;  // u32 bucket, f64 clip
 constexpr std::uint64_t kCodeZero = 0;
 constexpr std::uint64_t kCodePlus = 1;
@@ -32,16 +32,6 @@ std::string format_double(double x) {
   char buf[64];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
   return std::string(buf, ec == std::errc() ? end : buf);
-}
-
-float read_scale(BitReader& r, std::size_t first) {
-  const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
-  const float scale = std::bit_cast<float>(bits);
-  if ((bits >> 31) != 0 || !std::isfinite(scale)) {
-    corrupt("the bucket starting at element " + std::to_string(first) + " has an invalid scale (" +
-            std::to_string(scale) + ")");
-  }
-  return scale;
 }
 
 template <bool kOverwrite>
@@ -70,7 +60,7 @@ void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, 
   const std::size_t bucket = bucket_length(d, bucket_param);
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
-    const float scale = read_scale(r, first);
+    const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
       if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
       continue;

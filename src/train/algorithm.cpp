@@ -76,6 +76,13 @@ std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
                                        sgd, initial_model);
       }
       if (gossip) return std::make_unique<LocalSgd>(context, 1, topology(), sgd);
+      if (config.tuner != "fixed") {
+        return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd,
+                                         tune::make_tuner({.tuner = config.tuner,
+                                                           .codec = config.codec,
+                                                           .cost = config.cost,
+                                                           .lr_coupling = config.lr_coupling}));
+      }
       return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd);
     case AlgorithmKind::kLocalSgd:
       if (gossip) return std::make_unique<LocalSgd>(context, h, topology(), sgd);

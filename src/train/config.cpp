@@ -11,6 +11,8 @@
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/spec.hpp"
+#include "thinwire/tune/cost_model.hpp"
+#include "thinwire/tune/tuner.hpp"
 
 namespace thinwire::train {
 namespace {
@@ -34,6 +36,11 @@ constexpr std::array kFields{
                 "local-sgd)"},
     ConfigField{"downlink-codec", "SPEC", "codec of the parameter server's model broadcast"},
     ConfigField{"topology", "SPEC", "gossip graph: ring, torus, hypercube, complete, star, random"},
+    ConfigField{"tuner", "SPEC",
+                "codec level per iteration: fixed, schedule:T=LEVEL,..., dynamic (sgd, allgather)"},
+    ConfigField{"cost", "SPEC",
+                "cost model of the dynamic tuner: bits, linear:..., packet:..., energy:..."},
+    ConfigField{"lr-coupling", "BOOL", "step size γ₀·ρ(θ_t) for unbiased codecs under a tuner"},
     ConfigField{"local-steps", "INT", "local steps H between synchronizations"},
     ConfigField{"lr", "FLOAT", "learning rate (step size)"},
     ConfigField{"momentum", "FLOAT", "heavy-ball momentum in [0, 1)"},
@@ -115,6 +122,9 @@ void visit_fields(Config& c, Visitor&& v) {
   v("codec", c.codec);
   v("downlink-codec", c.downlink_codec);
   v("topology", c.topology);
+  v("tuner", c.tuner);
+  v("cost", c.cost);
+  v("lr-coupling", c.lr_coupling);
   v("local-steps", c.local_steps);
   v("lr", c.lr);
   v("momentum", c.momentum);
@@ -291,6 +301,28 @@ void resolve(TrainConfig& c) {
     (void)codec::make_codec(c.downlink_codec);
   } catch (const InvalidArgument& e) {
     fail_field("downlink-codec", e.what());
+  }
+
+  // Tuning: the tuner builds from (tuner, codec, cost) and names the flag that is wrong.
+  try {
+    (void)tune::make_cost_model(c.cost);
+  } catch (const InvalidArgument& e) {
+    fail_field("cost", e.what());
+  }
+  if (c.tuner != "fixed") {
+    if (c.algorithm != AlgorithmKind::kSgd || c.sync != "allgather") {
+      fail_field("tuner",
+                 "a tuner other than fixed runs with --algorithm sgd --sync allgather "
+                 "(got '" +
+                     c.tuner + "')");
+    }
+    try {
+      (void)tune::make_tuner(
+          {.tuner = c.tuner, .codec = c.codec, .cost = c.cost, .lr_coupling = c.lr_coupling});
+    } catch (const InvalidArgument& e) {
+      if (std::string_view(e.what()).starts_with("--")) throw;
+      fail_field("tuner", e.what());
+    }
   }
 }
 

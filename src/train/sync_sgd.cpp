@@ -1,6 +1,7 @@
 #include "thinwire/train/sync_sgd.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include "thinwire/core/error.hpp"
 
@@ -43,11 +44,13 @@ StepComm identity_allreduce_cost(collective::AllreduceAlgorithm algorithm, std::
 }
 
 SyncSgd::SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
-                 const codec::CodecChoice& codec, const optim::SgdOptions& sgd)
+                 const codec::CodecChoice& codec, const optim::SgdOptions& sgd,
+                 std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       allreduce_(allreduce),
       codec_(codec::make_codec(codec.codec->spec())),
-      optimizer_(context.dimension, sgd) {
+      optimizer_(context.dimension, sgd),
+      tuner_(std::move(tuner)) {
   if (codec.error_feedback) {
     std::size_t length = context.dimension;
     if (allreduce == collective::AllreduceAlgorithm::kRing) {
@@ -65,7 +68,24 @@ StepComm SyncSgd::step(std::uint64_t t, std::span<float> model, std::span<float>
                        bool /*local_valid*/) {
   StepComm c = identity_allreduce_cost(allreduce_, grad.size(), context_.transport->rank(),
                                        context_.transport->size(), context_.link);
-  c.sent = collective::allreduce(*context_.transport, grad, *codec_,
+  std::shared_ptr<const codec::Codec> codec = codec_;
+  if (tuner_) {
+    std::span<const float> v = grad;
+    if (error_feedback_) {
+      // The rule looks at e + g, computed as ErrorFeedback does (float sum, element by element).
+      const std::span<const float> e = error_feedback_->residual();
+      tune_input_.resize(grad.size());
+      for (std::size_t i = 0; i < grad.size(); ++i) tune_input_[i] = e[i] + grad[i];
+      v = tune_input_;
+    }
+    const tune::Decision d = tuner_->decide(t, v);
+    codec = d.codec;
+    if (d.lr_scale != 1.0) {
+      const auto scale = static_cast<float>(d.lr_scale);
+      for (float& x : grad) x *= scale;
+    }
+  }
+  c.sent = collective::allreduce(*context_.transport, grad, *codec,
                                  {.algorithm = allreduce_,
                                   .reduction = collective::Reduction::kAverage,
                                   .seed = context_.seed,

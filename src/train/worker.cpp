@@ -216,6 +216,16 @@ class Worker {
         {"codec", config_.codec},
     };
     if (const auto norm = algorithm_->applied_gradient_norm()) record["grad_norm"] = *norm;
+    if (const tune::Tuner* tuner = algorithm_->tuner(); tuner != nullptr && tuner->last()) {
+      // Rank 0's decision at the logged iteration (each rank tunes its own message).
+      const tune::Decision& d = *tuner->last();
+      record["codec"] = d.codec_spec;
+      record["theta"] = d.level;
+      if (d.levels != 0) record["theta_s"] = d.levels;
+      record["rho"] = d.rho;
+      record["tuned_bits"] = d.bits;
+      record["lr_scale"] = d.lr_scale;
+    }
     if (config_.on_nonfinite == NonFinitePolicy::kSkip) record["skipped"] = totals.skipped;
     if (!model.empty()) evaluate(model, record);
 
@@ -270,7 +280,11 @@ class Worker {
     state.put_string("config", to_json(config_).dump());
     state.put_floats("model", model_);
     algorithm_->save(state);
-    state.put_bytes("tuner", {});  // reserved for the tuner's state (a later issue)
+    {
+      const std::string tuner_state =
+          algorithm_->tuner() != nullptr ? algorithm_->tuner()->save_state() : std::string();
+      state.put_string("tuner", tuner_state);
+    }
     state.put_f64("counters.loss_sum", counters_.loss_sum);
     state.put_f64("counters.loss_count", counters_.loss_count);
     state.put_f64("counters.bytes", bytes_now());
@@ -320,6 +334,9 @@ class Worker {
     }
     model_ = std::move(model);
     algorithm_->load(state);
+    if (algorithm_->tuner() != nullptr && state.has("tuner")) {
+      algorithm_->tuner()->load_state(state.get_string("tuner"));
+    }
     counters_.loss_sum = state.get_f64("counters.loss_sum");
     counters_.loss_count = state.get_f64("counters.loss_count");
     counters_.bytes_before = state.get_f64("counters.bytes");

@@ -47,6 +47,13 @@ std::vector<Case> cases() {
       {"gd_full_batch",
        {"--algorithm", "sgd", "--sync", "ring", "--batch-size", "0", "--codec", "identity",
         "--momentum", "0"}},
+      // Issue 6: every rank tunes its own level; the runs must still agree with threads.
+      {"sgd_dynamic_topk_ef",
+       {"--algorithm", "sgd", "--sync", "allgather", "--codec", "topk:k=0.25+ef", "--tuner",
+        "dynamic", "--cost", "packet:payload=64B"}},
+      {"sgd_dynamic_qsgd_coupled",
+       {"--algorithm", "sgd", "--sync", "allgather", "--codec", "qsgd:s=4,bucket=32", "--tuner",
+        "dynamic", "--cost", "linear:latency=1ms,bandwidth=10Mbit", "--lr-coupling"}},
   };
   std::vector<Case> out;
   for (int m : {2, 4}) {

@@ -35,6 +35,7 @@
 #include "thinwire/optim/sgd.hpp"
 #include "thinwire/train/config.hpp"
 #include "thinwire/train/state_file.hpp"
+#include "thinwire/tune/tuner.hpp"
 
 namespace thinwire::train {
 
@@ -81,6 +82,10 @@ class Algorithm {
   }
   // ‖ḡ‖ of the synchronized gradient the last step applied, when the algorithm has one (sgd).
   [[nodiscard]] virtual std::optional<double> applied_gradient_norm() const { return {}; }
+
+  // The tuner that picks this rank's codec level per iteration, when the algorithm runs one
+  // (sgd with --sync allgather and --tuner other than fixed); null otherwise.
+  [[nodiscard]] virtual tune::Tuner* tuner() noexcept { return nullptr; }
 
   // Checkpointing: optimizer state, error-feedback residuals and synchronization state.
   virtual void save(StateBundle& state) const = 0;

@@ -64,6 +64,10 @@ struct TrainConfig {
   double epochs = 15;             // passes over the training set (used when iterations == 0)
   std::uint64_t iterations = 0;   // total iterations; 0 = from epochs
   std::uint64_t seed = 1;
+  // Tuning: the codec level per iteration (SPEC §3).
+  std::string tuner = "fixed";  // fixed | schedule:T=LEVEL,... | dynamic (tune/tuner.hpp)
+  std::string cost = "bits";    // cost model of the dynamic tuner (tune/cost_model.hpp)
+  bool lr_coupling = false;     // γ_t = γ₀·ρ(θ_t) for unbiased codecs under a tuner
   // Output.
   std::string metrics;                 // JSONL path; "" = none
   std::uint64_t log_every = 10;        // iterations between metrics records

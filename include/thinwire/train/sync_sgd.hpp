@@ -5,9 +5,16 @@
 // With error feedback each rank encodes e_m + g_m and keeps the remainder (for the ring, on the
 // chunk it owns). Full-batch gradient descent is the same algorithm with each worker's gradient
 // over its whole shard (the worker loop weights it so ḡ is the full-data gradient).
+// With a tuner (tune/tuner.hpp) each rank picks its codec level per iteration from the vector it
+// is about to send (e_m + g_m under error feedback). Lr coupling (γ_t = γ₀·ρ(θ_t), unbiased codecs)
+// is applied per rank, to what it sends: rank m scales g_m by its own ρ_m before encoding, so
+// ḡ = (1/M)·Σ_m ρ_m·Q_m(g_m) and every rank still takes the same step γ₀·ḡ (the codecs are
+// scale-equivariant and ρ is scale-invariant, so the level does not change). With M = 1 this is
+// exactly γ₀·ρ(θ_t).
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/train/algorithm.hpp"
@@ -17,12 +24,14 @@ namespace thinwire::train {
 class SyncSgd final : public Algorithm {
  public:
   SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
-          const codec::CodecChoice& codec, const optim::SgdOptions& sgd);
+          const codec::CodecChoice& codec, const optim::SgdOptions& sgd,
+          std::unique_ptr<tune::Tuner> tuner = nullptr);
 
   StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                 bool local_valid) override;
   [[nodiscard]] bool consensus_after(std::uint64_t /*t*/) const override { return true; }
   [[nodiscard]] std::optional<double> applied_gradient_norm() const override { return last_norm_; }
+  [[nodiscard]] tune::Tuner* tuner() noexcept override { return tuner_.get(); }
   void save(StateBundle& state) const override;
   void load(const StateBundle& state) override;
 
@@ -33,6 +42,8 @@ class SyncSgd final : public Algorithm {
   std::unique_ptr<codec::ErrorFeedback> error_feedback_;
   optim::Sgd optimizer_;
   std::optional<double> last_norm_;
+  std::unique_ptr<tune::Tuner> tuner_;
+  std::vector<float> tune_input_;  // e + g, what the tuner looks at under error feedback
 };
 
 // Uncompressed estimate of one all-reduce of d elements on `rank` of `size` (see algorithm.hpp).

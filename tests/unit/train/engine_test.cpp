@@ -28,6 +28,7 @@ struct Variant {
   const char* sync;
   const char* codec;
   std::uint64_t local_steps;
+  const char* tuner = "fixed";
 };
 
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
@@ -44,6 +45,13 @@ const Variant kVariants[] = {
     {"qlocal_sgd_allgather", AlgorithmKind::kQlocalSgd, "allgather", "qsgd:s=8,bucket=16+ef", 4},
     {"qlocal_sgd_gossip", AlgorithmKind::kQlocalSgd, "gossip", "qsgd:s=8,bucket=16", 2},
     {"choco", AlgorithmKind::kChoco, "gossip", "qsgd:s=8,bucket=16", 1},
+    // Issue 6: the tuner picks the level per iteration (state checkpointed, runs deterministic).
+    {"sgd_allgather_topk_ef_dynamic", AlgorithmKind::kSgd, "allgather", "topk:k=0.3+ef", 1,
+     "dynamic"},
+    {"sgd_allgather_qsgd_dynamic", AlgorithmKind::kSgd, "allgather", "qsgd:s=4,bucket=16", 1,
+     "dynamic"},
+    {"sgd_allgather_randk_schedule", AlgorithmKind::kSgd, "allgather", "randk:k=0.5", 1,
+     "schedule:0=0.6,20=0.3"},
 };
 
 TrainConfig small_config(const Variant& v) {
@@ -55,6 +63,7 @@ TrainConfig small_config(const Variant& v) {
   c.sync = v.sync;
   c.codec = v.codec;
   c.local_steps = v.local_steps;
+  c.tuner = v.tuner;
   c.topology = "ring";
   c.lr = 0.2;
   c.momentum = 0.5;
@@ -245,6 +254,47 @@ TEST(Engine, BadSettingsAreInvalidArguments) {
   c = small_config(kVariants[0]);
   c.data = "synthetic:n=2,d=3";
   EXPECT_THROW((void)prepare(c, 4), InvalidArgument);  // fewer examples than workers
+}
+
+}  // namespace
+}  // namespace thinwire::train
+
+namespace thinwire::train {
+namespace {
+
+// Issue 6: every record carries the tuner's decision (θ, ρ, predicted bits, the codec used).
+TEST(Engine, TunerDecisionsAreLogged) {
+  const fs::path dir = temp_dir("tuner_log");
+  TrainConfig c = small_config({"t", AlgorithmKind::kSgd, "allgather", "topk:k=0.3+ef", 1});
+  c.tuner = "dynamic";
+  c.cost = "linear:latency=1ms,bandwidth=10Mbit";
+  c.metrics = (dir / "m.jsonl").string();
+  (void)run(c);
+  const std::vector<nlohmann::json> lines = read_metrics(dir / "m.jsonl");
+  ASSERT_GT(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["config"]["tuner"], "dynamic");
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    ASSERT_TRUE(lines[i].contains("theta")) << lines[i].dump();
+    EXPECT_GE(lines[i]["theta"].get<double>(), 1.0);
+    EXPECT_LE(lines[i]["theta"].get<double>(), 24.0);  // d = 3 classes × 8 features, no bias
+    EXPECT_GT(lines[i]["rho"].get<double>(), 0.0);
+    EXPECT_LE(lines[i]["rho"].get<double>(), 1.0);
+    EXPECT_GT(lines[i]["tuned_bits"].get<double>(), 0.0);
+    EXPECT_TRUE(lines[i]["codec"].get<std::string>().starts_with("topk:k=")) << lines[i].dump();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Engine, TunerOnlyWhereIntegrated) {
+  TrainConfig c = small_config({"t", AlgorithmKind::kSgd, "ring", "topk:k=0.3+ef", 1});
+  c.tuner = "dynamic";
+  EXPECT_THROW(resolve(c), InvalidArgument);
+  c.sync = "allgather";
+  c.codec = "sign";
+  EXPECT_THROW(resolve(c), InvalidArgument);
+  c.codec = "topk:k=0.3";
+  c.cost = "watts";
+  EXPECT_THROW(resolve(c), InvalidArgument);
 }
 
 }  // namespace

@@ -1,0 +1,231 @@
+#include "thinwire/tune/tuner.hpp"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "thinwire/codec/qsgd.hpp"
+#include "thinwire/codec/randk.hpp"
+#include "thinwire/codec/registry.hpp"
+#include "thinwire/codec/terngrad.hpp"
+#include "thinwire/codec/topk.hpp"
+#include "thinwire/codec/wangni.hpp"
+#include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
+
+namespace thinwire::tune {
+namespace {
+
+// The configured codec without "+ef" (error feedback is the caller's wrapper, not a level).
+std::unique_ptr<codec::Codec> configured_codec(std::string_view spec) {
+  codec::CodecChoice choice = codec::parse_codec(spec);
+  return std::move(choice.codec);
+}
+
+// The codec spec with its level parameter replaced by `level`.
+std::string spec_at_level(const codec::Codec& base, Family family, double level) {
+  Spec spec = Spec::parse(base.spec());
+  std::string out = spec.name() + ":";
+  const char* key = family == Family::kWangni     ? "density"
+                    : family == Family::kQsgd     ? "s"
+                    : family == Family::kTernGrad ? "bucket"
+                                                  : "k";
+  const bool integral = level == std::floor(level) && std::fabs(level) < 0x1.0p53;
+  out +=
+      std::string(key) + "=" +
+      (integral ? std::to_string(static_cast<std::int64_t>(level)) : nlohmann::json(level).dump());
+  for (const auto& [k, v] : spec.params()) {
+    if (k != key) out += "," + k + "=" + v;
+  }
+  return out;
+}
+
+class FixedTuner final : public Tuner {
+ public:
+  explicit FixedTuner(std::unique_ptr<codec::Codec> c) : codec_(std::move(c)) {}
+  [[nodiscard]] std::string_view name() const noexcept override { return "fixed"; }
+  Decision decide(std::uint64_t /*t*/, std::span<const float> /*v*/) override {
+    Decision d;
+    d.codec = codec_;
+    d.codec_spec = codec_->spec();
+    last_ = d;
+    has_last_ = true;
+    return d;
+  }
+
+ private:
+  std::shared_ptr<const codec::Codec> codec_;
+};
+
+class ScheduleTuner final : public Tuner {
+ public:
+  ScheduleTuner(const codec::Codec& base, Family family, std::map<std::uint64_t, double> levels) {
+    for (const auto& [t, level] : levels) {
+      std::shared_ptr<const codec::Codec> c = codec::make_codec(spec_at_level(base, family, level));
+      steps_.emplace(t, std::make_pair(level, std::move(c)));
+    }
+  }
+  [[nodiscard]] std::string_view name() const noexcept override { return "schedule"; }
+  Decision decide(std::uint64_t t, std::span<const float> /*v*/) override {
+    const auto it = std::prev(steps_.upper_bound(t));  // steps_ starts at 0
+    Decision d;
+    d.level = it->second.first;
+    d.codec = it->second.second;
+    d.codec_spec = d.codec->spec();
+    last_ = d;
+    has_last_ = true;
+    return d;
+  }
+
+ private:
+  std::map<std::uint64_t, std::pair<double, std::shared_ptr<const codec::Codec>>> steps_;
+};
+
+class DynamicTuner final : public Tuner {
+ public:
+  DynamicTuner(Family family, SelectorOptions options, std::unique_ptr<CostModel> cost,
+               bool unbiased, bool lr_coupling)
+      : family_(family),
+        options_(options),
+        cost_(std::move(cost)),
+        couple_(lr_coupling && unbiased) {}
+  [[nodiscard]] std::string_view name() const noexcept override { return "dynamic"; }
+  Decision decide(std::uint64_t /*t*/, std::span<const float> v) override {
+    const Choice c = select_level(family_, v, *cost_, options_);
+    Decision d;
+    d.codec_spec = c.codec_spec(options_);
+    d.codec = codec::make_codec(d.codec_spec);
+    d.codec_spec = d.codec->spec();
+    switch (family_) {
+      case Family::kTopK:
+      case Family::kRandK:
+        d.level = static_cast<double>(c.k);
+        break;
+      case Family::kTopKQsgd:
+        d.level = static_cast<double>(c.k);
+        d.levels = c.levels;
+        break;
+      case Family::kWangni:
+        d.level = c.density;
+        break;
+      case Family::kQsgd:
+        d.level = c.levels;
+        break;
+      case Family::kTernGrad:
+        d.level = c.bucket;
+        break;
+    }
+    d.rho = c.rho;
+    d.bits = c.bits;
+    d.lr_scale = couple_ ? c.rho : 1.0;
+    last_ = d;
+    has_last_ = true;
+    return d;
+  }
+
+ private:
+  Family family_;
+  SelectorOptions options_;
+  std::unique_ptr<CostModel> cost_;
+  bool couple_;
+};
+
+}  // namespace
+
+std::string Tuner::save_state() const {
+  if (!has_last_) return "";
+  return nlohmann::json{
+      {"tuner", std::string(name())}, {"codec", last_.codec_spec}, {"level", last_.level},
+      {"levels", last_.levels},       {"rho", last_.rho},          {"bits", last_.bits},
+      {"lr_scale", last_.lr_scale}}
+      .dump();
+}
+
+void Tuner::load_state(std::string_view state) {
+  if (state.empty()) {
+    has_last_ = false;
+    return;
+  }
+  try {
+    const nlohmann::json j = nlohmann::json::parse(state);
+    if (j.at("tuner").get<std::string>() != name()) {
+      throw InvalidArgument("--tuner: the checkpoint was written by the '" +
+                            j.at("tuner").get<std::string>() + "' tuner, not '" +
+                            std::string(name()) + "'");
+    }
+    Decision d;
+    d.codec_spec = j.at("codec").get<std::string>();
+    d.codec = codec::make_codec(d.codec_spec);
+    d.level = j.at("level").get<double>();
+    d.levels = j.at("levels").get<std::uint32_t>();
+    d.rho = j.at("rho").get<double>();
+    d.bits = j.at("bits").get<double>();
+    d.lr_scale = j.at("lr_scale").get<double>();
+    last_ = d;
+    has_last_ = true;
+  } catch (const nlohmann::json::exception& e) {
+    throw CorruptMessage(std::string("tuner state: ") + e.what());
+  }
+}
+
+Family family_of_codec(std::string_view codec_spec) {
+  const auto c = configured_codec(codec_spec);
+  switch (c->id()) {
+    case codec::CodecId::kTopK:
+      return static_cast<const codec::TopKCodec&>(*c).qsgd() ? Family::kTopKQsgd : Family::kTopK;
+    case codec::CodecId::kRandK:
+      return Family::kRandK;
+    case codec::CodecId::kWangni:
+      return Family::kWangni;
+    case codec::CodecId::kQsgd:
+      return Family::kQsgd;
+    case codec::CodecId::kTernGrad:
+      return Family::kTernGrad;
+    default:
+      throw InvalidArgument("--codec: '" + std::string(codec_spec) +
+                            "' has no level to tune (use topk, randk, wangni, qsgd or terngrad)");
+  }
+}
+
+std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
+  Spec spec = Spec::parse(options.tuner);
+  auto base = configured_codec(options.codec);
+  if (spec.name() == "fixed") {
+    spec.finish();
+    return std::make_unique<FixedTuner>(std::move(base));
+  }
+  const Family family = family_of_codec(options.codec);
+  if (spec.name() == "schedule") {
+    std::map<std::uint64_t, double> levels;
+    for (const auto& [key, value] : spec.params()) {
+      const std::int64_t t = parse_int(key, "--tuner schedule: iteration");
+      if (t < 0) throw InvalidArgument("--tuner schedule: iterations must be >= 0, got " + key);
+      levels[static_cast<std::uint64_t>(t)] = parse_double(value, "--tuner schedule: level");
+    }
+    if (levels.empty() || levels.begin()->first != 0) {
+      throw InvalidArgument("--tuner schedule: needs a level from iteration 0 (e.g. 0=0.1)");
+    }
+    if (family == Family::kTopKQsgd) {
+      throw InvalidArgument("--tuner schedule: topk with values=qsgd has two levels; use dynamic");
+    }
+    return std::make_unique<ScheduleTuner>(*base, family, std::move(levels));
+  }
+  if (spec.name() == "dynamic") {
+    spec.finish();
+    SelectorOptions selector;
+    if (const auto* topk = dynamic_cast<const codec::TopKCodec*>(base.get())) {
+      selector.index = topk->index_coding();
+      if (topk->qsgd()) selector.qsgd = *topk->qsgd();
+    } else if (const auto* qsgd = dynamic_cast<const codec::QsgdCodec*>(base.get())) {
+      selector.qsgd = qsgd->params();
+    }
+    const bool unbiased = base->traits().unbiased;
+    return std::make_unique<DynamicTuner>(family, selector, make_cost_model(options.cost), unbiased,
+                                          options.lr_coupling);
+  }
+  throw InvalidArgument("--tuner: unknown tuner '" + spec.name() +
+                        "' (expected fixed, schedule:T=LEVEL,... or dynamic)");
+}
+
+}  // namespace thinwire::tune

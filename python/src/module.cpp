@@ -1,0 +1,360 @@
+// thinwire._thinwire: the Python extension behind the `thinwire` package.
+//
+// Codecs are built from the same spec strings as the CLI ("qsgd:s=7,bucket=512,norm=max,
+// coding=packed", "topk:k=100+ef"). Inputs are read in place through the buffer protocol (NumPy
+// arrays, bytes, bytearray, memoryview) or, for torch tensors (which do not export buffers),
+// through tensor.detach().numpy(), which shares memory for CPU tensors. Nothing is converted
+// silently: a float input must be C-contiguous float32, a message must be contiguous bytes, else
+// TypeError/ValueError says what was given. encode() writes straight into a new bytes object
+// (allocated at max_encoded_bytes and shrunk in place), encode_into() into a caller's uint8
+// buffer; decode() writes into `out` when given.
+//
+// C++ exceptions become thinwire.Error subclasses carrying the C++ message; InvalidArgument and
+// CorruptMessage also derive from ValueError, IoError from OSError, Timeout from TimeoutError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "thinwire/codec/codec.hpp"
+#include "thinwire/codec/error_feedback.hpp"
+#include "thinwire/codec/registry.hpp"
+#include "thinwire/core/error.hpp"
+
+namespace py = pybind11;
+
+namespace thinwire::python {
+namespace {
+
+// A Python object seen as a buffer: torch tensors go through .detach().numpy() (a view for CPU
+// tensors; torch raises for CUDA tensors, and the caller moves them first).
+py::buffer as_buffer(const py::handle& obj, const char* what) {
+  if (PyObject_CheckBuffer(obj.ptr()) != 0) return py::reinterpret_borrow<py::buffer>(obj);
+  if (py::hasattr(obj, "detach") && py::hasattr(obj, "numpy")) {
+    py::object array = obj.attr("detach")().attr("numpy")();
+    return py::reinterpret_borrow<py::buffer>(array);
+  }
+  throw py::type_error(std::string(what) +
+                       ": expected a NumPy array, torch tensor or bytes-like "
+                       "object, got " +
+                       std::string(py::str(py::type::of(obj))));
+}
+
+bool is_c_contiguous(const py::buffer_info& info) {
+  py::ssize_t expected = info.itemsize;
+  for (py::ssize_t k = info.ndim; k-- > 0;) {
+    if (info.shape[static_cast<std::size_t>(k)] > 1 &&
+        info.strides[static_cast<std::size_t>(k)] != expected) {
+      return false;
+    }
+    expected *= info.shape[static_cast<std::size_t>(k)];
+  }
+  return true;
+}
+
+// Holds the buffer view (and so the exporter) alive while the span is used.
+struct FloatView {
+  py::buffer_info info;
+  [[nodiscard]] std::span<float> span() const {
+    return {static_cast<float*>(info.ptr), static_cast<std::size_t>(info.size)};
+  }
+};
+
+FloatView float_view(const py::handle& obj, const char* what, bool writable) {
+  py::buffer buf = as_buffer(obj, what);
+  py::buffer_info info = buf.request(writable);
+  if (info.itemsize != 4 || (info.format != "f" && info.format != "<f" && info.format != "=f")) {
+    throw py::type_error(std::string(what) + ": expected float32 elements, got format '" +
+                         info.format + "' (convert with .astype(numpy.float32) / .float())");
+  }
+  if (!is_c_contiguous(info)) {
+    throw py::value_error(std::string(what) +
+                          ": expected a C-contiguous array (thinwire does not copy; use "
+                          "numpy.ascontiguousarray / .contiguous())");
+  }
+  return FloatView{std::move(info)};
+}
+
+struct ByteView {
+  py::buffer_info info;
+  [[nodiscard]] std::span<std::byte> span() const {
+    return {static_cast<std::byte*>(info.ptr), static_cast<std::size_t>(info.size * info.itemsize)};
+  }
+};
+
+ByteView byte_view(const py::handle& obj, const char* what, bool writable) {
+  py::buffer buf = as_buffer(obj, what);
+  py::buffer_info info = buf.request(writable);
+  if (!is_c_contiguous(info)) {
+    throw py::value_error(std::string(what) + ": expected a contiguous byte buffer");
+  }
+  return ByteView{std::move(info)};
+}
+
+// Encodes with `encode(out_span) -> size` into a new bytes object of exactly the message size:
+// allocated at the bound and shrunk in place, so the message is written once.
+template <typename EncodeFn>
+py::bytes encode_to_bytes(std::size_t bound, EncodeFn&& encode) {
+  PyObject* raw = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(bound));
+  if (raw == nullptr) throw py::error_already_set();
+  std::size_t size = 0;
+  try {
+    std::span<std::byte> out(reinterpret_cast<std::byte*>(PyBytes_AS_STRING(raw)), bound);
+    py::gil_scoped_release release;
+    size = encode(out);
+  } catch (...) {
+    Py_DECREF(raw);
+    throw;
+  }
+  if (_PyBytes_Resize(&raw, static_cast<py::ssize_t>(size)) != 0) throw py::error_already_set();
+  return py::reinterpret_steal<py::bytes>(raw);
+}
+
+std::size_t encode_into_buffer(std::size_t bound, const py::handle& out_obj, const auto& encode) {
+  ByteView out = byte_view(out_obj, "encode_into: out", /*writable=*/true);
+  if (out.span().size() < bound) {
+    throw InvalidArgument("encode_into: out has " + std::to_string(out.span().size()) +
+                          " bytes, the codec may need up to " + std::to_string(bound));
+  }
+  py::gil_scoped_release release;
+  return encode(out.span());
+}
+
+codec::EncodeContext make_context(std::uint64_t seed, std::uint32_t rank, std::uint64_t iteration) {
+  return codec::EncodeContext{.seed = seed, .rank = rank, .iteration = iteration};
+}
+
+py::object decode_message(const py::handle& message, py::object out, bool accumulate) {
+  ByteView msg = byte_view(message, "decode: message", /*writable=*/false);
+  const codec::MessageInfo info = codec::inspect(msg.span());
+  if (out.is_none()) {
+    if (accumulate) throw InvalidArgument("decode: accumulate=True needs an out array");
+    py::array_t<float> array(static_cast<py::ssize_t>(info.elements));
+    FloatView view = float_view(array, "decode: out", /*writable=*/true);
+    {
+      py::gil_scoped_release release;
+      codec::decode(msg.span(), view.span(), codec::DecodeMode::kOverwrite);
+    }
+    return array;
+  }
+  FloatView view = float_view(out, "decode: out", /*writable=*/true);
+  {
+    py::gil_scoped_release release;
+    codec::decode(msg.span(), view.span(),
+                  accumulate ? codec::DecodeMode::kAccumulate : codec::DecodeMode::kOverwrite);
+  }
+  return out;
+}
+
+py::dict inspect_message(const py::handle& message) {
+  ByteView msg = byte_view(message, "inspect: message", /*writable=*/false);
+  const codec::MessageInfo info = codec::inspect(msg.span());
+  py::dict d;
+  d["codec"] = info.codec;
+  d["spec"] = info.spec;
+  d["elements"] = info.elements;
+  d["bytes"] = info.bytes;
+  d["payload_bytes"] = info.payload_bytes;
+  d["error_feedback"] = info.error_feedback;
+  d["bits_per_element"] = info.bits_per_element();
+  return d;
+}
+
+// Python wrapper around a shared, immutable codec.
+struct PyCodec {
+  std::shared_ptr<const codec::Codec> codec;
+};
+
+PyCodec codec_from_spec(const std::string& spec) {
+  return PyCodec{std::shared_ptr<const codec::Codec>(codec::make_codec(spec))};
+}
+
+// Creates an exception type with several Python bases, e.g. (thinwire.Error, ValueError).
+py::object new_exception(py::module_& m, const char* name, py::tuple bases) {
+  const std::string qualified = std::string("thinwire.") + name;
+  PyObject* type = PyErr_NewException(qualified.c_str(), bases.ptr(), nullptr);
+  if (type == nullptr) throw py::error_already_set();
+  py::object obj = py::reinterpret_steal<py::object>(type);
+  m.attr(name) = obj;
+  return obj;
+}
+
+}  // namespace
+}  // namespace thinwire::python
+
+PYBIND11_MODULE(_thinwire, m) {
+  using namespace thinwire;
+  using namespace thinwire::python;
+  m.doc() = "thinwire codecs: compress float32 vectors into self-describing messages";
+
+  // Static so the translator below can use them after module init; never destroyed, like the
+  // module itself (avoids touching Python at process exit).
+  static auto* error =
+      new py::object(new_exception(m, "Error", py::make_tuple(py::handle(PyExc_RuntimeError))));
+  static auto* invalid = new py::object(
+      new_exception(m, "InvalidArgument", py::make_tuple(*error, py::handle(PyExc_ValueError))));
+  static auto* corrupt = new py::object(
+      new_exception(m, "CorruptMessage", py::make_tuple(*error, py::handle(PyExc_ValueError))));
+  static auto* transport =
+      new py::object(new_exception(m, "TransportError", py::make_tuple(*error)));
+  static auto* timeout = new py::object(
+      new_exception(m, "Timeout", py::make_tuple(*transport, py::handle(PyExc_TimeoutError))));
+  static auto* io = new py::object(
+      new_exception(m, "IoError", py::make_tuple(*error, py::handle(PyExc_OSError))));
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const InvalidArgument& e) {
+      PyErr_SetString(invalid->ptr(), e.what());
+    } catch (const CorruptMessage& e) {
+      PyErr_SetString(corrupt->ptr(), e.what());
+    } catch (const Timeout& e) {
+      PyErr_SetString(timeout->ptr(), e.what());
+    } catch (const TransportError& e) {
+      PyErr_SetString(transport->ptr(), e.what());
+    } catch (const IoError& e) {
+      PyErr_SetString(io->ptr(), e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(error->ptr(), e.what());
+    }
+  });
+
+  py::class_<PyCodec>(m, "Codec", "An immutable codec built from a spec string (without +ef).")
+      .def(py::init(&codec_from_spec), py::arg("spec"))
+      .def_property_readonly(
+          "spec", [](const PyCodec& c) { return c.codec->spec(); },
+          "canonical spec with every parameter spelled out")
+      .def_property_readonly("lossless",
+                             [](const PyCodec& c) { return c.codec->traits().lossless; })
+      .def_property_readonly("unbiased",
+                             [](const PyCodec& c) { return c.codec->traits().unbiased; })
+      .def_property_readonly("deterministic",
+                             [](const PyCodec& c) { return c.codec->traits().deterministic; })
+      .def(
+          "max_encoded_bytes",
+          [](const PyCodec& c, std::size_t d) { return c.codec->max_encoded_bytes(d); },
+          py::arg("elements"))
+      .def(
+          "encode",
+          [](const PyCodec& c, const py::handle& v, std::uint64_t seed, std::uint32_t rank,
+             std::uint64_t iteration) {
+            FloatView in = float_view(v, "encode: v", /*writable=*/false);
+            const auto ctx = make_context(seed, rank, iteration);
+            return encode_to_bytes(c.codec->max_encoded_bytes(in.span().size()),
+                                   [&](std::span<std::byte> out) {
+                                     return c.codec->encode_into(in.span(), ctx, out);
+                                   });
+          },
+          py::arg("v"), py::kw_only(), py::arg("seed") = 0, py::arg("rank") = 0,
+          py::arg("iteration") = 0, "Encodes a float32 array/tensor into a bytes message.")
+      .def(
+          "encode_into",
+          [](const PyCodec& c, const py::handle& v, const py::handle& out, std::uint64_t seed,
+             std::uint32_t rank, std::uint64_t iteration) {
+            FloatView in = float_view(v, "encode_into: v", /*writable=*/false);
+            const auto ctx = make_context(seed, rank, iteration);
+            return encode_into_buffer(
+                c.codec->max_encoded_bytes(in.span().size()), out,
+                [&](std::span<std::byte> o) { return c.codec->encode_into(in.span(), ctx, o); });
+          },
+          py::arg("v"), py::arg("out"), py::kw_only(), py::arg("seed") = 0, py::arg("rank") = 0,
+          py::arg("iteration") = 0,
+          "Encodes into a writable uint8 buffer of at least max_encoded_bytes(len(v)) bytes; "
+          "returns the message size.")
+      .def("__repr__",
+           [](const PyCodec& c) { return "thinwire.Codec('" + c.codec->spec() + "')"; });
+
+  py::class_<codec::ErrorFeedback>(m, "ErrorFeedback",
+                                   "Per-worker error-feedback residual around a codec.")
+      .def(py::init([](const py::object& c, std::size_t dimension) {
+             std::shared_ptr<const codec::Codec> ptr;
+             if (py::isinstance<py::str>(c)) {
+               ptr = codec::make_codec(c.cast<std::string>());
+             } else {
+               ptr = c.cast<const PyCodec&>().codec;
+             }
+             return std::make_unique<codec::ErrorFeedback>(std::move(ptr), dimension);
+           }),
+           py::arg("codec"), py::arg("dimension"))
+      .def_property_readonly("dimension", &codec::ErrorFeedback::dimension)
+      .def_property_readonly("codec",
+                             [](const codec::ErrorFeedback& ef) { return PyCodec{ef.codec_ptr()}; })
+      .def_property_readonly(
+          "residual",
+          [](const codec::ErrorFeedback& ef) {
+            auto r = ef.residual();
+            return py::array_t<float>(static_cast<py::ssize_t>(r.size()), r.data());
+          },
+          "a copy of the residual e")
+      .def("max_encoded_bytes", &codec::ErrorFeedback::max_encoded_bytes)
+      .def(
+          "encode",
+          [](codec::ErrorFeedback& ef, const py::handle& v, std::uint64_t seed, std::uint32_t rank,
+             std::uint64_t iteration) {
+            FloatView in = float_view(v, "ErrorFeedback.encode: v", /*writable=*/false);
+            const auto ctx = make_context(seed, rank, iteration);
+            return encode_to_bytes(ef.max_encoded_bytes(), [&](std::span<std::byte> out) {
+              return ef.encode_into(in.span(), ctx, out);
+            });
+          },
+          py::arg("v"), py::kw_only(), py::arg("seed") = 0, py::arg("rank") = 0,
+          py::arg("iteration") = 0)
+      .def(
+          "encode_into",
+          [](codec::ErrorFeedback& ef, const py::handle& v, const py::handle& out,
+             std::uint64_t seed, std::uint32_t rank, std::uint64_t iteration) {
+            FloatView in = float_view(v, "ErrorFeedback.encode_into: v", /*writable=*/false);
+            const auto ctx = make_context(seed, rank, iteration);
+            return encode_into_buffer(ef.max_encoded_bytes(), out, [&](std::span<std::byte> o) {
+              return ef.encode_into(in.span(), ctx, o);
+            });
+          },
+          py::arg("v"), py::arg("out"), py::kw_only(), py::arg("seed") = 0, py::arg("rank") = 0,
+          py::arg("iteration") = 0)
+      .def("reset", &codec::ErrorFeedback::reset)
+      .def(
+          "save",
+          [](const codec::ErrorFeedback& ef) {
+            std::ostringstream os(std::ios::binary);
+            ef.save(os);
+            return py::bytes(os.str());
+          },
+          "The residual as bytes (dimension, codec spec and checksum included).")
+      .def(
+          "load",
+          [](codec::ErrorFeedback& ef, const py::handle& data) {
+            ByteView view = byte_view(data, "ErrorFeedback.load: data", /*writable=*/false);
+            std::istringstream is(
+                std::string(reinterpret_cast<const char*>(view.span().data()), view.span().size()),
+                std::ios::binary);
+            ef.load(is);
+          },
+          py::arg("data"));
+
+  m.def("decode", &decode_message, py::arg("message"), py::arg("out") = py::none(),
+        py::arg("accumulate") = false,
+        "Decodes any message; into `out` (float32, C-contiguous, the message's element count) "
+        "when given, adding to it with accumulate=True; returns out or a new float32 array.");
+  m.def("inspect", &inspect_message, py::arg("message"), "A summary of a message as a dict.");
+  m.def(
+      "parse_codec",
+      [](const std::string& spec) {
+        codec::CodecChoice choice = codec::parse_codec(spec);
+        return py::make_tuple(PyCodec{std::shared_ptr<const codec::Codec>(std::move(choice.codec))},
+                              choice.error_feedback);
+      },
+      py::arg("spec"), "Parses 'name[:k=v,...][+ef]' into (Codec, error_feedback: bool).");
+  m.def("codec_names", [] {
+    py::list names;
+    for (const auto& entry : codec::codec_registry()) names.append(std::string(entry.name));
+    return names;
+  });
+  m.def("example_codec_specs", &codec::example_codec_specs);
+}

@@ -1,0 +1,171 @@
+"""The codec bindings: round trips, in-place (zero-copy) reads and writes, error mapping."""
+import numpy as np
+import pytest
+
+import thinwire as tw
+
+QSGD4 = "qsgd:s=7,bucket=512,norm=max,coding=packed"
+
+
+def _vector(n=1000, seed=0):
+    return np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+
+
+@pytest.mark.parametrize("spec", tw.example_codec_specs())
+def test_every_example_spec_round_trips_to_its_element_count(spec):
+    codec = tw.Codec(spec)
+    v = _vector()
+    msg = codec.encode(v, seed=3, rank=1, iteration=2)
+    assert isinstance(msg, bytes)
+    assert len(msg) <= codec.max_encoded_bytes(v.size)
+    info = tw.inspect(msg)
+    assert info["elements"] == v.size and info["bytes"] == len(msg)
+    assert info["spec"] == codec.spec
+    out = tw.decode(msg)
+    assert out.dtype == np.float32 and out.shape == (v.size,)
+    if codec.lossless:
+        np.testing.assert_array_equal(out, v)
+    # Same (seed, rank, iteration) gives the same bytes (SPEC.md §2).
+    assert codec.encode(v, seed=3, rank=1, iteration=2) == msg
+
+
+def test_identity_is_exact_and_fp16_is_a_cast():
+    v = _vector()
+    np.testing.assert_array_equal(tw.decode(tw.Codec("identity").encode(v)), v)
+    np.testing.assert_array_equal(tw.decode(tw.Codec("fp16").encode(v)),
+                                  v.astype(np.float16).astype(np.float32))
+
+
+def test_qsgd_decoded_error_is_within_one_level_of_the_bucket_max():
+    # Max-norm QSGD with s levels rounds |v_i|/max to a neighbouring multiple of 1/s, so the
+    # error per element is at most max|u|/s of its bucket (SPEC.md §2).
+    v = _vector(2048)
+    out = tw.decode(tw.Codec(QSGD4).encode(v, seed=7))
+    for b in range(0, v.size, 512):
+        u = v[b:b + 512]
+        assert np.abs(out[b:b + 512] - u).max() <= np.abs(u).max() / 7 * (1 + 1e-5)
+
+
+def test_decode_writes_into_out_in_place_and_accumulates():
+    v = _vector()
+    msg = tw.Codec("identity").encode(v)
+    out = np.ones(v.size, np.float32)
+    result = tw.decode(msg, out=out, accumulate=True)
+    assert result is out  # the caller's array, no copy
+    np.testing.assert_array_equal(out, v + 1)
+    tw.decode(msg, out=out)
+    np.testing.assert_array_equal(out, v)
+
+
+def test_decode_into_a_view_writes_through_to_the_base_array():
+    base = np.zeros(2 * 100, np.float32)
+    v = _vector(100)
+    tw.decode(tw.Codec("identity").encode(v), out=base[100:])
+    np.testing.assert_array_equal(base[100:], v)
+    assert not base[:100].any()
+
+
+def test_encode_into_a_preallocated_uint8_buffer():
+    codec = tw.Codec(QSGD4)
+    v = _vector()
+    buf = np.zeros(codec.max_encoded_bytes(v.size), np.uint8)
+    n = codec.encode_into(v, buf, seed=1)
+    assert bytes(buf[:n]) == codec.encode(v, seed=1)
+    with pytest.raises(tw.InvalidArgument, match="encode_into"):
+        codec.encode_into(v, np.zeros(10, np.uint8))
+
+
+def test_messages_are_accepted_from_any_byte_buffer():
+    v = _vector()
+    msg = tw.Codec("identity").encode(v)
+    for form in (bytearray(msg), memoryview(msg), np.frombuffer(msg, np.uint8)):
+        np.testing.assert_array_equal(tw.decode(form), v)
+
+
+def test_inputs_are_never_converted_silently():
+    codec = tw.Codec("identity")
+    with pytest.raises(TypeError, match="float32"):
+        codec.encode(np.zeros(4, np.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        codec.encode(_vector(10)[::2])
+    with pytest.raises(TypeError, match="expected a NumPy array"):
+        codec.encode([1.0, 2.0])
+    out = np.zeros(4, np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError):
+        tw.decode(codec.encode(np.zeros(4, np.float32)), out=out)
+
+
+def test_cpp_errors_become_python_exceptions_with_the_cpp_message():
+    with pytest.raises(tw.InvalidArgument, match=r"qsgd: levels must be in \[1, 2\^20\], got 0"):
+        tw.Codec("qsgd:s=0")
+    with pytest.raises(ValueError):  # InvalidArgument is also a ValueError
+        tw.Codec("nosuchcodec")
+    msg = bytearray(tw.Codec("identity").encode(_vector(10)))
+    msg[-1] ^= 0xFF
+    with pytest.raises(tw.CorruptMessage, match="checksum"):
+        tw.decode(bytes(msg))
+    with pytest.raises(tw.Error):
+        tw.decode(b"not a message")
+    with pytest.raises(tw.InvalidArgument):
+        tw.decode(tw.Codec("identity").encode(_vector(10)), out=np.zeros(9, np.float32))
+    with pytest.raises(tw.InvalidArgument):
+        tw.decode(tw.Codec("identity").encode(_vector(10)), accumulate=True)
+    with pytest.raises(tw.InvalidArgument, match="finite"):
+        tw.Codec("identity").encode(np.array([1.0, np.nan], np.float32))
+
+
+def test_parse_codec_reads_the_error_feedback_suffix():
+    codec, ef = tw.parse_codec("topk:k=5+ef")
+    assert ef and codec.spec.startswith("topk")
+    with pytest.raises(tw.InvalidArgument):
+        tw.Codec("topk:k=5+ef")  # Codec() takes specs without +ef
+
+
+def test_error_feedback_telescopes_and_its_state_round_trips():
+    # Σ_t decode(c_t) = Σ_t v_t - e_T (error_feedback.hpp), up to fp32 rounding.
+    ef = tw.ErrorFeedback("topk:k=10", 200)
+    total_sent = np.zeros(200, np.float32)
+    total_v = np.zeros(200, np.float32)
+    for t in range(5):
+        v = _vector(200, seed=t)
+        msg = ef.encode(v, iteration=t)
+        assert tw.inspect(msg)["error_feedback"]
+        tw.decode(msg, out=total_sent, accumulate=True)
+        total_v += v
+    np.testing.assert_allclose(total_sent + ef.residual, total_v, atol=1e-5)
+
+    state = ef.save()
+    restored = tw.ErrorFeedback(tw.Codec("topk:k=10"), 200)
+    restored.load(state)
+    np.testing.assert_array_equal(restored.residual, ef.residual)
+    v = _vector(200, seed=9)
+    assert restored.encode(v, iteration=5) == ef.encode(v, iteration=5)
+
+    with pytest.raises(tw.InvalidArgument):
+        tw.ErrorFeedback("topk:k=10", 199).load(state)
+    with pytest.raises(tw.CorruptMessage):
+        tw.ErrorFeedback("topk:k=10", 200).load(state[:-1])
+
+
+def test_torch_tensors_are_read_and_written_in_place():
+    torch = pytest.importorskip("torch")  # only this test needs torch
+    t = torch.randn(300)
+    msg = tw.Codec("identity").encode(t)
+    assert isinstance(msg, bytes)
+    out = torch.zeros(300)
+    tw.decode(msg, out=out)
+    assert torch.equal(out, t)
+    # A tensor that requires grad is read through detach(), not copied.
+    p = torch.randn(50, requires_grad=True)
+    np.testing.assert_array_equal(tw.decode(tw.Codec("identity").encode(p)), p.detach().numpy())
+    # Messages as uint8 tensors, both ways.
+    codec = tw.Codec(QSGD4)
+    buf = torch.zeros(codec.max_encoded_bytes(300), dtype=torch.uint8)
+    n = codec.encode_into(t, buf, seed=2)
+    assert bytes(buf[:n].numpy()) == codec.encode(t, seed=2)
+    assert tw.inspect(buf[:n])["elements"] == 300
+    with pytest.raises(TypeError, match="float32"):
+        tw.Codec("identity").encode(torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        tw.Codec("identity").encode(torch.zeros(4, 4).t())

@@ -1,0 +1,45 @@
+"""thinwire: communication-efficient distributed learning (Python bindings).
+
+Codecs are built from the CLI's spec strings and compress float32 NumPy arrays or torch tensors
+into self-describing messages (bytes); ``decode`` needs no codec object::
+
+    import numpy as np, thinwire
+    codec = thinwire.Codec("qsgd:s=7,bucket=512,norm=max,coding=packed")
+    msg = codec.encode(np.ones(1000, np.float32), seed=1, rank=0, iteration=3)
+    thinwire.inspect(msg)["bits_per_element"]
+    v = thinwire.decode(msg)
+
+``thinwire.torch`` holds the DDP communication hook and the quantized local-SGD averager; it is
+imported lazily so that the codecs work without torch installed.
+"""
+from ._thinwire import (  # noqa: F401  (re-exported API)
+    Codec,
+    CorruptMessage,
+    Error,
+    ErrorFeedback,
+    InvalidArgument,
+    IoError,
+    Timeout,
+    TransportError,
+    codec_names,
+    decode,
+    example_codec_specs,
+    inspect,
+    parse_codec,
+)
+
+__all__ = [
+    "Codec",
+    "CorruptMessage",
+    "Error",
+    "ErrorFeedback",
+    "InvalidArgument",
+    "IoError",
+    "Timeout",
+    "TransportError",
+    "codec_names",
+    "decode",
+    "example_codec_specs",
+    "inspect",
+    "parse_codec",
+]

@@ -212,6 +212,7 @@ class Worker {
         {"bits", 8 * totals.bytes},
         {"bits_uncompressed", 8 * totals.identity_bytes},
         {"sim_s", totals.sim_s},
+        {"comm_s", counters_.comm_s},  // rank 0's clock time inside synchronizations
         {"wall_s", wall_now()},
         {"codec", config_.codec},
     };

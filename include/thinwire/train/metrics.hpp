@@ -2,9 +2,10 @@
 // per logged iteration. Written by rank 0 only.
 //
 // A record has at least iter, epoch, loss, bits (cumulative bits sent by all workers), sim_s,
+// comm_s (rank 0's clock time inside synchronizations: simulated on threads, measured on MPI),
 // wall_s and codec (the codec level used), plus test_accuracy / test_loss where the model was
-// evaluated. Every field except sim_s and wall_s is a deterministic function of the configuration,
-// so runs on different backends compare field by field.
+// evaluated. Every field except sim_s, comm_s and wall_s is a deterministic function of the
+// configuration, so runs on different backends compare field by field.
 //
 // Resuming: MetricsLog::resume keeps the configuration line and the records up to the checkpoint's
 // iteration (those after it are re-created by the resumed run) and appends from there, so an

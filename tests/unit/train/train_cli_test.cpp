@@ -152,6 +152,7 @@ std::vector<nlohmann::json> timeless(const fs::path& metrics) {
   for (nlohmann::json& line : lines) {
     line.erase("sim_s");
     line.erase("wall_s");
+    line.erase("comm_s");
     if (line.contains("config")) {
       for (const char* key :
            {"metrics", "checkpoint", "checkpoint-every", "resume", "save-model"}) {

@@ -9,6 +9,11 @@
 // (allocated at max_encoded_bytes and shrunk in place), encode_into() into a caller's uint8
 // buffer; decode() writes into `out` when given.
 //
+// Tuners (tune/tuner.hpp) are bound as thinwire.Tuner: built from the CLI's --tuner/--cost
+// strings, decide(t, v, residual=ef) picks the codec for one message from e + v (the vector error
+// feedback is about to encode, as in train/sync_sgd.cpp), and ErrorFeedback.encode(v, codec=...)
+// encodes that one message with the chosen codec, the residual carrying over between levels.
+//
 // C++ exceptions become thinwire.Error subclasses carrying the C++ message; InvalidArgument and
 // CorruptMessage also derive from ValueError, IoError from OSError, Timeout from TimeoutError.
 #include <pybind11/numpy.h>
@@ -22,11 +27,14 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/error_feedback.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/error.hpp"
+#include "thinwire/tune/cost_model.hpp"
+#include "thinwire/tune/tuner.hpp"
 
 namespace py = pybind11;
 
@@ -176,6 +184,78 @@ PyCodec codec_from_spec(const std::string& spec) {
   return PyCodec{std::shared_ptr<const codec::Codec>(codec::make_codec(spec))};
 }
 
+// The codec of one ErrorFeedback message: the residual's own, or a tuner's choice.
+const codec::Codec& codec_or_own(const codec::ErrorFeedback& ef, const py::object& c) {
+  if (c.is_none()) return ef.codec();
+  if (!py::isinstance<PyCodec>(c)) {
+    throw py::type_error("ErrorFeedback.encode: codec must be a thinwire.Codec, got " +
+                         std::string(py::str(py::type::of(c))));
+  }
+  return *c.cast<const PyCodec&>().codec;
+}
+
+// A tuner with a scratch buffer for e + v (so decide() allocates once per bucket size).
+struct PyTuner {
+  std::unique_ptr<tune::Tuner> tuner;
+  std::string spec;
+  std::string codec_spec;
+  std::string cost_spec;
+  bool lr_coupling = false;
+  std::vector<float> scratch;
+};
+
+PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
+                      const std::string& cost, bool lr_coupling) {
+  // make_tuner checks --cost only for `dynamic`; check it for every tuner so that a typo in
+  // cost= never passes silently.
+  const std::string cost_spec = tune::make_cost_model(cost)->spec();
+  PyTuner t;
+  t.tuner = tune::make_tuner(
+      {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+  t.spec = spec;
+  t.codec_spec = codec_spec;
+  t.cost_spec = cost_spec;
+  t.lr_coupling = lr_coupling;
+  return t;
+}
+
+// The decision for iteration t on v, or on e + v when `residual` (an ErrorFeedback) is given:
+// the sum is taken element by element in float, exactly as ErrorFeedback forms it.
+tune::Decision decide(PyTuner& t, std::uint64_t iteration, const py::handle& v,
+                      const py::object& residual) {
+  FloatView in = float_view(v, "Tuner.decide: v", /*writable=*/false);
+  const std::span<const float> g = in.span();
+  if (residual.is_none()) {
+    py::gil_scoped_release release;
+    return t.tuner->decide(iteration, g);
+  }
+  if (!py::isinstance<codec::ErrorFeedback>(residual)) {
+    throw py::type_error("Tuner.decide: residual must be a thinwire.ErrorFeedback, got " +
+                         std::string(py::str(py::type::of(residual))));
+  }
+  const auto& ef = residual.cast<const codec::ErrorFeedback&>();
+  if (ef.dimension() != g.size()) {
+    throw InvalidArgument("Tuner.decide: v has " + std::to_string(g.size()) +
+                          " elements, the residual " + std::to_string(ef.dimension()));
+  }
+  py::gil_scoped_release release;
+  const std::span<const float> e = ef.residual();
+  t.scratch.resize(g.size());
+  for (std::size_t i = 0; i < g.size(); ++i) t.scratch[i] = e[i] + g[i];
+  return t.tuner->decide(iteration, t.scratch);
+}
+
+py::dict decision_dict(const tune::Decision& d) {
+  py::dict out;
+  out["codec"] = d.codec_spec;
+  out["level"] = d.level;
+  out["levels"] = d.levels;
+  out["rho"] = d.rho;
+  out["bits"] = d.bits;
+  out["lr_scale"] = d.lr_scale;
+  return out;
+}
+
 // Creates an exception type with several Python bases, e.g. (thinwire.Error, ValueError).
 py::object new_exception(py::module_& m, const char* name, py::tuple bases) {
   const std::string qualified = std::string("thinwire.") + name;
@@ -297,27 +377,32 @@ PYBIND11_MODULE(_thinwire, m) {
       .def(
           "encode",
           [](codec::ErrorFeedback& ef, const py::handle& v, std::uint64_t seed, std::uint32_t rank,
-             std::uint64_t iteration) {
+             std::uint64_t iteration, const py::object& with) {
             FloatView in = float_view(v, "ErrorFeedback.encode: v", /*writable=*/false);
             const auto ctx = make_context(seed, rank, iteration);
-            return encode_to_bytes(ef.max_encoded_bytes(), [&](std::span<std::byte> out) {
-              return ef.encode_into(in.span(), ctx, out);
-            });
+            const codec::Codec& c = codec_or_own(ef, with);
+            return encode_to_bytes(
+                c.max_encoded_bytes(ef.dimension()),
+                [&](std::span<std::byte> out) { return ef.encode_into(c, in.span(), ctx, out); });
           },
           py::arg("v"), py::kw_only(), py::arg("seed") = 0, py::arg("rank") = 0,
-          py::arg("iteration") = 0)
+          py::arg("iteration") = 0, py::arg("codec") = py::none(),
+          "Encodes residual + v (with `codec` for this one message when given, e.g. a tuner's "
+          "choice) and keeps what the message does not carry.")
       .def(
           "encode_into",
           [](codec::ErrorFeedback& ef, const py::handle& v, const py::handle& out,
-             std::uint64_t seed, std::uint32_t rank, std::uint64_t iteration) {
+             std::uint64_t seed, std::uint32_t rank, std::uint64_t iteration,
+             const py::object& with) {
             FloatView in = float_view(v, "ErrorFeedback.encode_into: v", /*writable=*/false);
             const auto ctx = make_context(seed, rank, iteration);
-            return encode_into_buffer(ef.max_encoded_bytes(), out, [&](std::span<std::byte> o) {
-              return ef.encode_into(in.span(), ctx, o);
-            });
+            const codec::Codec& c = codec_or_own(ef, with);
+            return encode_into_buffer(
+                c.max_encoded_bytes(ef.dimension()), out,
+                [&](std::span<std::byte> o) { return ef.encode_into(c, in.span(), ctx, o); });
           },
           py::arg("v"), py::arg("out"), py::kw_only(), py::arg("seed") = 0, py::arg("rank") = 0,
-          py::arg("iteration") = 0)
+          py::arg("iteration") = 0, py::arg("codec") = py::none())
       .def("reset", &codec::ErrorFeedback::reset)
       .def(
           "save",
@@ -337,6 +422,49 @@ PYBIND11_MODULE(_thinwire, m) {
             ef.load(is);
           },
           py::arg("data"));
+
+  py::class_<tune::Decision>(m, "Decision", "One tuner decision (tune/tuner.hpp).")
+      .def_property_readonly("codec", [](const tune::Decision& d) { return PyCodec{d.codec}; })
+      .def_readonly("codec_spec", &tune::Decision::codec_spec)
+      .def_readonly("level", &tune::Decision::level, "θ: k, density, s or bucket")
+      .def_readonly("levels", &tune::Decision::levels, "s of top-k with QSGD values, else 0")
+      .def_readonly("rho", &tune::Decision::rho, "ρ(θ) as the rule evaluated it (1 if not)")
+      .def_readonly("bits", &tune::Decision::bits, "predicted message bits (0 if not evaluated)")
+      .def_readonly("lr_scale", &tune::Decision::lr_scale, "γ_t/γ₀ (lr coupling)")
+      .def("as_dict", &decision_dict)
+      .def("__repr__", [](const tune::Decision& d) {
+        return "thinwire.Decision(codec='" + d.codec_spec + "', level=" + std::to_string(d.level) +
+               ", rho=" + std::to_string(d.rho) + ")";
+      });
+
+  py::class_<PyTuner>(m, "Tuner",
+                      "Chooses the codec level per message: 'fixed', 'schedule:T0=L0,...' or "
+                      "'dynamic' (argmax ρ/C(bits) under the cost model), as `thinwire train "
+                      "--tuner/--cost/--lr-coupling`.")
+      .def(py::init(&make_py_tuner), py::arg("tuner"), py::kw_only(), py::arg("codec"),
+           py::arg("cost") = "bits", py::arg("lr_coupling") = false)
+      .def_property_readonly("name", [](const PyTuner& t) { return std::string(t.tuner->name()); })
+      .def_readonly("spec", &PyTuner::spec)
+      .def_readonly("codec_spec", &PyTuner::codec_spec)
+      .def_readonly("cost", &PyTuner::cost_spec, "canonical cost model spec")
+      .def_readonly("lr_coupling", &PyTuner::lr_coupling)
+      .def("decide", &decide, py::arg("iteration"), py::arg("v"), py::kw_only(),
+           py::arg("residual") = py::none(),
+           "The decision for iteration t on v, or on residual + v when `residual` (an "
+           "ErrorFeedback of the same dimension) is given.")
+      .def_property_readonly(
+          "last",
+          [](const PyTuner& t) -> py::object {
+            const tune::Decision* d = t.tuner->last();
+            return d == nullptr ? py::object(py::none()) : py::cast(*d);
+          },
+          "the last decision, or None")
+      .def(
+          "save_state", [](const PyTuner& t) { return t.tuner->save_state(); },
+          "the last decision as text ('' before the first)")
+      .def(
+          "load_state", [](PyTuner& t, const std::string& state) { t.tuner->load_state(state); },
+          py::arg("state"));
 
   m.def("decode", &decode_message, py::arg("message"), py::arg("out") = py::none(),
         py::arg("accumulate") = false,

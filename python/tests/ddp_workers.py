@@ -22,6 +22,19 @@ def _init(rank, world, init_file):
                             world_size=world)
 
 
+def _finish():
+    """Ends a worker once its results are saved: a barrier, then an exit without destructors.
+
+    Destroying a Gloo process group in PyTorch 1.13 can deadlock when a Gloo worker thread still
+    holds the last reference to a tensor made in Python (its release needs the GIL, which the main
+    thread holds while joining that thread): PeriodicModelAverager all-reduces such temporaries.
+    thinwire.torch keeps its own exchange tensors referenced for this reason (_retain); the
+    tests must not hang on PyTorch's.
+    """
+    dist.barrier()
+    os._exit(0)
+
+
 def _data(rank):
     """A fixed regression problem y = tanh(X w*) + noise; rank r holds rows [64 r, 64 (r+1))."""
     g = torch.Generator().manual_seed(1234)
@@ -87,17 +100,43 @@ def compare_hooks(rank, world, init_file, out_dir, steps, codec):
         "loss_compressed": _full_loss(comp, x_all, y_all),
         "bytes_sent": hook.bytes_sent,
     }, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    _finish()
 
 
-def resume(rank, world, init_file, out_dir, steps, codec):
+def tuned(rank, world, init_file, out_dir, steps, codec, tuner, cost):
+    """Trains without a hook and with `codec` under `tuner` (error feedback on), logging this
+    rank's decision at every step; saves losses, decisions and final parameters."""
+    _init(rank, world, init_file)
+    x, y, x_all, y_all = _data(rank)
+    plain, _, _ = _run(rank, x, y, steps)
+    model = _model()
+    ddp = DDP(model)
+    hook = twt.ddp_hook(codec, error_feedback=True, seed=7, tuner=tuner, cost=cost).register(ddp)
+    opt = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=0.9)
+    decisions = []
+    for step in range(steps):
+        _train(ddp, opt, x, y, 1, first_step=step)
+        decisions.extend(hook.last_decisions.values())  # one bucket: one decision per step
+    torch.save({
+        "loss_initial": _full_loss(_model(), x_all, y_all),
+        "loss_plain": _full_loss(plain, x_all, y_all),
+        "loss_tuned": _full_loss(model, x_all, y_all),
+        "decisions": decisions,
+        "params": [p.detach().clone() for p in model.parameters()],
+        "bytes_sent": hook.bytes_sent,
+    }, os.path.join(out_dir, f"rank{rank}.pt"))
+    _finish()
+
+
+def resume(rank, world, init_file, out_dir, steps, codec, tuner=None):
     """2·steps in one go versus steps, checkpoint (model, optimizer, hook), fresh objects, load,
-    steps more; saves both final parameter lists."""
+    steps more; saves both final parameter lists (and, with a tuner, both hooks' decisions)."""
     _init(rank, world, init_file)
     x, y, _, _ = _data(rank)
-    straight, _, _ = _run(rank, x, y, 2 * steps, twt.ddp_hook(codec, seed=3))
+    straight_hook = twt.ddp_hook(codec, seed=3, tuner=tuner)
+    straight, _, _ = _run(rank, x, y, 2 * steps, straight_hook)
 
-    hook = twt.ddp_hook(codec, seed=3)
+    hook = twt.ddp_hook(codec, seed=3, tuner=tuner)
     first, _, opt = _run(rank, x, y, steps, hook)
     checkpoint = {"model": first.state_dict(), "opt": opt.state_dict(),
                   "hook": hook.state_dict()}
@@ -108,8 +147,9 @@ def resume(rank, world, init_file, out_dir, steps, codec):
     model = _model()
     model.load_state_dict(checkpoint["model"])
     ddp = DDP(model)
-    hook2 = twt.ddp_hook(codec, seed=0)  # the seed comes back with the state
+    hook2 = twt.ddp_hook(codec, seed=0, tuner=tuner)  # the seed comes back with the state
     hook2.load_state_dict(checkpoint["hook"])
+    loaded_decisions = hook2.last_decisions  # the tuner state: the last decision per bucket
     hook2.register(ddp)
     opt2 = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=0.9)
     opt2.load_state_dict(checkpoint["opt"])
@@ -117,8 +157,12 @@ def resume(rank, world, init_file, out_dir, steps, codec):
     torch.save({
         "straight": [p.detach().clone() for p in straight.parameters()],
         "resumed": [p.detach().clone() for p in model.parameters()],
+        "checkpoint_decisions": hook.last_decisions,
+        "loaded_decisions": loaded_decisions,
+        "straight_decisions": straight_hook.last_decisions,
+        "resumed_decisions": hook2.last_decisions,
     }, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    _finish()
 
 
 def local_sgd(rank, world, init_file, out_dir, steps, codec, period):
@@ -148,4 +192,26 @@ def local_sgd(rank, world, init_file, out_dir, steps, codec, period):
             results["bytes_sent"] = averager.bytes_sent
     results["loss_initial"] = _full_loss(_model(), x_all, y_all)
     torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
-    dist.destroy_process_group()
+    _finish()
+
+
+def nccl_hooks(rank, world, init_file, out_dir, steps, codec):
+    """The identity hook and `codec` on CUDA models over NCCL (one GPU per rank); the hook moves
+    buckets to the host for encoding and exchanges messages as CUDA uint8 tensors."""
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world)
+    x, y, _, _ = _data(rank)
+    x, y = x.cuda(), y.cuda()
+    results = {}
+    for name, hook in (("plain", None), ("identity", twt.ddp_hook("identity")),
+                       ("compressed", twt.ddp_hook(codec, error_feedback=True, seed=5))):
+        model = _model().cuda()
+        ddp = DDP(model, device_ids=[rank])
+        if hook is not None:
+            hook.register(ddp)
+        opt = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=0.9)
+        _train(ddp, opt, x, y, steps)
+        results[name] = [p.detach().cpu().clone() for p in model.parameters()]
+    torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+    _finish()

@@ -169,3 +169,59 @@ def test_torch_tensors_are_read_and_written_in_place():
         tw.Codec("identity").encode(torch.zeros(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="C-contiguous"):
         tw.Codec("identity").encode(torch.zeros(4, 4).t())
+
+
+def test_tuners_follow_the_cli_specs():
+    fixed = tw.Tuner("fixed", codec="topk:k=5")
+    assert fixed.name == "fixed" and fixed.last is None and fixed.save_state() == ""
+    assert fixed.decide(0, _vector()).codec_spec == tw.Codec("topk:k=5").spec
+    schedule = tw.Tuner("schedule:0=8,10=2", codec="topk:k=5")
+    assert [schedule.decide(t, _vector()).level for t in (0, 9, 10, 99)] == [8, 8, 2, 2]
+    assert schedule.last.codec.spec == tw.Codec("topk:k=2").spec
+    with pytest.raises(tw.InvalidArgument, match="iteration 0"):
+        tw.Tuner("schedule:5=2", codec="topk:k=5")
+    with pytest.raises(tw.InvalidArgument, match="no level to tune"):
+        tw.Tuner("dynamic", codec="fp16")
+
+
+def test_dynamic_tuner_decides_on_residual_plus_v_and_its_state_round_trips():
+    tuner = tw.Tuner("dynamic", codec="topk:k=5", cost="bits")
+    ef = tw.ErrorFeedback("topk:k=5", 1000)
+    for t in range(3):  # give the residual some content
+        ef.encode(_vector(seed=t), iteration=t)
+    v = _vector(seed=10)
+    d = tuner.decide(3, v, residual=ef)
+    # The same as deciding on e + v formed in float32 (what ErrorFeedback encodes).
+    same = tw.Tuner("dynamic", codec="topk:k=5").decide(3, ef.residual + v)
+    assert d.as_dict() == same.as_dict()
+    assert d.as_dict() != tuner.decide(3, v).as_dict()  # the residual matters
+    assert 0 < d.rho <= 1 and d.bits > 0 and d.level >= 1
+    # Encoding with the chosen codec: the message is self-describing and sizes are as predicted.
+    tuner.decide(3, v, residual=ef)  # the last decision is d again (saved below)
+    msg = ef.encode(v, iteration=3, codec=d.codec)
+    assert tw.inspect(msg)["spec"] == d.codec_spec and 8 * len(msg) == d.bits
+    restored = tw.Tuner("dynamic", codec="topk:k=5")
+    restored.load_state(tuner.save_state())
+    assert restored.last.as_dict() == tuner.last.as_dict()
+    with pytest.raises(tw.InvalidArgument, match="'dynamic' tuner"):
+        tw.Tuner("fixed", codec="topk:k=5").load_state(tuner.save_state())
+    with pytest.raises(tw.InvalidArgument, match="residual"):
+        tuner.decide(4, _vector(999), residual=ef)
+    with pytest.raises(TypeError, match="ErrorFeedback"):
+        tuner.decide(4, v, residual=np.zeros(1000, np.float32))
+    with pytest.raises(TypeError, match="thinwire.Codec"):
+        ef.encode(v, codec="topk:k=3")
+
+
+def test_error_feedback_telescopes_across_codecs_chosen_per_message():
+    # Σ_t decode(c_t) = Σ_t v_t - e_T holds whichever codec encodes each message.
+    ef = tw.ErrorFeedback("topk:k=10", 300)
+    sent = np.zeros(300, np.float32)
+    total = np.zeros(300, np.float32)
+    for t, spec in enumerate(["topk:k=3", "topk:k=50", "qsgd:s=3,bucket=64", "topk:k=10"]):
+        v = _vector(300, seed=t)
+        msg = ef.encode(v, iteration=t, codec=tw.Codec(spec))
+        assert tw.inspect(msg)["spec"] == tw.Codec(spec).spec
+        tw.decode(msg, out=sent, accumulate=True)
+        total += v
+    np.testing.assert_allclose(sent + ef.residual, total, atol=1e-5)

@@ -1,6 +1,6 @@
 """2-process torch.distributed tests (Gloo, CPU) of thinwire.torch: the DDP hook and the
 quantized local-SGD averager. Workers are in ddp_workers.py."""
-import os
+import time
 
 import pytest
 
@@ -17,9 +17,19 @@ WORLD = 2
 QSGD4 = "qsgd:s=7,bucket=512,norm=max,coding=packed"
 
 
+SPAWN_TIMEOUT_S = 240  # a hung collective fails the test instead of hanging CI
+
+
 def _spawn(tmp_path, fn, *args):
     init_file = tmp_path / "init"
-    mp.spawn(fn, args=(WORLD, str(init_file), str(tmp_path)) + args, nprocs=WORLD, join=True)
+    context = mp.start_processes(fn, args=(WORLD, str(init_file), str(tmp_path)) + args,
+                                 nprocs=WORLD, join=False, start_method="spawn")
+    deadline = time.monotonic() + SPAWN_TIMEOUT_S
+    while not context.join(timeout=1):  # raises if a worker failed
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"{fn.__name__} workers did not finish in {SPAWN_TIMEOUT_S} s")
     return [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
 
 
@@ -74,6 +84,68 @@ def test_resumed_run_with_saved_hook_state_continues_exactly(tmp_path):
         assert _equal(r["straight"], r["resumed"]), _max_diff(r["straight"], r["resumed"])
 
 
+def test_tuner_configuration_is_checked_and_saved_with_the_hook_state():
+    import thinwire
+    import thinwire.torch as twt
+
+    link = "linear:latency=50us,bandwidth=1Gbit"
+    hook = twt.ddp_hook(QSGD4, tuner="dynamic", cost=link)
+    config = hook.tuner
+    assert config["tuner"] == "dynamic" and not config["lr_coupling"]
+    assert config["cost"].startswith("linear:latency=") and "bandwidth=1e+09bit/s" in config["cost"]
+    assert hook.last_decisions == {}
+    state = hook.state_dict()
+    assert state["tuner"]["states"] == {}
+    twt.ddp_hook(QSGD4, tuner="dynamic", cost=link).load_state_dict(state)
+    with pytest.raises(thinwire.InvalidArgument, match="saved with tuner"):
+        twt.ddp_hook(QSGD4, tuner="dynamic").load_state_dict(state)  # another cost model
+    with pytest.raises(thinwire.InvalidArgument, match="saved with tuner"):
+        twt.ddp_hook(QSGD4).load_state_dict(state)
+    with pytest.raises(thinwire.InvalidArgument, match="saved with tuner"):
+        hook.load_state_dict(twt.ddp_hook(QSGD4).state_dict())
+    # Wrong specs fail when the hook is made, not in the first backward pass.
+    with pytest.raises(thinwire.InvalidArgument, match="no level to tune"):
+        twt.ddp_hook("identity", tuner="dynamic")
+    with pytest.raises(thinwire.InvalidArgument, match="unknown tuner"):
+        twt.ddp_hook(QSGD4, tuner="sometimes")
+    with pytest.raises(thinwire.InvalidArgument, match="cost"):
+        twt.ddp_hook(QSGD4, tuner="fixed", cost="free")
+
+
+def test_dynamic_tuner_trains_close_to_uncompressed_with_varying_levels(tmp_path):
+    steps = 40
+    results = _spawn(tmp_path, ddp_workers.tuned, steps, QSGD4, "dynamic", "bits")
+    # Each rank decides on its own e + g, yet both decode the same messages in the same order.
+    assert _equal(results[0]["params"], results[1]["params"])
+    r = results[0]
+    assert r["loss_plain"] < 0.5 * r["loss_initial"]
+    # The stated tolerance, as for fixed 4-bit QSGD: 10 % of the uncompressed final loss (the
+    # rule picks s and the bucket by ρ/bits, measured 0.0650 against 0.0648).
+    assert r["loss_tuned"] <= 1.10 * r["loss_plain"], (r["loss_tuned"], r["loss_plain"])
+    for res in results:
+        decisions = res["decisions"]
+        assert len(decisions) == steps
+        for d in decisions:
+            assert d["codec"].startswith("qsgd:") and 0 < d["rho"] <= 1 and d["bits"] > 0
+            assert d["bytes"] * 8 == pytest.approx(d["bits"])  # packed QSGD sizes are exact
+        # Levels vary: the rule changes s (and the bucket) as e + g changes.
+        assert len({d["codec"] for d in decisions}) >= 2, {d["codec"] for d in decisions}
+        assert res["bytes_sent"] == sum(d["bytes"] for d in decisions)
+
+
+def test_resumed_run_with_a_dynamic_tuner_continues_exactly(tmp_path):
+    results = _spawn(tmp_path, ddp_workers.resume, 10, QSGD4, "dynamic")
+    for r in results:
+        assert _equal(r["straight"], r["resumed"]), _max_diff(r["straight"], r["resumed"])
+        # The tuner state (last decision) came back with the checkpoint, and both runs made the
+        # same final decisions.
+        strip = lambda ds: {k: {f: v for f, v in d.items() if f != "bytes"}  # noqa: E731
+                            for k, d in ds.items()}
+        assert r["loaded_decisions"] and strip(r["loaded_decisions"]) == strip(
+            r["checkpoint_decisions"])
+        assert r["resumed_decisions"] == r["straight_decisions"]
+
+
 def test_quantized_local_sgd_keeps_ranks_equal_and_trains_close_to_exact(tmp_path):
     # Averaging happens at averager steps 0, 4, ..., 40: with 41 steps the last step averages,
     # after which both ranks hold the same x_ref bit for bit.
@@ -86,3 +158,19 @@ def test_quantized_local_sgd_keeps_ranks_equal_and_trains_close_to_exact(tmp_pat
     # 8-bit QSGD on the model deltas: stated tolerance 10 % of exact local SGD's final loss.
     assert r["loss_quantized"] <= 1.10 * r["loss_exact"], (r["loss_quantized"], r["loss_exact"])
     assert r["bytes_sent"] > 0
+
+
+def _nccl_gpus():
+    return (torch.cuda.is_available() and dist.is_nccl_available()
+            and torch.cuda.device_count() >= WORLD)
+
+
+@pytest.mark.skipif(not _nccl_gpus(), reason=f"needs NCCL and {WORLD} CUDA devices")
+def test_hooks_run_over_nccl_on_cuda_models(tmp_path):
+    results = _spawn(tmp_path, ddp_workers.nccl_hooks, 10, QSGD4)
+    for r in results:
+        # Both sum the same two fp32 gradients and halve exactly; cuBLAS may still reorder
+        # reductions between runs, hence allclose rather than equality.
+        assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+                   for a, b in zip(r["identity"], r["plain"])), _max_diff(r["identity"], r["plain"])
+    assert _equal(results[0]["compressed"], results[1]["compressed"])

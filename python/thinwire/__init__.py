@@ -9,18 +9,23 @@ into self-describing messages (bytes); ``decode`` needs no codec object::
     thinwire.inspect(msg)["bits_per_element"]
     v = thinwire.decode(msg)
 
+``thinwire.Tuner("dynamic", codec="topk:k=100", cost="bits")`` chooses the codec level per message
+as ``thinwire train --tuner`` does (``decide(t, v, residual=ef)`` → a ``Decision``).
+
 ``thinwire.torch`` holds the DDP communication hook and the quantized local-SGD averager; it is
 imported lazily so that the codecs work without torch installed.
 """
 from ._thinwire import (  # noqa: F401  (re-exported API)
     Codec,
     CorruptMessage,
+    Decision,
     Error,
     ErrorFeedback,
     InvalidArgument,
     IoError,
     Timeout,
     TransportError,
+    Tuner,
     codec_names,
     decode,
     example_codec_specs,
@@ -31,12 +36,14 @@ from ._thinwire import (  # noqa: F401  (re-exported API)
 __all__ = [
     "Codec",
     "CorruptMessage",
+    "Decision",
     "Error",
     "ErrorFeedback",
     "InvalidArgument",
     "IoError",
     "Timeout",
     "TransportError",
+    "Tuner",
     "codec_names",
     "decode",
     "example_codec_specs",

@@ -15,6 +15,11 @@ exactly when the hook state (residuals and counters) is restored.
     model.register_comm_hook(state=None, hook=hook)
     ...
     checkpoint["comm_hook"] = hook.state_dict()      # and hook.load_state_dict(...) on resume
+
+With ``tuner=`` (``"dynamic"``, ``"schedule:0=8,100=4"``, as ``thinwire train --tuner``; ``cost=``
+as ``--cost``) each rank chooses the codec level of each bucket's message itself, from e + g under
+error feedback; messages are self-describing, so ranks may choose differently and decoding needs
+nothing else. ``hook.last_decisions`` holds the last decision per bucket for logging.
 """
 from __future__ import annotations
 
@@ -43,71 +48,165 @@ def _as_cpu_float32(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(device="cpu", dtype=torch.float32).contiguous().view(-1)
 
 
+def _exchange_device(group=None) -> torch.device:
+    """Where collective inputs must live: NCCL takes CUDA tensors only (on the current device),
+    Gloo and MPI take CPU tensors."""
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+# The tensors of the latest exchange per process group, kept referenced from Python until the
+# next one. PyTorch 1.13's Gloo worker threads drop their references to a finished collective's
+# tensors a moment after wait() returns; when that is the last reference to a tensor made in
+# Python, its destruction needs the GIL, and if the main thread is then destroying the process
+# group (it joins those threads while holding the GIL) the process deadlocks at shutdown. Holding
+# the tensors here makes the worker's release never the last one.
+_retained: Dict[int, tuple] = {}
+
+
+def _retain(group, *tensors) -> None:
+    _retained[id(group)] = tensors
+
+
 def allgather_messages(message: bytes, group=None) -> List[bytes]:
     """All-gathers one variable-length byte string per rank; returns them in rank order.
 
-    Sizes first (one int64 per rank), then the messages padded to the largest size.
+    Sizes first (one int64 per rank), then the messages padded to the largest size; on the
+    device the backend needs (_exchange_device), so the same code serves Gloo and NCCL.
     """
     world = dist.get_world_size(group)
-    size = torch.tensor([len(message)], dtype=torch.int64)
-    sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
+    device = _exchange_device(group)
+    size = torch.tensor([len(message)], dtype=torch.int64, device=device)
+    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
     dist.all_gather(sizes, size, group=group)
-    longest = max(int(s.item()) for s in sizes)
+    lengths = [int(s.item()) for s in sizes]
+    longest = max(lengths)
     padded = torch.zeros(longest, dtype=torch.uint8)
     if message:
         padded[: len(message)] = torch.frombuffer(bytearray(message), dtype=torch.uint8)
-    gathered = [torch.empty(longest, dtype=torch.uint8) for _ in range(world)]
+    padded = padded.to(device)
+    gathered = [torch.empty(longest, dtype=torch.uint8, device=device) for _ in range(world)]
     dist.all_gather(gathered, padded, group=group)
-    return [g[: int(s.item())].numpy().tobytes() for g, s in zip(gathered, sizes)]
+    _retain(group, size, sizes, padded, gathered)
+    return [g[:n].cpu().numpy().tobytes() for g, n in zip(gathered, lengths)]
 
 
 class _Compressor:
     """Encodes flat float32 vectors keyed by a slot (bucket index), with optional per-slot error
-    feedback; the state shared by the hook and the averager."""
+    feedback and a per-slot tuner; the state shared by the hook and the averager."""
 
-    def __init__(self, codec: CodecLike, error_feedback: Optional[bool], seed: int):
+    def __init__(self, codec: CodecLike, error_feedback: Optional[bool], seed: int,
+                 tuner: Optional[str] = None, cost: str = "bits", lr_coupling: bool = False):
         self.codec, self.error_feedback = _make_codec(codec, error_feedback)
         self.seed = int(seed)
         self.residuals: Dict[object, _tw.ErrorFeedback] = {}
         self.iterations: Dict[object, int] = {}
+        # The tuner configuration, checked here (a wrong spec fails at construction, not in the
+        # first backward pass) and kept canonical for the state check on load.
+        self.tuner_config: Optional[dict] = None
+        if tuner is not None:
+            probe = _tw.Tuner(str(tuner), codec=self.codec.spec, cost=cost,
+                              lr_coupling=bool(lr_coupling))
+            self.tuner_config = {"tuner": probe.spec, "cost": probe.cost,
+                                 "lr_coupling": probe.lr_coupling}
+        self.tuners: Dict[object, _tw.Tuner] = {}
+        self.last_bytes: Dict[object, int] = {}
+
+    def _new_tuner(self) -> "_tw.Tuner":
+        c = self.tuner_config
+        return _tw.Tuner(c["tuner"], codec=self.codec.spec, cost=c["cost"],
+                         lr_coupling=c["lr_coupling"])
+
+    def _residual(self, slot, n: int) -> "_tw.ErrorFeedback":
+        ef = self.residuals.get(slot)
+        if ef is None or ef.dimension != n:
+            # First use, or DDP rebuilt its buckets after the first iteration (the layout then
+            # changes once): start this slot with a zero residual.
+            ef = _tw.ErrorFeedback(self.codec, n)
+            self.residuals[slot] = ef
+        return ef
 
     def encode(self, slot, flat: torch.Tensor, rank: int) -> bytes:
         t = self.iterations.get(slot, 0)
         self.iterations[slot] = t + 1
-        if not self.error_feedback:
-            return self.codec.encode(flat, seed=self.seed, rank=rank, iteration=t)
-        ef = self.residuals.get(slot)
-        if ef is None or ef.dimension != flat.numel():
-            # First use, or DDP rebuilt its buckets after the first iteration (the layout then
-            # changes once): start this slot with a zero residual.
-            ef = _tw.ErrorFeedback(self.codec, flat.numel())
-            self.residuals[slot] = ef
-        return ef.encode(flat, seed=self.seed, rank=rank, iteration=t)
+        ef = self._residual(slot, flat.numel()) if self.error_feedback else None
+        codec = None
+        if self.tuner_config is not None:
+            tuner = self.tuners.get(slot)
+            if tuner is None:
+                tuner = self.tuners[slot] = self._new_tuner()
+            # The rule sees what is about to be encoded: e + g under error feedback (as
+            # train/sync_sgd.cpp), g otherwise. Decisions are pure functions of (configuration,
+            # t, vector), so a resumed run with restored residuals and counters repeats them.
+            decision = tuner.decide(t, flat, residual=ef)
+            codec = decision.codec
+            if decision.lr_scale != 1.0:
+                # lr coupling (γ_t = γ₀·ρ(θ_t), unbiased codecs only): scale this rank's
+                # contribution, as sync_sgd.cpp scales the gradient it sends; a copy, so the
+                # bucket buffer is not touched before the average is written into it.
+                flat = flat * decision.lr_scale
+        if ef is not None:
+            message = ef.encode(flat, seed=self.seed, rank=rank, iteration=t, codec=codec)
+        else:
+            message = (codec or self.codec).encode(flat, seed=self.seed, rank=rank, iteration=t)
+        self.last_bytes[slot] = len(message)
+        return message
+
+    @property
+    def last_decisions(self) -> Dict[object, dict]:
+        """slot -> the tuner's last decision (codec spec, level, levels, rho, predicted bits,
+        lr_scale) and this rank's message bytes; empty without a tuner."""
+        out = {}
+        for slot, tuner in self.tuners.items():
+            last = tuner.last
+            if last is not None:
+                out[slot] = dict(last.as_dict(), bytes=self.last_bytes.get(slot))
+        return out
 
     def state_dict(self) -> dict:
-        return {
+        state = {
             "codec": self.codec.spec,
             "error_feedback": self.error_feedback,
             "seed": self.seed,
             "iterations": dict(self.iterations),
             "residuals": {k: (ef.dimension, ef.save()) for k, ef in self.residuals.items()},
         }
+        if self.tuner_config is not None:
+            state["tuner"] = dict(self.tuner_config,
+                                  states={k: tu.save_state() for k, tu in self.tuners.items()})
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        if state["codec"] != self.codec.spec or bool(state["error_feedback"]) != self.error_feedback:
+        if (state["codec"] != self.codec.spec
+                or bool(state["error_feedback"]) != self.error_feedback):
             raise _tw.InvalidArgument(
                 f"thinwire hook state was saved for codec '{state['codec']}' "
                 f"(error_feedback={state['error_feedback']}), this hook uses "
                 f"'{self.codec.spec}' (error_feedback={self.error_feedback})"
             )
+        saved_tuner = state.get("tuner")
+        saved_config = None if saved_tuner is None else {
+            k: saved_tuner[k] for k in ("tuner", "cost", "lr_coupling")}
+        if saved_config != self.tuner_config:
+            raise _tw.InvalidArgument(
+                f"thinwire hook state was saved with tuner {saved_config}, this hook uses "
+                f"{self.tuner_config}")
         residuals = {}
         for k, (dimension, data) in state["residuals"].items():
             ef = _tw.ErrorFeedback(self.codec, int(dimension))
             ef.load(data)
             residuals[k] = ef
+        tuners = {}
+        if saved_tuner is not None:
+            for k, text in saved_tuner["states"].items():
+                tuners[k] = self._new_tuner()
+                tuners[k].load_state(text)
         self.seed = int(state["seed"])
         self.iterations = {k: int(v) for k, v in state["iterations"].items()}
         self.residuals = residuals
+        self.tuners = tuners
+        self.last_bytes = {}
 
 
 def _average_messages(messages: List[bytes], out: torch.Tensor) -> None:
@@ -123,8 +222,9 @@ class DdpHook:
     passes is ignored, so register it with ``model.register_comm_hook(None, hook)``."""
 
     def __init__(self, codec: CodecLike = "identity", error_feedback: Optional[bool] = None,
-                 seed: int = 0, process_group=None):
-        self._compressor = _Compressor(codec, error_feedback, seed)
+                 seed: int = 0, process_group=None, tuner: Optional[str] = None,
+                 cost: str = "bits", lr_coupling: bool = False):
+        self._compressor = _Compressor(codec, error_feedback, seed, tuner, cost, lr_coupling)
         self.process_group = process_group
         self.bytes_sent = 0  # this rank's message bytes, for the benchmark and logs
         self._param_index: Optional[Dict[int, int]] = None
@@ -138,6 +238,18 @@ class DdpHook:
     @property
     def error_feedback(self) -> bool:
         return self._compressor.error_feedback
+
+    @property
+    def tuner(self) -> Optional[dict]:
+        """The tuner configuration (tuner spec, canonical cost spec, lr_coupling), or None."""
+        c = self._compressor.tuner_config
+        return None if c is None else dict(c)
+
+    @property
+    def last_decisions(self) -> Dict[object, dict]:
+        """Per bucket slot, this rank's last tuner decision: codec spec, level, levels (s of
+        top-k with QSGD values), rho, predicted bits, lr_scale, and the message bytes sent."""
+        return self._compressor.last_decisions
 
     def __call__(self, state, bucket):
         buffer = bucket.buffer()
@@ -184,7 +296,8 @@ class DdpHook:
         slot = "params:" + ",".join(str(self._param_index[id(params[i])]) for i in ranked)
         order = [(offsets[i], params[i].numel()) for i in ranked]
         flat_buffer = buffer.detach().view(-1)
-        flat = torch.cat([flat_buffer[o: o + n] for o, n in order]).to(torch.float32)
+        flat = torch.cat([flat_buffer[o: o + n] for o, n in order]).to(device="cpu",
+                                                                       dtype=torch.float32)
         return slot, order, flat
 
     def register(self, model) -> "DdpHook":
@@ -198,7 +311,8 @@ class DdpHook:
         self._param_index = {id(p): i for i, p in enumerate(model.parameters())}
 
     def state_dict(self) -> dict:
-        """Residuals (per bucket index) and per-bucket counters; save with the model."""
+        """Residuals, counters and tuner states (the last decision) per bucket slot; save with
+        the model."""
         return self._compressor.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
@@ -206,7 +320,8 @@ class DdpHook:
 
 
 def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = True,
-             seed: int = 0, process_group=None, model=None) -> DdpHook:
+             seed: int = 0, process_group=None, model=None, tuner: Optional[str] = None,
+             cost: str = "bits", lr_coupling: bool = False) -> DdpHook:
     """A hook for ``DistributedDataParallel.register_comm_hook`` that compresses each gradient
     bucket with `codec` (a spec string as in the CLI, or a Codec), exchanges the messages and
     averages the decoded buckets.
@@ -216,8 +331,14 @@ def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = Tru
     ``ddp_hook("identity")`` gives the same parameters as DDP without a hook.
     model: the DDP model (or call hook.register(model)); lets residuals be kept in model
     parameter order, so that a resumed run continues exactly (see DdpHook._canonical).
+    tuner: None (always `codec`), or a tuner spec as ``thinwire train --tuner``: "fixed",
+    "schedule:T0=L0,T1=L1,..." (the codec's level from bucket use T_j on) or "dynamic"
+    (θ = argmax ρ(θ)/C(bits(θ)) over the codec's family, on e + g under error feedback);
+    `codec` then names the family and its fixed parameters. cost: the dynamic tuner's cost model
+    (``--cost``: "bits", "linear:latency=50us,bandwidth=1Gbit", "packet:...", "energy:...").
+    lr_coupling: scale each rank's contribution by ρ(θ_t) for unbiased codecs (``--lr-coupling``).
     """
-    hook = DdpHook(codec, error_feedback, seed, process_group)
+    hook = DdpHook(codec, error_feedback, seed, process_group, tuner, cost, lr_coupling)
     if model is not None:
         hook.set_model(model)
     return hook
@@ -292,8 +413,10 @@ class QuantizedModelAverager(_Base):
             # First synchronization: start from the exact average so that x_ref agrees on every
             # rank (models may have been initialized differently).
             world = dist.get_world_size(self._group_arg)
-            dist.all_reduce(current, group=self._group_arg)
-            current.div_(world)
+            exchanged = current.to(_exchange_device(self._group_arg))
+            dist.all_reduce(exchanged, group=self._group_arg)
+            _retain(self._group_arg, exchanged)
+            current = exchanged.cpu().div_(world)
             self.reference = current.clone()
             self._assign(params, current)
             return

@@ -30,6 +30,8 @@ LinkModel LinkModel::parse(std::string_view spec) {
   if (model.kind == LinkKind::kPacket) {
     model.payload_bytes = params.get_bytes("payload", model.payload_bytes);
     model.header_bytes = params.get_bytes("header", model.header_bytes);
+  } else {
+    model.overhead = params.get_double("overhead", model.overhead);
   }
   params.finish();
   model.validate();
@@ -45,6 +47,10 @@ void LinkModel::validate() const {
     throw InvalidArgument("link: latency must be non-negative and finite, got " +
                           shortest(latency_s) + " s");
   }
+  if (!(overhead >= 1) || !std::isfinite(overhead)) {
+    throw InvalidArgument("link: overhead (wire bytes per payload byte) must be at least 1, got " +
+                          shortest(overhead));
+  }
   if (kind == LinkKind::kPacket) {
     if (!(payload_bytes >= 1) || !std::isfinite(payload_bytes)) {
       throw InvalidArgument("link: payload must be at least 1 byte, got " +
@@ -58,7 +64,7 @@ void LinkModel::validate() const {
 
 double LinkModel::message_seconds(std::size_t bytes) const {
   const double b = static_cast<double>(bytes);
-  if (kind == LinkKind::kLinear) return latency_s + 8.0 * b / bandwidth_bits_per_s;
+  if (kind == LinkKind::kLinear) return latency_s + 8.0 * overhead * b / bandwidth_bits_per_s;
   const double packets = std::ceil(b / payload_bytes);
   return latency_s + packets * (payload_bytes + header_bytes) * 8.0 / bandwidth_bits_per_s;
 }
@@ -69,6 +75,8 @@ std::string LinkModel::to_spec() const {
       "bandwidth=" + shortest(bandwidth_bits_per_s) + "bit/s,latency=" + shortest(latency_s) + "s";
   if (kind == LinkKind::kPacket) {
     spec += ",payload=" + shortest(payload_bytes) + "B,header=" + shortest(header_bytes) + "B";
+  } else if (overhead != 1) {
+    spec += ",overhead=" + shortest(overhead);
   }
   return spec;
 }

@@ -51,6 +51,29 @@ optim::SgdOptions sgd_options(const TrainConfig& config) {
           .weight_decay = config.weight_decay};
 }
 
+std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config) {
+  if (config.tuner == "fixed") return nullptr;
+  return tune::make_tuner({.tuner = config.tuner,
+                           .codec = config.codec,
+                           .cost = config.cost,
+                           .lr_coupling = config.lr_coupling});
+}
+
+tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t, std::span<const float> v,
+                            const codec::ErrorFeedback* ef, std::vector<float>& scratch) {
+  if (ef == nullptr || ef->dimension() != v.size()) return tuner.decide(t, v);
+  const std::span<const float> e = ef->residual();
+  scratch.resize(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) scratch[i] = e[i] + v[i];
+  return tuner.decide(t, scratch);
+}
+
+void scale_message(std::span<float> v, double scale) noexcept {
+  if (scale == 1.0) return;
+  const auto s = static_cast<float>(scale);
+  for (float& x : v) x *= s;
+}
+
 std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
                                           const AlgorithmContext& context,
                                           std::span<const float> initial_model) {
@@ -73,29 +96,25 @@ std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
     case AlgorithmKind::kSgd:
       if (config.sync == "ps") {
         return std::make_unique<PsSgd>(context, choice, codec::make_codec(config.downlink_codec),
-                                       sgd, initial_model);
+                                       sgd, initial_model, make_config_tuner(config));
       }
       if (gossip) return std::make_unique<LocalSgd>(context, 1, topology(), sgd);
-      if (config.tuner != "fixed") {
-        return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd,
-                                         tune::make_tuner({.tuner = config.tuner,
-                                                           .codec = config.codec,
-                                                           .cost = config.cost,
-                                                           .lr_coupling = config.lr_coupling}));
-      }
-      return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd);
+      return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd,
+                                       make_config_tuner(config));
     case AlgorithmKind::kLocalSgd:
       if (gossip) return std::make_unique<LocalSgd>(context, h, topology(), sgd);
-      return std::make_unique<LocalSgd>(context, h, allreduce(), choice, sgd);
+      return std::make_unique<LocalSgd>(context, h, allreduce(), choice, sgd,
+                                        make_config_tuner(config));
     case AlgorithmKind::kQlocalSgd:
       if (gossip) {
         return std::make_unique<ChocoSgd>(context, h, topology(), std::move(choice.codec),
-                                          config.gossip_lr, sgd);
+                                          config.gossip_lr, sgd, make_config_tuner(config));
       }
-      return std::make_unique<QlocalSgd>(context, h, allreduce(), choice, sgd, initial_model);
+      return std::make_unique<QlocalSgd>(context, h, allreduce(), choice, sgd, initial_model,
+                                         make_config_tuner(config));
     case AlgorithmKind::kChoco:
       return std::make_unique<ChocoSgd>(context, h, topology(), std::move(choice.codec),
-                                        config.gossip_lr, sgd);
+                                        config.gossip_lr, sgd, make_config_tuner(config));
   }
   throw InvalidArgument("make_algorithm: unknown algorithm");
 }

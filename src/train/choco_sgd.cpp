@@ -9,14 +9,16 @@ namespace thinwire::train {
 
 ChocoSgd::ChocoSgd(const AlgorithmContext& context, std::uint64_t local_steps,
                    collective::Topology topology, std::unique_ptr<codec::Codec> codec,
-                   double consensus_step, const optim::SgdOptions& sgd)
+                   double consensus_step, const optim::SgdOptions& sgd,
+                   std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       local_steps_(local_steps),
       topology_(std::move(topology)),
       weights_(collective::metropolis_hastings_weights(topology_)),
       codec_(std::move(codec)),
       consensus_step_(consensus_step),
-      optimizer_(context.dimension, sgd) {
+      optimizer_(context.dimension, sgd),
+      tuner_(std::move(tuner)) {
   if (local_steps_ < 1) throw InvalidArgument("choco: local steps must be >= 1");
   if (codec_ == nullptr) throw InvalidArgument("choco: no codec");
 }
@@ -27,8 +29,19 @@ StepComm ChocoSgd::step(std::uint64_t t, std::span<float> model, std::span<float
   if ((t + 1) % local_steps_ != 0) return {};
   comm::Transport& transport = *context_.transport;
   StepComm c = identity_gossip_cost(topology_, model.size(), transport.rank(), context_.link);
+  const codec::Codec* codec = codec_.get();
+  std::shared_ptr<const codec::Codec> tuned;
+  if (tuner_) {
+    // q_i = Q(x_i − y_i): the rule sees that difference (y_i = 0 before the first round).
+    tune_input_.assign(model.begin(), model.end());
+    if (state_.own_public.size() == model.size()) {
+      for (std::size_t i = 0; i < model.size(); ++i) tune_input_[i] -= state_.own_public[i];
+    }
+    tuned = tuner_->decide(t, tune_input_).codec;
+    codec = tuned.get();
+  }
   c.sent = collective::choco_gossip(
-      transport, model, topology_, weights_, *codec_, state_,
+      transport, model, topology_, weights_, *codec, state_,
       {.consensus_step = consensus_step_, .seed = context_.seed, .iteration = t});
   c.synchronized = true;
   return c;

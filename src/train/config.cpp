@@ -37,9 +37,11 @@ constexpr std::array kFields{
     ConfigField{"downlink-codec", "SPEC", "codec of the parameter server's model broadcast"},
     ConfigField{"topology", "SPEC", "gossip graph: ring, torus, hypercube, complete, star, random"},
     ConfigField{"tuner", "SPEC",
-                "codec level per iteration: fixed, schedule:T=LEVEL,..., dynamic (sgd, allgather)"},
+                "codec level per iteration: fixed, schedule:T=LEVEL,..., dynamic (argmax "
+                "rho/C(bits) on what each worker sends; every compressing algorithm)"},
     ConfigField{"cost", "SPEC",
-                "cost model of the dynamic tuner: bits, linear:..., packet:..., energy:..."},
+                "cost model: bits, linear:..., packet:..., energy:... (the dynamic tuner's "
+                "rule and the 'cost' metric)"},
     ConfigField{"lr-coupling", "BOOL", "step size γ₀·ρ(θ_t) for unbiased codecs under a tuner"},
     ConfigField{"local-steps", "INT", "local steps H between synchronizations"},
     ConfigField{"lr", "FLOAT", "learning rate (step size)"},
@@ -310,11 +312,18 @@ void resolve(TrainConfig& c) {
     fail_field("cost", e.what());
   }
   if (c.tuner != "fixed") {
-    if (c.algorithm != AlgorithmKind::kSgd || c.sync != "allgather") {
-      fail_field("tuner",
-                 "a tuner other than fixed runs with --algorithm sgd --sync allgather "
-                 "(got '" +
-                     c.tuner + "')");
+    // Every algorithm that compresses what it sends tunes it (SPEC §3); exact gossip (sgd and
+    // local-sgd with --sync gossip) sends models losslessly and has no level to tune.
+    if (exact_gossip) {
+      fail_field("tuner", std::string(algorithm_name(c.algorithm)) +
+                              " with --sync gossip mixes exact models and has no codec level to "
+                              "tune; use choco or qlocal-sgd (got '" +
+                              c.tuner + "')");
+    }
+    if (c.lr_coupling && c.algorithm != AlgorithmKind::kSgd) {
+      fail_field("lr-coupling", "couples the gradient step of --algorithm sgd; " +
+                                    std::string(algorithm_name(c.algorithm)) +
+                                    " compresses models or changes");
     }
     try {
       (void)tune::make_tuner(

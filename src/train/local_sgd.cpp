@@ -17,13 +17,14 @@ StepComm identity_gossip_cost(const collective::Topology& topology, std::size_t 
 
 LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
                    collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
-                   const optim::SgdOptions& sgd)
+                   const optim::SgdOptions& sgd, std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       local_steps_(local_steps),
       gossip_(false),
       allreduce_(allreduce),
       codec_(codec::make_codec(codec.codec->spec())),
-      optimizer_(context.dimension, sgd) {
+      optimizer_(context.dimension, sgd),
+      tuner_(std::move(tuner)) {
   if (local_steps_ < 1) throw InvalidArgument("local-sgd: local steps must be >= 1");
   if (codec.error_feedback) {
     std::size_t length = context.dimension;
@@ -61,7 +62,13 @@ StepComm LocalSgd::step(std::uint64_t t, std::span<float> model, std::span<float
   } else {
     c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
                                 context_.link);
-    c.sent = collective::allreduce(transport, model, *codec_,
+    std::shared_ptr<const codec::Codec> codec = codec_;
+    if (tuner_) {
+      codec = tune_allreduce(*tuner_, allreduce_, t, model, transport.rank(), transport.size(),
+                             error_feedback_.get(), tune_input_)
+                  .codec;
+    }
+    c.sent = collective::allreduce(transport, model, *codec,
                                    {.algorithm = allreduce_,
                                     .reduction = collective::Reduction::kAverage,
                                     .seed = context_.seed,

@@ -9,11 +9,12 @@ namespace thinwire::train {
 
 PsSgd::PsSgd(const AlgorithmContext& context, const codec::CodecChoice& uplink,
              std::unique_ptr<codec::Codec> downlink, const optim::SgdOptions& sgd,
-             std::span<const float> initial_model)
+             std::span<const float> initial_model, std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       uplink_(codec::make_codec(uplink.codec->spec())),
       downlink_(std::move(downlink)),
-      optimizer_(context.dimension, sgd) {
+      optimizer_(context.dimension, sgd),
+      tuner_(std::move(tuner)) {
   if (uplink.error_feedback)
     error_feedback_ = codec::make_error_feedback(uplink, context.dimension);
   if (context.transport->rank() == collective::kServerRank) {
@@ -30,7 +31,13 @@ StepComm PsSgd::step(std::uint64_t t, std::span<float> model, std::span<float> g
 
   StepComm c;
   c.synchronized = true;
-  c.sent = collective::ps_gather_average(transport, grad, *uplink_, options);
+  std::shared_ptr<const codec::Codec> uplink = uplink_;
+  if (tuner_) {
+    const tune::Decision d = tune_message(*tuner_, t, grad, error_feedback_.get(), tune_input_);
+    uplink = d.codec;
+    scale_message(grad, d.lr_scale);
+  }
+  c.sent = collective::ps_gather_average(transport, grad, *uplink, options);
   if (server) {
     double s = 0;
     for (float g : grad) s += static_cast<double>(g) * static_cast<double>(g);

@@ -9,13 +9,15 @@ namespace thinwire::train {
 
 QlocalSgd::QlocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
                      collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
-                     const optim::SgdOptions& sgd, std::span<const float> initial_model)
+                     const optim::SgdOptions& sgd, std::span<const float> initial_model,
+                     std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       local_steps_(local_steps),
       allreduce_(allreduce),
       codec_(codec::make_codec(codec.codec->spec())),
       optimizer_(context.dimension, sgd),
-      anchor_(initial_model.begin(), initial_model.end()) {
+      anchor_(initial_model.begin(), initial_model.end()),
+      tuner_(std::move(tuner)) {
   if (local_steps_ < 1) throw InvalidArgument("qlocal-sgd: local steps must be >= 1");
   if (anchor_.size() != context.dimension) {
     throw InvalidArgument("qlocal-sgd: initial model has the wrong length");
@@ -43,7 +45,13 @@ StepComm QlocalSgd::step(std::uint64_t t, std::span<float> model, std::span<floa
   for (std::size_t i = 0; i < delta.size(); ++i) delta[i] = model[i] - anchor_[i];
   StepComm c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
                                        context_.link);
-  c.sent = collective::allreduce(transport, delta, *codec_,
+  std::shared_ptr<const codec::Codec> codec = codec_;
+  if (tuner_) {
+    codec = tune_allreduce(*tuner_, allreduce_, t, delta, transport.rank(), transport.size(),
+                           error_feedback_.get(), tune_input_)
+                .codec;
+  }
+  c.sent = collective::allreduce(transport, delta, *codec,
                                  {.algorithm = allreduce_,
                                   .reduction = collective::Reduction::kAverage,
                                   .seed = context_.seed,

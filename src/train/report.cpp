@@ -140,6 +140,12 @@ std::string format_summary(const TrainSetup& setup, const TrainSummary& s) {
   out << row("bits sent (all workers)", format_bits(static_cast<double>(s.bits)),
              format_bits(static_cast<double>(s.bits_uncompressed)),
              s.bits > 0 ? "(" + fixed(ratio, 1) + "x)" : "");
+  if (c.cost != "bits") {
+    // Σ over workers and messages of C(bits) (tune/cost_model.hpp), in the model's own unit.
+    char cost[32];
+    std::snprintf(cost, sizeof cost, "%.6g", s.cost);
+    out << row("cost (" + c.cost.substr(0, c.cost.find(':')) + " model)", cost);
+  }
   const bool simulated = c.backend == Backend::kThreads;
   const double sim_uncompressed = s.sim_s - s.comm_s + s.comm_uncompressed_s;
   out << row(simulated ? "communication time (sim)" : "communication time",

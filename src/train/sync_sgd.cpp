@@ -43,6 +43,19 @@ StepComm identity_allreduce_cost(collective::AllreduceAlgorithm algorithm, std::
   return c;
 }
 
+tune::Decision tune_allreduce(tune::Tuner& tuner, collective::AllreduceAlgorithm algorithm,
+                              std::uint64_t t, std::span<const float> data, int rank, int size,
+                              const codec::ErrorFeedback* ef, std::vector<float>& scratch) {
+  if (algorithm == collective::AllreduceAlgorithm::kRing) {
+    const collective::Chunk own = collective::balanced_chunk(data.size(), size, rank);
+    // d < M leaves some chunks empty, and a level for zero elements is no codec: such a rank
+    // tunes on its whole vector instead (its later hops carry other, non-empty chunks).
+    if (own.size > 0) return tuner.decide(t, data.subspan(own.begin, own.size));
+    return tuner.decide(t, data);
+  }
+  return tune_message(tuner, t, data, ef, scratch);
+}
+
 SyncSgd::SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
                  const codec::CodecChoice& codec, const optim::SgdOptions& sgd,
                  std::unique_ptr<tune::Tuner> tuner)
@@ -70,20 +83,11 @@ StepComm SyncSgd::step(std::uint64_t t, std::span<float> model, std::span<float>
                                        context_.transport->size(), context_.link);
   std::shared_ptr<const codec::Codec> codec = codec_;
   if (tuner_) {
-    std::span<const float> v = grad;
-    if (error_feedback_) {
-      // The rule looks at e + g, computed as ErrorFeedback does (float sum, element by element).
-      const std::span<const float> e = error_feedback_->residual();
-      tune_input_.resize(grad.size());
-      for (std::size_t i = 0; i < grad.size(); ++i) tune_input_[i] = e[i] + grad[i];
-      v = tune_input_;
-    }
-    const tune::Decision d = tuner_->decide(t, v);
+    const tune::Decision d =
+        tune_allreduce(*tuner_, allreduce_, t, grad, context_.transport->rank(),
+                       context_.transport->size(), error_feedback_.get(), tune_input_);
     codec = d.codec;
-    if (d.lr_scale != 1.0) {
-      const auto scale = static_cast<float>(d.lr_scale);
-      for (float& x : grad) x *= scale;
-    }
+    scale_message(grad, d.lr_scale);
   }
   c.sent = collective::allreduce(*context_.transport, grad, *codec,
                                  {.algorithm = allreduce_,

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "cost_meter.hpp"
 #include "thinwire/comm/counting.hpp"
 #include "thinwire/core/array_file.hpp"
 #include "thinwire/core/error.hpp"
@@ -18,6 +19,7 @@
 #include "thinwire/train/engine.hpp"
 #include "thinwire/train/metrics.hpp"
 #include "thinwire/train/state_file.hpp"
+#include "thinwire/tune/cost_model.hpp"
 
 namespace thinwire::train {
 namespace {
@@ -44,6 +46,7 @@ struct Totals {
   std::uint64_t identity_bytes = 0;
   std::uint64_t skipped = 0;
   double sim_s = 0;
+  double cost = 0;  // Σ over ranks of C(bits) of every message (cost_meter.hpp)
 };
 
 TrainSummary nan_summary() {
@@ -66,6 +69,8 @@ class Worker {
       : setup_(setup),
         config_(setup.config),
         counted_(data_plane),
+        cost_model_(tune::make_cost_model(setup.config.cost)),
+        meter_(counted_, *cost_model_),
         control_(control_plane),
         observer_(observer),
         rank_(data_plane.rank()),
@@ -81,9 +86,10 @@ class Worker {
                             " workers)");
     }
     counted_.set_timeout(data_plane.timeout());
+    meter_.set_timeout(data_plane.timeout());
     problem_->init(model_, config_.seed);
     algorithm_ = make_algorithm(config_,
-                                AlgorithmContext{.transport = &counted_,
+                                AlgorithmContext{.transport = &meter_,
                                                  .dimension = problem_->dim(),
                                                  .seed = config_.seed,
                                                  .link = comm::LinkModel::parse(config_.link)},
@@ -172,8 +178,8 @@ class Worker {
 
   // Sums the counters over ranks onto rank 0 (rank order, so the same bits on every backend).
   Totals gather_totals() {
-    const std::vector<double> mine{counters_.loss_sum, counters_.loss_count, bytes_now(),
-                                   counters_.identity_bytes, counters_.skipped};
+    const std::vector<double> mine{counters_.loss_sum,       counters_.loss_count, bytes_now(),
+                                   counters_.identity_bytes, counters_.skipped,    meter_.total()};
     const std::vector<double> sum = control_.sum_to_root(mine);
     const double sim = control_.max_to_root(clock_now());
     counters_.loss_sum = 0;
@@ -185,6 +191,7 @@ class Worker {
     totals.identity_bytes = static_cast<std::uint64_t>(sum[3]);
     totals.skipped = static_cast<std::uint64_t>(sum[4]);
     totals.sim_s = sim;
+    totals.cost = sum[5];
     return totals;
   }
 
@@ -211,6 +218,7 @@ class Worker {
         {"loss", std::isfinite(totals.loss) ? nlohmann::json(totals.loss) : nlohmann::json()},
         {"bits", 8 * totals.bytes},
         {"bits_uncompressed", 8 * totals.identity_bytes},
+        {"cost", totals.cost},  // Σ C(bits) under --cost, all workers and messages
         {"sim_s", totals.sim_s},
         {"comm_s", counters_.comm_s},  // rank 0's clock time inside synchronizations
         {"wall_s", wall_now()},
@@ -218,7 +226,8 @@ class Worker {
     };
     if (const auto norm = algorithm_->applied_gradient_norm()) record["grad_norm"] = *norm;
     if (const tune::Tuner* tuner = algorithm_->tuner(); tuner != nullptr && tuner->last()) {
-      // Rank 0's decision at the logged iteration (each rank tunes its own message).
+      // Rank 0's latest decision (each rank tunes its own message): at the logged iteration, or at
+      // the last synchronization for algorithms that synchronize every H steps.
       const tune::Decision& d = *tuner->last();
       record["codec"] = d.codec_spec;
       record["theta"] = d.level;
@@ -237,6 +246,7 @@ class Worker {
     summary_.bits_uncompressed = 8 * totals.identity_bytes;
     summary_.sim_s = totals.sim_s;
     summary_.skipped = totals.skipped;
+    summary_.cost = totals.cost;
     if (metrics_) metrics_->write(record);
     if (observer_ != nullptr) observer_->on_record(record);
   }
@@ -293,6 +303,7 @@ class Worker {
     state.put_f64("counters.skipped", counters_.skipped);
     state.put_f64("counters.comm_s", counters_.comm_s);
     state.put_f64("counters.identity_s", counters_.identity_s);
+    state.put_f64("counters.cost", meter_.total());
     state.put_f64("counters.clock", clock_now());
     state.put_f64("counters.wall", wall_now());
     state.write(rank_checkpoint_path(dir, iter, rank_));
@@ -345,6 +356,7 @@ class Worker {
     counters_.skipped = state.get_f64("counters.skipped");
     counters_.comm_s = state.get_f64("counters.comm_s");
     counters_.identity_s = state.get_f64("counters.identity_s");
+    if (state.has("counters.cost")) meter_.set_total(state.get_f64("counters.cost"));
     counters_.clock_offset = state.get_f64("counters.clock");
     counters_.wall_offset = state.get_f64("counters.wall");
     return manifest->iteration;
@@ -360,6 +372,7 @@ class Worker {
     summary_.bits_uncompressed = 8 * totals.identity_bytes;
     summary_.skipped = totals.skipped;
     summary_.sim_s = totals.sim_s;
+    summary_.cost = totals.cost;
     summary_.comm_s = counters_.comm_s;
     summary_.comm_uncompressed_s = counters_.identity_s;
     summary_.wall_s = wall_now();
@@ -371,6 +384,8 @@ class Worker {
   const TrainSetup& setup_;
   const TrainConfig& config_;
   comm::CountingTransport counted_;
+  std::unique_ptr<tune::CostModel> cost_model_;
+  CostMeter meter_;  // the algorithm's transport: prices each message, then counts it
   ControlPlane control_;
   TrainObserver* observer_;
   int rank_;

@@ -1,6 +1,7 @@
 // Acceptance 2 of `thinwire train`: under `mpiexec -n M ... --backend mpi` every algorithm writes
 // the same metrics as `--backend threads --workers M` with the same seed — every field of every
 // record except sim_s, comm_s and wall_s (the clocks), and the same final model bit for bit.
+// That includes the dynamic tuner's decisions (theta, rho, tuned_bits) and the `cost` metric.
 // Registered once per world size (2 and 4); the binary and mpiexec paths come from CMake.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -54,6 +55,24 @@ std::vector<Case> cases() {
       {"sgd_dynamic_qsgd_coupled",
        {"--algorithm", "sgd", "--sync", "allgather", "--codec", "qsgd:s=4,bucket=32", "--tuner",
         "dynamic", "--cost", "linear:latency=1ms,bandwidth=10Mbit", "--lr-coupling"}},
+      // Issue 6 in the other algorithms (each worker tunes what it sends), and the `cost` metric
+      // under a non-trivial cost model, which must also be the same double on both backends.
+      {"sgd_ps_dynamic",
+       {"--algorithm", "sgd", "--sync", "ps", "--codec", "topk:k=0.25+ef", "--tuner", "dynamic",
+        "--cost", "linear:latency=1ms,bandwidth=10Mbit", "--downlink-codec",
+        "qsgd:s=16,bucket=32"}},
+      {"sgd_ring_dynamic",
+       {"--algorithm", "sgd", "--sync", "ring", "--codec", "qsgd:s=4,bucket=32+ef", "--tuner",
+        "dynamic", "--cost", "packet:payload=16B", "--lr-coupling"}},
+      {"qlocal_sgd_dynamic",
+       {"--algorithm", "qlocal-sgd", "--sync", "allgather", "--local-steps", "2", "--codec",
+        "topk:k=0.25+ef", "--tuner", "dynamic", "--cost", "linear:latency=1ms,bandwidth=10Mbit"}},
+      {"choco_dynamic",
+       {"--algorithm", "choco", "--codec", "qsgd:s=8,bucket=32", "--gossip-lr", "0.5", "--tuner",
+        "dynamic", "--cost", "energy"}},
+      {"sgd_fixed_packet_cost",
+       {"--algorithm", "sgd", "--sync", "allgather", "--codec", "qsgd:s=4,bucket=32", "--cost",
+        "packet:payload=32B,per_message=0.5"}},
   };
   std::vector<Case> out;
   for (int m : {2, 4}) {

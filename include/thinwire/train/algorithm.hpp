@@ -11,6 +11,12 @@
 //   choco_sgd.hpp     choco, and qlocal-sgd in the gossip paradigm: local steps, then one
 //                     compressed CHOCO-gossip round
 //
+// Tuning (SPEC §3, --tuner other than fixed): every algorithm that compresses runs one tuner per
+// rank on the vector that rank is about to encode, and hands the chosen codec to its collective
+// (messages are self-describing, so ranks may differ): sgd the gradient (all-gather, parameter
+// server; a ring chunk, sync_sgd.hpp), local-sgd the model, qlocal-sgd the change x_m − x̄, choco
+// and gossip qlocal-sgd x_i − y_i. A decision is a function of (configuration, t, v) only.
+//
 // Every algorithm is deterministic given (seed, rank, iteration): encodings draw from
 // EncodeContext{seed, rank, iteration}, reductions run in fixed orders (collective/), so every
 // backend and thread schedule produces the same bits.
@@ -84,7 +90,7 @@ class Algorithm {
   [[nodiscard]] virtual std::optional<double> applied_gradient_norm() const { return {}; }
 
   // The tuner that picks this rank's codec level per iteration, when the algorithm runs one
-  // (sgd with --sync allgather and --tuner other than fixed); null otherwise.
+  // (--tuner other than fixed; see make_config_tuner); null otherwise.
   [[nodiscard]] virtual tune::Tuner* tuner() noexcept { return nullptr; }
 
   // Checkpointing: optimizer state, error-feedback residuals and synchronization state.
@@ -112,5 +118,21 @@ void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef);
 
 // The optimizer options of a configuration.
 [[nodiscard]] optim::SgdOptions sgd_options(const TrainConfig& config);
+
+// The tuner a configuration asks for (tune/tuner.hpp): null for --tuner fixed, where the
+// configured codec is used as is and there is no decision to log.
+[[nodiscard]] std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config);
+
+// The tuner's decision at iteration t for v, the vector this rank is about to encode. With a
+// residual `ef` of v's length the rule sees e + v, summed in float element by element as
+// ErrorFeedback does (SPEC §3: with error feedback the rule is applied to e + g); `scratch`
+// holds that sum.
+[[nodiscard]] tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t,
+                                          std::span<const float> v, const codec::ErrorFeedback* ef,
+                                          std::vector<float>& scratch);
+
+// Lr coupling applied to what this rank sends: v ← scale·v (scale = γ_t/γ₀ of the decision).
+// The codecs are scale-equivariant and ρ is scale-invariant, so the chosen level stays right.
+void scale_message(std::span<float> v, double scale) noexcept;
 
 }  // namespace thinwire::train

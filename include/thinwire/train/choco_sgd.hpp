@@ -7,6 +7,10 @@
 // The compression error is carried by the public copies y (an error-feedback mechanism of its
 // own), so a separate +ef residual is not offered. Models never agree exactly; the published
 // model is the network average, which the engine computes for evaluation.
+// With a tuner (tune/tuner.hpp) each rank picks the level of q_i at every round from x_i − y_i,
+// the vector it compresses (its public copy y_i is identical on every rank that holds it, so the
+// neighbours decode the self-describing message whatever level it has). No lr coupling: the
+// consensus step γ is not a gradient step.
 #pragma once
 
 #include "thinwire/collective/gossip.hpp"
@@ -19,11 +23,13 @@ class ChocoSgd final : public Algorithm {
  public:
   ChocoSgd(const AlgorithmContext& context, std::uint64_t local_steps,
            collective::Topology topology, std::unique_ptr<codec::Codec> codec,
-           double consensus_step, const optim::SgdOptions& sgd);
+           double consensus_step, const optim::SgdOptions& sgd,
+           std::unique_ptr<tune::Tuner> tuner = nullptr);
 
   StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                 bool local_valid) override;
   [[nodiscard]] bool consensus_after(std::uint64_t /*t*/) const override;
+  [[nodiscard]] tune::Tuner* tuner() noexcept override { return tuner_.get(); }
   void save(StateBundle& state) const override;
   void load(const StateBundle& state) override;
 
@@ -36,6 +42,8 @@ class ChocoSgd final : public Algorithm {
   double consensus_step_;
   optim::Sgd optimizer_;
   collective::ChocoState state_;
+  std::unique_ptr<tune::Tuner> tuner_;
+  std::vector<float> tune_input_;  // x_i − y_i
 };
 
 }  // namespace thinwire::train

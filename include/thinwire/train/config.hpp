@@ -66,7 +66,7 @@ struct TrainConfig {
   std::uint64_t seed = 1;
   // Tuning: the codec level per iteration (SPEC §3).
   std::string tuner = "fixed";  // fixed | schedule:T=LEVEL,... | dynamic (tune/tuner.hpp)
-  std::string cost = "bits";    // cost model of the dynamic tuner (tune/cost_model.hpp)
+  std::string cost = "bits";    // cost model: tuner rule, `cost` metric (tune/cost_model.hpp)
   bool lr_coupling = false;     // γ_t = γ₀·ρ(θ_t) for unbiased codecs under a tuner
   // Output.
   std::string metrics;                 // JSONL path; "" = none

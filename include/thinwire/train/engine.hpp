@@ -57,6 +57,7 @@ struct TrainSummary {
   std::optional<double> test_loss;
   std::uint64_t bits = 0;               // sent by all workers
   std::uint64_t bits_uncompressed = 0;  // the same messages with the identity codec
+  double cost = 0;                      // Σ C(bits) of all messages under --cost
   double sim_s = 0;                     // largest rank clock
   double comm_s = 0;                    // rank 0's clock time inside synchronizations
   double comm_uncompressed_s = 0;       // modelled time of the uncompressed messages

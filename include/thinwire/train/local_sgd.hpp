@@ -8,6 +8,10 @@
 // sgd with --sync gossip is the H = 1 gossip case: decentralized parallel SGD (D-PSGD, Lian et
 // al. 2017), a local step followed by a mixing round.
 // The momentum buffer stays local and is kept across synchronizations.
+// With a tuner (all-reduce paradigm and a lossy codec) each worker picks the level of its message
+// at every synchronization from what it sends, its model x_m (e_m + x_m under error feedback; with
+// the ring, its own chunk, see sync_sgd.hpp); no lr coupling (qlocal_sgd.hpp says why). Exact
+// gossip has no codec and so nothing to tune.
 #pragma once
 
 #include <memory>
@@ -23,7 +27,7 @@ class LocalSgd final : public Algorithm {
   // All-reduce paradigm.
   LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
            collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
-           const optim::SgdOptions& sgd);
+           const optim::SgdOptions& sgd, std::unique_ptr<tune::Tuner> tuner = nullptr);
   // Gossip paradigm (exact gossip rounds).
   LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
            collective::Topology topology, const optim::SgdOptions& sgd);
@@ -31,6 +35,7 @@ class LocalSgd final : public Algorithm {
   StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                 bool local_valid) override;
   [[nodiscard]] bool consensus_after(std::uint64_t t) const override;
+  [[nodiscard]] tune::Tuner* tuner() noexcept override { return tuner_.get(); }
   void save(StateBundle& state) const override;
   void load(const StateBundle& state) override;
 
@@ -48,6 +53,8 @@ class LocalSgd final : public Algorithm {
   std::optional<collective::Topology> topology_;
   collective::MixingMatrix weights_;
   optim::Sgd optimizer_;
+  std::unique_ptr<tune::Tuner> tuner_;
+  std::vector<float> tune_input_;  // e + x under error feedback
 };
 
 // Uncompressed estimate of one gossip round of d elements on `rank` (deg messages; the

@@ -1,11 +1,14 @@
 // Metrics JSONL (SPEC §6): the first line is the run's full configuration, then one JSON object
 // per logged iteration. Written by rank 0 only.
 //
-// A record has at least iter, epoch, loss, bits (cumulative bits sent by all workers), sim_s,
-// comm_s (rank 0's clock time inside synchronizations: simulated on threads, measured on MPI),
-// wall_s and codec (the codec level used), plus test_accuracy / test_loss where the model was
-// evaluated. Every field except sim_s, comm_s and wall_s is a deterministic function of the
-// configuration, so runs on different backends compare field by field.
+// A record has at least iter, epoch, loss, bits (cumulative bits sent by all workers), cost
+// (cumulative Σ over workers and messages of C(bits) under --cost, tune/cost_model.hpp; equal to
+// bits under the default `bits` model), sim_s, comm_s (rank 0's clock time inside
+// synchronizations: simulated on threads, measured on MPI), wall_s and codec (the codec level
+// used), plus test_accuracy / test_loss where the model was evaluated, and under a tuner rank 0's
+// decision: theta (the level), theta_s (top-k+QSGD's s), rho, tuned_bits, lr_scale. Every field
+// except sim_s, comm_s and wall_s is a deterministic function of the configuration, so runs on
+// different backends compare field by field.
 //
 // Resuming: MetricsLog::resume keeps the configuration line and the records up to the checkpoint's
 // iteration (those after it are re-created by the resumed run) and appends from there, so an

@@ -7,6 +7,10 @@
 // quantizing local SGD work where quantizing the models (local-sgd with a lossy codec) does not.
 // With error feedback each worker also carries what Q dropped into its next change.
 // (The gossip paradigm of qlocal-sgd exchanges the change with neighbours: choco_sgd.hpp.)
+// With a tuner (tune/tuner.hpp) each worker picks the level of its message at every
+// synchronization from Δ_m, the vector it sends (e_m + Δ_m under error feedback; with the ring,
+// its own chunk of Δ_m, see sync_sgd.hpp). There is no lr coupling: the codec's error lands on the
+// averaged model, not on one gradient step, so γ_t = γ₀·ρ(θ_t) has no descent guarantee to keep.
 #pragma once
 
 #include <memory>
@@ -21,13 +25,15 @@ class QlocalSgd final : public Algorithm {
  public:
   QlocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
             collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
-            const optim::SgdOptions& sgd, std::span<const float> initial_model);
+            const optim::SgdOptions& sgd, std::span<const float> initial_model,
+            std::unique_ptr<tune::Tuner> tuner = nullptr);
 
   StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                 bool local_valid) override;
   [[nodiscard]] bool consensus_after(std::uint64_t t) const override {
     return (t + 1) % local_steps_ == 0;
   }
+  [[nodiscard]] tune::Tuner* tuner() noexcept override { return tuner_.get(); }
   void save(StateBundle& state) const override;
   void load(const StateBundle& state) override;
 
@@ -39,6 +45,8 @@ class QlocalSgd final : public Algorithm {
   std::unique_ptr<codec::ErrorFeedback> error_feedback_;
   optim::Sgd optimizer_;
   std::vector<float> anchor_;  // x̄
+  std::unique_ptr<tune::Tuner> tuner_;
+  std::vector<float> tune_input_;  // e + Δ under error feedback
 };
 
 }  // namespace thinwire::train

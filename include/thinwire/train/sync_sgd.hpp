@@ -6,11 +6,17 @@
 // chunk it owns). Full-batch gradient descent is the same algorithm with each worker's gradient
 // over its whole shard (the worker loop weights it so ḡ is the full-data gradient).
 // With a tuner (tune/tuner.hpp) each rank picks its codec level per iteration from the vector it
-// is about to send (e_m + g_m under error feedback). Lr coupling (γ_t = γ₀·ρ(θ_t), unbiased codecs)
-// is applied per rank, to what it sends: rank m scales g_m by its own ρ_m before encoding, so
-// ḡ = (1/M)·Σ_m ρ_m·Q_m(g_m) and every rank still takes the same step γ₀·ḡ (the codecs are
-// scale-equivariant and ρ is scale-invariant, so the level does not change). With M = 1 this is
+// is about to send (e_m + g_m under error feedback; the ring below). Lr coupling (γ_t = γ₀·ρ(θ_t),
+// unbiased codecs) is applied per rank, to what it sends: rank m scales g_m by its own ρ_m before
+// encoding, so ḡ = (1/M)·Σ_m ρ_m·Q_m(g_m) and every rank still takes the same step γ₀·ḡ (the codecs
+// are scale-equivariant and ρ is scale-invariant, so the level does not change). With M = 1 this is
 // exactly γ₀·ρ(θ_t).
+// The ring re-encodes partial sums at every hop, so there is no single message to tune: each rank
+// tunes once per iteration on the first message it encodes, its own chunk of g_m (chunk m of the
+// balanced split, a real message length, so a packet cost sees the sizes that go on the wire),
+// and uses that codec for every hop it sends, the owner's final encoding included. Error feedback
+// lives on the owned chunk's average (another chunk), so its residual is not added to what the
+// rule sees. Lr coupling scales all of g_m by ρ_m, as for the all-gather.
 #pragma once
 
 #include <memory>
@@ -50,5 +56,13 @@ class SyncSgd final : public Algorithm {
 [[nodiscard]] StepComm identity_allreduce_cost(collective::AllreduceAlgorithm algorithm,
                                                std::size_t d, int rank, int size,
                                                const comm::LinkModel& link);
+
+// The tuner's decision for this rank's contribution `data` to an all-reduce (see the overview):
+// all-gather: data (+ the residual of `ef`); ring: chunk `rank` of data, without the residual.
+[[nodiscard]] tune::Decision tune_allreduce(tune::Tuner& tuner,
+                                            collective::AllreduceAlgorithm algorithm,
+                                            std::uint64_t t, std::span<const float> data, int rank,
+                                            int size, const codec::ErrorFeedback* ef,
+                                            std::vector<float>& scratch);
 
 }  // namespace thinwire::train

@@ -82,6 +82,23 @@ TEST(TrainConfig, InvalidCombinationsNameTheFlag) {
   c.algorithm = AlgorithmKind::kLocalSgd;
   c.sync = "ps";
   EXPECT_NE(error_of(c).find("--sync"), std::string::npos);
+  // Tuning (issue 6): exact gossip has no level, a codec without a level is the codec's fault,
+  // and lr coupling belongs to sgd's gradient step.
+  c = {};
+  c.sync = "gossip";
+  c.tuner = "dynamic";
+  EXPECT_NE(error_of(c).find("--tuner"), std::string::npos);
+  c = {};
+  c.tuner = "dynamic";
+  c.codec = "identity";
+  EXPECT_NE(error_of(c).find("--codec"), std::string::npos);
+  c = {};
+  c.algorithm = AlgorithmKind::kQlocalSgd;
+  c.tuner = "dynamic";
+  c.lr_coupling = true;
+  EXPECT_NE(error_of(c).find("--lr-coupling"), std::string::npos);
+  c.lr_coupling = false;
+  EXPECT_EQ(error_of(c), "");
 }
 
 TEST(TrainConfig, SetFieldParsesEveryType) {

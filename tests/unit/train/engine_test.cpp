@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,22 @@ const Variant kVariants[] = {
      "dynamic"},
     {"sgd_allgather_randk_schedule", AlgorithmKind::kSgd, "allgather", "randk:k=0.5", 1,
      "schedule:0=0.6,20=0.3"},
+    // Issue 6 in every algorithm: each worker tunes what it sends (gradient, ring chunk, model
+    // change, x − y); the variants cover every code path that hands a tuned codec on.
+    {"sgd_ps_qsgd_ef_dynamic", AlgorithmKind::kSgd, "ps", "qsgd:s=4,bucket=16+ef", 1, "dynamic"},
+    {"sgd_ps_topk_ef_dynamic", AlgorithmKind::kSgd, "ps", "topk:k=0.3+ef", 1, "dynamic"},
+    {"sgd_ring_topk_ef_dynamic", AlgorithmKind::kSgd, "ring", "topk:k=0.3+ef", 1, "dynamic"},
+    {"sgd_ring_qsgd_dynamic", AlgorithmKind::kSgd, "ring", "qsgd:s=4,bucket=16", 1, "dynamic"},
+    {"local_sgd_ring_qsgd_dynamic", AlgorithmKind::kLocalSgd, "ring", "qsgd:s=16,bucket=16", 4,
+     "dynamic"},
+    {"qlocal_sgd_allgather_topk_ef_dynamic", AlgorithmKind::kQlocalSgd, "allgather",
+     "topk:k=0.3+ef", 4, "dynamic"},
+    {"qlocal_sgd_ring_qsgd_ef_dynamic", AlgorithmKind::kQlocalSgd, "ring", "qsgd:s=8,bucket=16+ef",
+     4, "dynamic"},
+    {"qlocal_sgd_gossip_qsgd_dynamic", AlgorithmKind::kQlocalSgd, "gossip", "qsgd:s=8,bucket=16", 2,
+     "dynamic"},
+    {"choco_topk_dynamic", AlgorithmKind::kChoco, "gossip", "topk:k=0.3", 1, "dynamic"},
+    {"choco_qsgd_dynamic", AlgorithmKind::kChoco, "gossip", "qsgd:s=8,bucket=16", 1, "dynamic"},
 };
 
 TrainConfig small_config(const Variant& v) {
@@ -120,6 +137,12 @@ TEST_P(EngineVariants, LearnsAndIsDeterministic) {
   EXPECT_EQ(a.model, b.model);
   EXPECT_EQ(a.bits, b.bits);
   EXPECT_EQ(timeless(dir / "a.jsonl"), timeless(dir / "b.jsonl"));
+  // Under the default cost model (bits) the cost of a message is its size: Σ C(bits) = bits.
+  EXPECT_EQ(a.cost, static_cast<double>(a.bits));
+  for (const nlohmann::json& r : read_metrics(dir / "a.jsonl")) {
+    if (r.contains("config")) continue;
+    EXPECT_EQ(r["cost"].get<double>(), r["bits"].get<double>()) << r.dump();
+  }
   fs::remove_all(dir);
 }
 
@@ -142,6 +165,7 @@ TEST_P(EngineVariants, ResumedRunIsBitIdentical) {
   EXPECT_EQ(resumed.resumed_from, 20u);
   EXPECT_EQ(resumed.model, whole.model);
   EXPECT_EQ(resumed.bits, whole.bits);
+  EXPECT_EQ(resumed.cost, whole.cost);
   EXPECT_EQ(resumed.test_accuracy, whole.test_accuracy);
   // Records agree except at iteration 20, where the first part also evaluated (its last step).
   std::vector<nlohmann::json> a = timeless(dir / "whole.jsonl");
@@ -286,16 +310,99 @@ TEST(Engine, TunerDecisionsAreLogged) {
   fs::remove_all(dir);
 }
 
-TEST(Engine, TunerOnlyWhereIntegrated) {
-  TrainConfig c = small_config({"t", AlgorithmKind::kSgd, "ring", "topk:k=0.3+ef", 1});
+TEST(Engine, TunerWhereACodecLevelExists) {
+  // Exact gossip sends lossless models: nothing to tune.
+  TrainConfig c = small_config({"t", AlgorithmKind::kSgd, "gossip", "identity", 1});
   c.tuner = "dynamic";
   EXPECT_THROW(resolve(c), InvalidArgument);
-  c.sync = "allgather";
-  c.codec = "sign";
+  c = small_config({"t", AlgorithmKind::kLocalSgd, "gossip", "identity", 3});
+  c.tuner = "dynamic";
   EXPECT_THROW(resolve(c), InvalidArgument);
+  // Every compressing algorithm tunes; lr coupling belongs to sgd's gradient step only.
+  for (const Variant& v : kVariants) {
+    if (std::string_view(v.tuner) != "dynamic") continue;
+    c = small_config(v);
+    EXPECT_NO_THROW(resolve(c)) << v.name;
+    c.lr_coupling = true;
+    if (v.algorithm == AlgorithmKind::kSgd) {
+      EXPECT_NO_THROW(resolve(c)) << v.name;
+    } else {
+      EXPECT_THROW(resolve(c), InvalidArgument) << v.name;
+    }
+  }
+  c = small_config({"t", AlgorithmKind::kSgd, "ring", "sign", 1});
+  c.tuner = "dynamic";
+  EXPECT_THROW(resolve(c), InvalidArgument);  // no level to tune
   c.codec = "topk:k=0.3";
   c.cost = "watts";
   EXPECT_THROW(resolve(c), InvalidArgument);
+}
+
+// The dynamic rule really moves the level during a run, in every algorithm, and training still
+// converges. Top-k under a linear cost: ρ(k)/C(bits(k)) has its maximum where the marginal
+// energy of the next element no longer pays for its bits, which moves as the gradient (or change)
+// concentrates, so over 40 iterations rank 0 logs more than one k.
+TEST(Engine, DynamicLevelsVaryInEveryAlgorithm) {
+  const Variant variants[] = {
+      {"ps", AlgorithmKind::kSgd, "ps", "topk:k=0.3+ef", 1, "dynamic"},
+      {"ring", AlgorithmKind::kSgd, "ring", "topk:k=0.3+ef", 1, "dynamic"},
+      {"allgather", AlgorithmKind::kSgd, "allgather", "topk:k=0.3+ef", 1, "dynamic"},
+      {"local", AlgorithmKind::kLocalSgd, "allgather", "topk:k=0.5+ef", 2, "dynamic"},
+      {"qlocal", AlgorithmKind::kQlocalSgd, "allgather", "topk:k=0.3+ef", 2, "dynamic"},
+      {"qlocal_gossip", AlgorithmKind::kQlocalSgd, "gossip", "topk:k=0.3", 2, "dynamic"},
+      {"choco", AlgorithmKind::kChoco, "gossip", "topk:k=0.3", 1, "dynamic"},
+  };
+  for (const Variant& v : variants) {
+    const fs::path dir = temp_dir(std::string("vary_") + v.name);
+    TrainConfig c = small_config(v);
+    c.cost = "linear:latency=20us,bandwidth=10Mbit";
+    c.log_every = 1;
+    c.metrics = (dir / "m.jsonl").string();
+    const TrainSummary s = run(c);
+    EXPECT_LT(s.final_loss, 0.9 * std::log(3.0)) << v.name;
+    std::set<double> thetas;
+    for (const nlohmann::json& r : read_metrics(dir / "m.jsonl")) {
+      if (r.contains("theta")) thetas.insert(r["theta"].get<double>());
+    }
+    EXPECT_GE(thetas.size(), 2u) << v.name << ": the level never changed";
+    fs::remove_all(dir);
+  }
+}
+
+// `cost` in closed form: with the identity codec every message has the same size
+// b = 8·(32 + 4d) bits, an all-gather sends M−1 per rank and iteration and the parameter server
+// M−1 uplinks and M−1 model broadcasts, so cost = (messages)·C(b) for every cost model, under
+// --tuner fixed too.
+TEST(Engine, CostIsTheSumOfPerMessageCosts) {
+  const std::uint64_t d = 24;  // 3 classes × 8 features
+  const std::uint64_t b = 8 * (32 + 4 * d);
+  const std::uint64_t iterations = 6;
+  struct Model {
+    const char* spec;
+    double per_message;  // C(b)
+  };
+  const std::uint64_t packets = (b + 63) / 64;  // P = 8 bytes = 64 bits
+  const Model models[] = {
+      {"bits", static_cast<double>(b)},
+      {"packet:payload=8B,per_packet=2,per_message=3", 3.0 + 2.0 * static_cast<double>(packets)},
+      {"linear:latency=1ms,bandwidth=1Mbit", 1e-3 + static_cast<double>(b) / 1e6},
+  };
+  for (const char* sync : {"allgather", "ps"}) {
+    for (const Model& m : models) {
+      TrainConfig c = small_config({"", AlgorithmKind::kSgd, sync, "identity", 1});
+      c.iterations = iterations;
+      c.cost = m.spec;
+      const TrainSummary s = run(c);
+      const std::uint64_t messages = std::string_view(sync) == "ps"
+                                         ? iterations * 2 * (c.workers - 1)
+                                         : iterations * c.workers * (c.workers - 1);
+      EXPECT_EQ(s.bits, messages * b) << sync << " " << m.spec;
+      // Each rank adds its C(b) one message at a time, then the ranks' totals are summed: the
+      // float rounding of those sums is a few ulps of the total.
+      EXPECT_NEAR(s.cost, static_cast<double>(messages) * m.per_message, 1e-12 * s.cost)
+          << sync << " " << m.spec;
+    }
+  }
 }
 
 }  // namespace

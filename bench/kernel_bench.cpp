@@ -5,8 +5,14 @@
 // that time slices lost to other processes on a shared machine do not count; every figure is the
 // best of --reps runs. Memory bandwidth is still shared, so figures are lower bounds.
 //
-// Usage: thinwire_kernel_bench [--reps=N] [--sizes=22,24] [--topk=10000000] spec...
+// --spawn=N: the cost of handing one part of an encode to a second thread, the pool of
+// src/codec/parallel.hpp against a std::jthread started and joined per call (mean of N calls with
+// an empty part each, wall clock), which decided the pool.
+//
+// Usage: thinwire_kernel_bench [--reps=N] [--sizes=22,24] [--topk=10000000] [--spawn=N] spec...
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "parallel.hpp"
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/codec/select.hpp"
@@ -47,6 +54,25 @@ double best_seconds(int reps, const std::function<void()>& f) {
   return best;
 }
 
+// Mean wall time of one two-part region with empty parts, pool or std::jthread per call.
+void spawn_costs(int calls) {
+  using thinwire::codec::parallel::run_parts_spawned;
+  using thinwire::codec::parallel::try_run_parts;
+  std::atomic<std::uint64_t> sink{0};
+  const std::function<void(std::size_t)> part = [&](std::size_t p) { sink += p; };
+  const auto mean_us = [&](const std::function<void()>& f) {
+    f();  // warm-up (starts the pool's worker)
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int c = 0; c < calls; ++c) f();
+    const auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::micro>(t1 - t0).count() / calls;
+  };
+  const double pool = mean_us([&] { (void)try_run_parts(2, part); });
+  const double spawned = mean_us([&] { run_parts_spawned(2, part); });
+  std::printf("two-part region, empty parts, mean of %d: pool %.2f us, jthread per call %.2f us\n",
+              calls, pool, spawned);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,6 +92,8 @@ int main(int argc, char** argv) {
         sizes.push_back(std::stoi(rest.substr(0, comma)));
         rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
       }
+    } else if (a.starts_with("--spawn=")) {
+      spawn_costs(std::stoi(a.substr(8)));
     } else if (a.starts_with("--topk=")) {
       topk_d = std::stoull(a.substr(7));
     } else {

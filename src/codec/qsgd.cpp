@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
 
+#include "parallel.hpp"
 #include "qsgd_kernels.hpp"
 
 namespace thinwire::codec {
@@ -105,8 +107,22 @@ void encode_bucket_packed_fast(std::span<const float> u, std::size_t first, floa
   const InverseStep inv = inverse_step(scale, s);
   if (!inv.use_float) return encode_bucket_packed(u, first, scale, s, key, w);
   const unsigned width = level_width(s);
+  std::size_t off = 0;
+  if ((width == 1 || width == 3 || width == 7) && kernels::has_fused_pack()) {
+    // 2, 4 or 8-bit fields: the fused kernel writes packed bytes, handed on 64 bits at a time.
+    alignas(64) std::uint64_t words[kernels::kQsgdChunk / 8];
+    while (u.size() - off >= 16) {
+      const std::size_t n = std::min(kernels::kQsgdChunk, (u.size() - off) / 16 * 16);
+      kernels::qsgd_pack(u.data() + off, n, first + off, inv.inv_f, s, width, key,
+                         reinterpret_cast<std::uint8_t*>(words));
+      const std::size_t bits = n * (width + 1);
+      w.put_words(words, bits / 64);
+      if (bits % 64 != 0) w.put(words[bits / 64], static_cast<unsigned>(bits % 64));
+      off += n;
+    }
+  }
   std::uint32_t fields[kernels::kQsgdChunk];
-  for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
+  for (; off < u.size(); off += kernels::kQsgdChunk) {
     const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
     kernels::qsgd_fields(u.data() + off, n, first + off, inv.inv_f, s, width, key, fields);
     kernels::put_fields(w, fields, n, width + 1);
@@ -446,13 +462,13 @@ std::size_t qsgd_payload_max_bytes(std::size_t d, const QsgdParams& p) {
   return static_cast<std::size_t>((qsgd_payload_max_bits(d, p) + 7) / 8);
 }
 
-void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
-                         KernelPath path) {
-  check_levels(p.levels);
+namespace {
+
+// Appends the payload bits of buckets [b0, b1) of v (bucket length `bucket`) to w.
+void encode_buckets(std::span<const float> v, std::size_t bucket, std::size_t b0, std::size_t b1,
+                    const QsgdParams& p, RngKey key, BitWriter& w, KernelPath path) {
   const std::size_t d = v.size();
-  if (d == 0) return;
-  const std::size_t bucket = bucket_length(d, p);
-  for (std::size_t first = 0; first < d; first += bucket) {
+  for (std::size_t first = b0 * bucket; first < std::min(d, b1 * bucket); first += bucket) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const bool fast_max = path == KernelPath::kFast && p.norm == QsgdParams::Norm::kMax;
     const float scale =
@@ -474,6 +490,35 @@ void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey k
       encode_bucket_elias<EliasGamma>(u, first, scale, p.levels, key, w);
     }
   }
+}
+
+}  // namespace
+
+void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
+                         KernelPath path, unsigned threads) {
+  check_levels(p.levels);
+  const std::size_t d = v.size();
+  if (d == 0) return;
+  const std::size_t bucket = bucket_length(d, p);
+  const std::size_t buckets = (d - 1) / bucket + 1;
+  const std::size_t parts = parallel::part_count(threads, d, buckets);
+  if (parts == 1) return encode_buckets(v, bucket, 0, buckets, p, key, w, path);
+  // Part q: buckets [first_bucket(q), first_bucket(q + 1)); its elements start at a bucket
+  // boundary, so qsgd_payload_max_bits of its length bounds its bits.
+  const auto part_range = [&](std::size_t q) {
+    return std::pair{parallel::first_bucket(q, parts, buckets),
+                     parallel::first_bucket(q + 1, parts, buckets)};
+  };
+  parallel::encode_parts(
+      parts, w,
+      [&](std::size_t q) {
+        const auto [b0, b1] = part_range(q);
+        return qsgd_payload_max_bits(std::min(d, b1 * bucket) - b0 * bucket, p);
+      },
+      [&](std::size_t q, BitWriter& pw) {
+        const auto [b0, b1] = part_range(q);
+        encode_buckets(v, bucket, b0, b1, p, key, pw, path);
+      });
 }
 
 void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out, DecodeMode mode,
@@ -502,7 +547,9 @@ double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
     double sum = 0.0;
     for (float x : u) {
       const double sr = std::min(static_cast<double>(std::fabs(x)) * inv, s);
-      const double f = sr - std::floor(sr);
+      // sr is in [0, 2^20]: truncation is floor, and unlike std::floor it vectorizes on every
+      // x86-64 (the tuner evaluates this for dozens of levels per iteration).
+      const double f = sr - static_cast<double>(static_cast<std::int32_t>(sr));
       sum += f * (1.0 - f);
     }
     const double step = static_cast<double>(scale) / s;
@@ -511,7 +558,9 @@ double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
   return total;
 }
 
-std::string QsgdCodec::spec() const { return std::string(kName) + ":" + qsgd_params_spec(params_); }
+std::string QsgdCodec::spec() const {
+  return std::string(kName) + ":" + qsgd_params_spec(params_) + threads_spec_suffix(threads_);
+}
 
 std::size_t QsgdCodec::max_encoded_bytes(std::size_t d) const {
   return kHeaderBytes + kQsgdParamsBytes + qsgd_payload_max_bytes(d, params_);
@@ -525,7 +574,7 @@ std::size_t QsgdCodec::encode_into(std::span<const float> v, const EncodeContext
   MessageWriter msg(out, id(), v.size());
   write_params(msg.params());
   BitWriter w(msg.payload_area());
-  qsgd_encode_payload(v, params_, ctx.key(RngPurpose::kQuantize), w);
+  qsgd_encode_payload(v, params_, ctx.key(RngPurpose::kQuantize), w, KernelPath::kFast, threads_);
   return msg.finish(w.finish());
 }
 
@@ -544,7 +593,8 @@ void QsgdCodec::decode_payload(std::span<const std::byte> payload, std::span<flo
 void QsgdCodec::write_params(ParamWriter& w) const { write_qsgd_params(w, params_); }
 
 std::unique_ptr<Codec> QsgdCodec::from_spec(Spec& spec) {
-  return std::make_unique<QsgdCodec>(parse_qsgd_params(spec));
+  const QsgdParams p = parse_qsgd_params(spec);
+  return std::make_unique<QsgdCodec>(p, parse_threads_param(spec));
 }
 
 std::unique_ptr<Codec> QsgdCodec::from_params(ParamReader& params) {

@@ -189,22 +189,12 @@ THINWIRE_CLONES void sign_values(const std::uint8_t* bytes, std::size_t n, float
 }
 
 void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb) {
-  std::size_t k = 0;
-  for (; k + 8 <= nb; k += 8) {
-    std::uint64_t word = 0;
-    std::memcpy(&word, bytes + k, 8);
-    w.put(word, 64);
-  }
-  for (; k < nb; ++k) w.put(bytes[k], 8);
+  w.put_stream(std::span(reinterpret_cast<const std::byte*>(bytes), nb), 8 * std::uint64_t{nb});
 }
 
 void get_bytes(BitReader& r, std::uint8_t* bytes, std::size_t nb) {
-  std::size_t k = 0;
-  for (; k + 8 <= nb; k += 8) {
-    const std::uint64_t word = r.get(64);
-    std::memcpy(bytes + k, &word, 8);
-  }
-  for (; k < nb; ++k) bytes[k] = static_cast<std::uint8_t>(r.get(8));
+  r.get_words(reinterpret_cast<std::byte*>(bytes), nb / 8);
+  for (std::size_t k = nb / 8 * 8; k < nb; ++k) bytes[k] = static_cast<std::uint8_t>(r.get(8));
 }
 
 namespace {
@@ -299,6 +289,52 @@ __attribute__((target("avx512f"))) std::uint32_t qsgd_values_nibbles_avx512(
                 : qsgd_values_bytes_t<4, false>(bytes + j, nb - j, step, s, out + 2 * j);
   return tail_bad | static_cast<std::uint32_t>(_mm512_test_epi32_mask(bad, bad) != 0);
 }
+
+// 8-bit fields (64 <= s <= 127): the 128 magnitudes step·level, computed by qsgd_value as the
+// generic loop would, sit in eight registers; each field is four two-register vpermt2ps lookups
+// on its low 5 bits and two blends on bits 5 and 6, then the sign bit ORed in. Invalid fields
+// (level > s, or a signed zero level) are found by comparing the fields themselves.
+__attribute__((target("avx512f"))) std::uint32_t qsgd_values_bytes8_avx512(
+    const std::uint8_t* bytes, std::size_t nb, double step, std::uint32_t s, float* out,
+    bool overwrite) noexcept {
+  alignas(64) float table[128];
+  for (std::uint32_t f = 0; f < 128; ++f) {
+    std::uint32_t ignored = 0;
+    table[f] = qsgd_value(f, step, s, 7, ignored);
+  }
+  __m512 t[8];
+  for (int k = 0; k < 8; ++k) t[k] = _mm512_load_ps(table + 16 * k);
+  constexpr __mmask16 kAll = 0xFFFF;  // as above: zero-masking forms for GCC 12
+  const __m512i level_mask = _mm512_set1_epi32(0x7F);
+  const __m512i sign_bit = _mm512_set1_epi32(static_cast<int>(0x80000000U));
+  const __m512i s_vec = _mm512_set1_epi32(static_cast<int>(s));
+  __mmask16 bad = 0;
+  std::size_t j = 0;
+  for (; j + 16 <= nb; j += 16) {
+    const __m512i b = _mm512_maskz_cvtepu8_epi32(
+        kAll, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + j)));
+    const __m512i level = _mm512_and_si512(b, level_mask);
+    const __mmask16 negative = _mm512_test_epi32_mask(b, _mm512_set1_epi32(0x80));
+    bad =
+        static_cast<__mmask16>(bad | _mm512_cmpgt_epu32_mask(level, s_vec) |
+                               (negative & _mm512_cmpeq_epi32_mask(level, _mm512_setzero_si512())));
+    const __mmask16 bit5 = _mm512_test_epi32_mask(level, _mm512_set1_epi32(32));
+    const __mmask16 bit6 = _mm512_test_epi32_mask(level, _mm512_set1_epi32(64));
+    const __m512 a = _mm512_mask_blend_ps(bit5, _mm512_permutex2var_ps(t[0], level, t[1]),
+                                          _mm512_permutex2var_ps(t[2], level, t[3]));
+    const __m512 c = _mm512_mask_blend_ps(bit5, _mm512_permutex2var_ps(t[4], level, t[5]),
+                                          _mm512_permutex2var_ps(t[6], level, t[7]));
+    __m512 x = _mm512_castsi512_ps(
+        _mm512_mask_or_epi32(_mm512_castps_si512(_mm512_mask_blend_ps(bit6, a, c)), negative,
+                             _mm512_castps_si512(_mm512_mask_blend_ps(bit6, a, c)), sign_bit));
+    if (!overwrite) x = _mm512_add_ps(_mm512_loadu_ps(out + j), x);
+    _mm512_storeu_ps(out + j, x);
+  }
+  const std::uint32_t tail_bad =
+      overwrite ? qsgd_values_bytes_t<8, true>(bytes + j, nb - j, step, s, out + j)
+                : qsgd_values_bytes_t<8, false>(bytes + j, nb - j, step, s, out + j);
+  return tail_bad | static_cast<std::uint32_t>(bad != 0);
+}
 #endif
 
 bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, double step,
@@ -307,6 +343,9 @@ bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, d
   static const bool has_avx512 = __builtin_cpu_supports("avx512f") != 0;
   if (fw == 4 && has_avx512) {
     return qsgd_values_nibbles_avx512(bytes, nb, step, s, out, overwrite) != 0;
+  }
+  if (fw == 8 && has_avx512) {
+    return qsgd_values_bytes8_avx512(bytes, nb, step, s, out, overwrite) != 0;
   }
 #endif
   return qsgd_values_bytes_generic(bytes, nb, fw, step, s, out, overwrite);
@@ -436,13 +475,7 @@ void put_fields_bytes(BitWriter& w, const std::uint32_t* fields, std::size_t n) 
     const std::size_t nb = std::min(kQsgdChunk, (n - done) / kPerByte);
     if (nb == 0) break;
     pack_bytes(fields + done, nb, FW, bytes);
-    std::size_t k = 0;
-    for (; k + 8 <= nb; k += 8) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, bytes + k, 8);
-      w.put(word, 64);
-    }
-    for (; k < nb; ++k) w.put(bytes[k], 8);
+    put_bytes(w, bytes, nb);
     done += nb * kPerByte;
   }
   for (; done < n; ++done) w.put(fields[done], FW);
@@ -456,12 +489,7 @@ void get_fields_bytes(BitReader& r, std::uint32_t* fields, std::size_t n) {
   while (done < n) {
     const std::size_t nb = std::min(kQsgdChunk, (n - done) / kPerByte);
     if (nb == 0) break;
-    std::size_t k = 0;
-    for (; k + 8 <= nb; k += 8) {
-      const std::uint64_t word = r.get(64);
-      std::memcpy(bytes + k, &word, 8);
-    }
-    for (; k < nb; ++k) bytes[k] = static_cast<std::uint8_t>(r.get(8));
+    get_bytes(r, bytes, nb);
     unpack_bytes(bytes, nb, FW, fields + done);
     done += nb * kPerByte;
   }

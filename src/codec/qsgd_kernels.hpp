@@ -91,6 +91,19 @@ void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;
 void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* out,
                  bool overwrite) noexcept;
 
+// Fused packing (packed_kernels.cpp): true if this CPU has what the kernels below need
+// (AVX-512F/BW/DQ/VL and BMI2); callers use the field kernels above otherwise.
+[[nodiscard]] bool has_fused_pack() noexcept;
+
+// The fields qsgd_fields computes for u[0..n) (n a multiple of 16), width in {1, 3, 7}, packed
+// least significant first as width + 1 = 2, 4 or 8-bit fields into n·(width + 1)/8 bytes.
+void qsgd_pack(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
+               unsigned width, RngKey key, std::uint8_t* out) noexcept;
+
+// The codes terngrad_fields computes for u[0..n) (n a multiple of 16) as 2-bit fields, n/4 bytes.
+void terngrad_pack(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
+                   RngKey key, std::uint8_t* out) noexcept;
+
 // Appends / reads nb whole bytes (8 bits each, least significant first), 64 bits per call.
 void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb);
 void get_bytes(BitReader& r, std::uint8_t* bytes, std::size_t nb);

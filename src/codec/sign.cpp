@@ -6,7 +6,9 @@
 #include <limits>
 #include <string>
 
+#include "parallel.hpp"
 #include "qsgd_kernels.hpp"
+#include "thinwire/codec/qsgd.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -86,7 +88,7 @@ void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeM
 }
 
 std::string SignCodec::spec() const {
-  return std::string(kName) + ":bucket=" + std::to_string(bucket_);
+  return std::string(kName) + ":bucket=" + std::to_string(bucket_) + threads_spec_suffix(threads_);
 }
 
 std::size_t SignCodec::max_encoded_bytes(std::size_t d) const {
@@ -106,13 +108,34 @@ std::size_t SignCodec::encode_into(std::span<const float> v, const EncodeContext
   write_params(msg.params());
   BitWriter w(msg.payload_area());
   const std::size_t d = v.size();
-  const std::size_t bucket = d == 0 ? 1 : bucket_length(d, bucket_);
-  for (std::size_t first = 0; first < d; first += bucket) {
-    const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
-    const float scale = sign_scale(u);
-    if (!std::isfinite(scale)) require_finite(v, kName);
-    w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
-    if (scale != 0.0f) sign_encode_bucket(u, w);
+  if (d == 0) return msg.finish(w.finish());
+  const std::size_t bucket = bucket_length(d, bucket_);
+  const std::size_t buckets = (d - 1) / bucket + 1;
+  const std::size_t parts = parallel::part_count(threads_, d, buckets);
+  const auto range = [&](std::size_t q) {
+    return std::pair{parallel::first_bucket(q, parts, buckets),
+                     parallel::first_bucket(q + 1, parts, buckets)};
+  };
+  const auto encode_part = [&](std::size_t q, BitWriter& pw) {
+    const auto [b0, b1] = range(q);
+    for (std::size_t first = b0 * bucket; first < std::min(d, b1 * bucket); first += bucket) {
+      const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
+      const float scale = sign_scale(u);
+      if (!std::isfinite(scale)) require_finite(v, kName);
+      pw.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
+      if (scale != 0.0f) sign_encode_bucket(u, pw);
+    }
+  };
+  if (parts == 1) {
+    encode_part(0, w);
+  } else {
+    parallel::encode_parts(
+        parts, w,
+        [&](std::size_t q) -> std::uint64_t {
+          const auto [b0, b1] = range(q);  // a 32-bit scale per bucket and 1 bit per element
+          return (b1 - b0) * kScaleBits + (std::min(d, b1 * bucket) - b0 * bucket);
+        },
+        encode_part);
   }
   return msg.finish(w.finish());
 }
@@ -140,7 +163,7 @@ std::unique_ptr<Codec> SignCodec::from_spec(Spec& spec) {
     throw InvalidArgument(spec.name() + ": bucket must be in [0, 2^32 - 1] (0 = whole vector), " +
                           "got " + std::to_string(bucket));
   }
-  return std::make_unique<SignCodec>(static_cast<std::uint32_t>(bucket));
+  return std::make_unique<SignCodec>(static_cast<std::uint32_t>(bucket), parse_threads_param(spec));
 }
 
 std::unique_ptr<Codec> SignCodec::from_params(ParamReader& params) {

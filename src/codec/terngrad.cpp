@@ -7,7 +7,9 @@
 #include <limits>
 #include <string>
 
+#include "parallel.hpp"
 #include "qsgd_kernels.hpp"
+#include "thinwire/codec/qsgd.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -112,12 +114,37 @@ void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float s
   }
 }
 
-void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
-                             BitWriter& w, KernelPath path) {
-  const std::size_t d = v.size();
-  const std::size_t bucket = d == 0 ? 1 : bucket_length(d, p.bucket);
+namespace {
+
+// The fast path of one bucket with 1/scale in fp32: the fused packing kernel where the CPU has
+// it, then the field kernel for the last (< 16) elements.
+void encode_bucket_fast(std::span<const float> u, std::size_t first, float scale, RngKey key,
+                        BitWriter& w) {
+  const auto inv = static_cast<float>(1.0 / static_cast<double>(scale));
+  std::size_t off = 0;
+  if (kernels::has_fused_pack()) {
+    alignas(64) std::uint64_t words[kernels::kQsgdChunk / 32];
+    while (u.size() - off >= 16) {
+      const std::size_t n = std::min(kernels::kQsgdChunk, (u.size() - off) / 16 * 16);
+      kernels::terngrad_pack(u.data() + off, n, first + off, scale, inv, key,
+                             reinterpret_cast<std::uint8_t*>(words));
+      w.put_words(words, n / 32);
+      if (n % 32 != 0) w.put(words[n / 32], 32);
+      off += n;
+    }
+  }
   std::uint32_t fields[kernels::kQsgdChunk];
-  for (std::size_t first = 0; first < d; first += bucket) {
+  for (; off < u.size(); off += kernels::kQsgdChunk) {
+    const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
+    kernels::terngrad_fields(u.data() + off, n, first + off, scale, inv, key, fields);
+    kernels::put_fields(w, fields, n, 2);
+  }
+}
+
+void encode_buckets(std::span<const float> v, const TernGradParams& p, std::size_t bucket,
+                    std::size_t b0, std::size_t b1, RngKey key, BitWriter& w, KernelPath path) {
+  const std::size_t d = v.size();
+  for (std::size_t first = b0 * bucket; first < std::min(d, b1 * bucket); first += bucket) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const float scale = terngrad_scale(u, p.clip);
     // Without clipping the scale is the bit-pattern maximum, an infinity or NaN pattern iff the
@@ -129,13 +156,35 @@ void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, 
       terngrad_encode_bucket(u, first, scale, key, w);
       continue;
     }
-    const auto inv = static_cast<float>(1.0 / static_cast<double>(scale));
-    for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
-      const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
-      kernels::terngrad_fields(u.data() + off, n, first + off, scale, inv, key, fields);
-      kernels::put_fields(w, fields, n, 2);
-    }
+    encode_bucket_fast(u, first, scale, key, w);
   }
+}
+
+}  // namespace
+
+void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
+                             BitWriter& w, KernelPath path, unsigned threads) {
+  const std::size_t d = v.size();
+  if (d == 0) return;
+  const std::size_t bucket = bucket_length(d, p.bucket);
+  const std::size_t buckets = (d - 1) / bucket + 1;
+  const std::size_t parts = parallel::part_count(threads, d, buckets);
+  if (parts == 1) return encode_buckets(v, p, bucket, 0, buckets, key, w, path);
+  const auto range = [&](std::size_t q) {
+    return std::pair{parallel::first_bucket(q, parts, buckets),
+                     parallel::first_bucket(q + 1, parts, buckets)};
+  };
+  parallel::encode_parts(
+      parts, w,
+      [&](std::size_t q) -> std::uint64_t {
+        // A 32-bit scale per bucket and 2 bits per element.
+        const auto [b0, b1] = range(q);
+        return (b1 - b0) * kScaleBits + 2 * (std::min(d, b1 * bucket) - b0 * bucket);
+      },
+      [&](std::size_t q, BitWriter& pw) {
+        const auto [b0, b1] = range(q);
+        encode_buckets(v, p, bucket, b0, b1, key, pw, path);
+      });
 }
 
 void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
@@ -164,7 +213,8 @@ double terngrad_variance(std::span<const float> v, const TernGradParams& p) {
   return total;
 }
 
-TernGradCodec::TernGradCodec(const TernGradParams& params) : params_(params) {
+TernGradCodec::TernGradCodec(const TernGradParams& params, unsigned threads)
+    : params_(params), threads_(threads) {
   if (!std::isfinite(params_.clip) || params_.clip < 0.0) {
     throw InvalidArgument("terngrad: clip must be a finite number >= 0 (0 = off), got " +
                           format_double(params_.clip));
@@ -174,7 +224,7 @@ TernGradCodec::TernGradCodec(const TernGradParams& params) : params_(params) {
 
 std::string TernGradCodec::spec() const {
   return std::string(kName) + ":bucket=" + std::to_string(params_.bucket) +
-         ",clip=" + format_double(params_.clip);
+         ",clip=" + format_double(params_.clip) + threads_spec_suffix(threads_);
 }
 
 std::size_t TernGradCodec::max_encoded_bytes(std::size_t d) const {
@@ -194,7 +244,8 @@ std::size_t TernGradCodec::encode_into(std::span<const float> v, const EncodeCon
   MessageWriter msg(out, id(), v.size());
   write_params(msg.params());
   BitWriter w(msg.payload_area());
-  terngrad_encode_payload(v, params_, ctx.key(RngPurpose::kQuantize), w);
+  terngrad_encode_payload(v, params_, ctx.key(RngPurpose::kQuantize), w, KernelPath::kFast,
+                          threads_);
   return msg.finish(w.finish());
 }
 
@@ -223,7 +274,7 @@ std::unique_ptr<Codec> TernGradCodec::from_spec(Spec& spec) {
   }
   p.bucket = static_cast<std::uint32_t>(bucket);
   p.clip = spec.get_double("clip", p.clip);
-  return std::make_unique<TernGradCodec>(p);
+  return std::make_unique<TernGradCodec>(p, parse_threads_param(spec));
 }
 
 std::unique_ptr<Codec> TernGradCodec::from_params(ParamReader& params) {

@@ -66,9 +66,11 @@ void write_qsgd_params(ParamWriter& w, const QsgdParams& p);
 // for element i of v; s·r_i in fp32 unless s/scale overflows it (see qsgd.cpp). v must be finite
 // (with norm=max the fast path checks it per bucket); throws InvalidArgument if a bucket's 2-norm
 // exceeds the fp32 range (its scale could not be sent). `path` picks the vectorized kernels or
-// the scalar reference; the bits are the same.
+// the scalar reference; the bits are the same. `threads` > 1 encodes large vectors (at least
+// 2^15 elements per thread, at least one bucket each) on up to that many threads, cut at bucket
+// boundaries; the bits are the same for any thread count.
 void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
-                         KernelPath path = KernelPath::kFast);
+                         KernelPath path = KernelPath::kFast, unsigned threads = 1);
 
 // Reads exactly the bits of an out.size()-element payload from r and writes (or adds) the
 // decoded values. Throws CorruptMessage for any inconsistent content (bad scale, level > s,
@@ -81,11 +83,16 @@ void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out
 // with the same fp32 scales and r_i as the encoder. Used by the tuner.
 [[nodiscard]] double qsgd_variance(std::span<const float> v, const QsgdParams& p);
 
+// Spec: qsgd[:s=S,bucket=B,norm=l2|max,coding=packed|elias,threads=T]. threads (default 1, at
+// most 64) is a local execution setting, not a parameter of the message: it is not sent on the
+// wire (a codec rebuilt from a message has threads = 1) and spec() names it only when it is not 1.
 class QsgdCodec final : public Codec {
  public:
-  explicit QsgdCodec(const QsgdParams& params) noexcept : params_(params) {}
+  explicit QsgdCodec(const QsgdParams& params, unsigned threads = 1) noexcept
+      : params_(params), threads_(threads) {}
 
   [[nodiscard]] const QsgdParams& params() const noexcept { return params_; }
+  [[nodiscard]] unsigned threads() const noexcept { return threads_; }
 
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kQsgd; }
   [[nodiscard]] std::string spec() const override;
@@ -104,6 +111,13 @@ class QsgdCodec final : public Codec {
 
  private:
   QsgdParams params_;
+  unsigned threads_;
 };
+
+// Reads the optional `threads` key of a spec (a local execution setting, see QsgdCodec): 1 if
+// absent; throws InvalidArgument naming the codec unless it is in [1, 64].
+[[nodiscard]] unsigned parse_threads_param(Spec& spec);
+// ",threads=T" for T != 1, else "" (the suffix that spec() strings carry).
+[[nodiscard]] std::string threads_spec_suffix(unsigned threads);
 
 }  // namespace thinwire::codec

@@ -32,7 +32,10 @@ void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeM
 
 class SignCodec final : public Codec {
  public:
-  explicit SignCodec(std::uint32_t bucket = 0) noexcept : bucket_(bucket) {}
+  // threads: a local execution setting, not sent on the wire (as for QsgdCodec; spec key
+  // "threads"); buckets are encoded on up to that many threads for large vectors.
+  explicit SignCodec(std::uint32_t bucket = 0, unsigned threads = 1) noexcept
+      : bucket_(bucket), threads_(threads) {}
 
   [[nodiscard]] std::uint32_t bucket() const noexcept { return bucket_; }
 
@@ -53,6 +56,7 @@ class SignCodec final : public Codec {
 
  private:
   std::uint32_t bucket_;
+  unsigned threads_;
 };
 
 }  // namespace thinwire::codec

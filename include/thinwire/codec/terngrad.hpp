@@ -43,8 +43,10 @@ void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float s
                             BitWriter& w);
 // The whole payload (per bucket: fp32 scale, then the 2-bit codes), and its decoder (throws
 // CorruptMessage on a bad scale or code; trailing padding is the caller's to check).
+// `threads` > 1: large vectors on up to that many threads, cut at bucket boundaries (same bits).
 void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
-                             BitWriter& w, KernelPath path = KernelPath::kFast);
+                             BitWriter& w, KernelPath path = KernelPath::kFast,
+                             unsigned threads = 1);
 void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
                              DecodeMode mode, KernelPath path = KernelPath::kFast);
 // Exact E‖Q(v) − v‖² (with clipping: the variance around the clipped vector).
@@ -52,8 +54,9 @@ void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float
 
 class TernGradCodec final : public Codec {
  public:
-  // Throws InvalidArgument unless clip is finite and >= 0.
-  explicit TernGradCodec(const TernGradParams& params);
+  // Throws InvalidArgument unless clip is finite and >= 0. threads: a local execution setting,
+  // not sent on the wire (as for QsgdCodec; spec key "threads").
+  explicit TernGradCodec(const TernGradParams& params, unsigned threads = 1);
 
   [[nodiscard]] const TernGradParams& params() const noexcept { return params_; }
 
@@ -74,6 +77,7 @@ class TernGradCodec final : public Codec {
 
  private:
   TernGradParams params_;
+  unsigned threads_;
 };
 
 }  // namespace thinwire::codec

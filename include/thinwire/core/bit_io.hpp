@@ -46,6 +46,29 @@ class BitWriter {
 
   void put_bit(bool bit) { put(bit ? 1 : 0, 1); }
 
+  // Appends n whole 64-bit words, exactly as n calls of put(words[i], 64) would, with one bounds
+  // check for the lot (bulk output of the packed kernels).
+  void put_words(const std::uint64_t* words, std::size_t n) {
+    put_words_impl(n, [words](std::size_t i) { return words[i]; });
+  }
+
+  // Appends the first `bits` bits of a stream another BitWriter wrote into `bytes` (least
+  // significant first): how per-thread streams are concatenated.
+  void put_stream(std::span<const std::byte> bytes, std::uint64_t bits) {
+    const std::size_t words = static_cast<std::size_t>(bits / 64);
+    put_words_impl(words, [&bytes](std::size_t i) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, bytes.data() + 8 * i, 8);
+      return word;
+    });
+    const auto rest = static_cast<unsigned>(bits % 64);
+    std::uint64_t tail = 0;
+    for (unsigned b = 0; 8 * b < rest; ++b) {
+      tail |= static_cast<std::uint64_t>(bytes[8 * words + b]) << (8 * b);
+    }
+    put(tail, rest);
+  }
+
   // Flushes the partial word; returns the number of bytes written in total.
   std::size_t finish() {
     const std::size_t tail = (used_ + 7) / 8;
@@ -62,6 +85,33 @@ class BitWriter {
   [[nodiscard]] std::uint64_t bits_written() const noexcept { return pos_ * 8 + used_; }
 
  private:
+  template <typename Load>
+  void put_words_impl(std::size_t n, Load load) {
+    if (pos_ + 8 * n > out_.size()) {
+      for (std::size_t i = 0; i < n; ++i) put(load(i), 64);  // near the end: checked writes
+      return;
+    }
+    std::byte* dst = out_.data() + pos_;
+    if (used_ == 0) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t word = load(i);
+        std::memcpy(dst + 8 * i, &word, 8);
+      }
+    } else {
+      // put(x, 64) flushes acc | x << used and keeps x >> (64 - used); used does not change.
+      const unsigned back = 64 - used_;
+      std::uint64_t acc = acc_;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t x = load(i);
+        const std::uint64_t word = acc | (x << used_);
+        std::memcpy(dst + 8 * i, &word, 8);
+        acc = x >> back;
+      }
+      acc_ = acc;
+    }
+    pos_ += 8 * n;
+  }
+
   void flush_word(std::uint64_t word) {
     if (pos_ + 8 > out_.size()) {
       // Near the end of the buffer: write byte by byte so an exact-size buffer still works.
@@ -99,6 +149,27 @@ class BitReader {
   }
 
   bool get_bit() { return get(1) != 0; }
+
+  // Reads n whole 64-bit words into out (8·n bytes, little-endian), exactly as n calls of
+  // get(64) would, with one bounds check for the lot (bulk input of the packed decoders).
+  void get_words(std::byte* out, std::size_t n) {
+    require(64 * static_cast<std::uint64_t>(n));
+    const std::byte* src = in_.data() + pos_ / 8;
+    const auto shift = static_cast<unsigned>(pos_ % 8);
+    if (shift == 0) {
+      std::memcpy(out, src, 8 * n);
+    } else {
+      // pos + 64·n <= 8·size with shift > 0 puts byte 8·n of src inside the buffer.
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint64_t lo = 0;
+        std::memcpy(&lo, src + 8 * i, 8);
+        const auto hi = static_cast<std::uint64_t>(src[8 * i + 8]);
+        const std::uint64_t word = (lo >> shift) | (hi << (64 - shift));
+        std::memcpy(out + 8 * i, &word, 8);
+      }
+    }
+    pos_ += 64 * static_cast<std::uint64_t>(n);
+  }
 
   // Number of consecutive zero bits from the current position (at most 64), not consumed.
   // Throws CorruptMessage if the buffer ends before a one bit.

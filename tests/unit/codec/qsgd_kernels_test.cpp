@@ -4,6 +4,7 @@
 // plus a sanity check of the rounding stream's uniforms.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -121,6 +122,31 @@ TEST(QsgdKernelsTest, BothPathsRejectInvalidFields) {
   }
 }
 
+// The same for 8-bit fields (s = 100: levels 101..127 and the signed zero 0x80 are invalid), in
+// the 16-field vector groups of the table decoder and in its tail.
+TEST(QsgdKernelsTest, BothPathsRejectInvalidByteFields) {
+  const QsgdParams p{.levels = 100, .bucket = 0, .norm = QsgdParams::Norm::kMax};
+  for (std::size_t bad_at : {std::size_t{0}, std::size_t{17}, std::size_t{35}}) {
+    for (std::uint64_t bad_field : {std::uint64_t{101}, std::uint64_t{127}, std::uint64_t{0x80}}) {
+      std::vector<std::byte> buf(64);
+      BitWriter w(buf);
+      w.put(std::bit_cast<std::uint32_t>(1.0f), 32);
+      for (std::size_t i = 0; i < 37; ++i) {
+        // Valid fields: levels 1..100, every third one negative (sign bit 0x80).
+        const std::uint64_t valid = ((i * 37) % 100 + 1) | (i % 3 == 0 ? 0x80 : 0);
+        w.put(i == bad_at ? bad_field : valid, 8);
+      }
+      buf.resize(w.finish());
+      for (auto path : {KernelPath::kFast, KernelPath::kReference}) {
+        std::vector<float> out(37);
+        BitReader r(buf);
+        EXPECT_THROW(qsgd_decode_payload(r, p, out, DecodeMode::kAccumulate, path), CorruptMessage)
+            << bad_at << " " << bad_field;
+      }
+    }
+  }
+}
+
 // Subnormal scales take the double-precision branch (s/scale overflows fp32); both paths agree.
 TEST(QsgdKernelsTest, TinyScalesTakeTheSameBranchInBothPaths) {
   std::vector<float> v(2000);
@@ -190,6 +216,31 @@ TEST(TernGradKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
   }
   EXPECT_EQ(terngrad_payload(tiny, {.bucket = 512}, KernelPath::kFast),
             terngrad_payload(tiny, {.bucket = 512}, KernelPath::kReference));
+}
+
+// Whole messages with large buckets (and bucket = 0): the payload equals each bucket's scale from
+// sign_scale followed by the reference bit loop.
+TEST(SignKernelsTest, LargeBucketMessagesMatchTheReference) {
+  for (std::size_t d : {std::size_t{1} << 16, (std::size_t{1} << 16) + 13, std::size_t{100003}}) {
+    const std::vector<float> v = heavy_tailed(d, d);
+    for (const std::uint32_t bucket : {0U, 70001U}) {
+      std::vector<std::byte> expected((d / 8) + 64);
+      BitWriter w(expected);
+      const std::size_t b = bucket == 0 ? d : std::min<std::size_t>(bucket, d);
+      for (std::size_t first = 0; first < d; first += b) {
+        const std::span<const float> u = std::span(v).subspan(first, std::min(b, d - first));
+        const float scale = sign_scale(u);
+        w.put(std::bit_cast<std::uint32_t>(scale), 32);
+        sign_encode_bucket(u, w, KernelPath::kReference);
+      }
+      expected.resize(w.finish());
+      const std::vector<std::byte> message = SignCodec(bucket).encode(v);
+      const MessageView view = parse_message(message);
+      ASSERT_TRUE(
+          std::equal(view.payload.begin(), view.payload.end(), expected.begin(), expected.end()))
+          << "d=" << d << " bucket=" << bucket;
+    }
+  }
 }
 
 TEST(SignKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {

@@ -41,5 +41,7 @@ auto as_usage(std::string_view flag, Fn&& fn) -> decltype(fn()) {
 void add_codec_commands(CLI::App& app);  // compress, decompress, inspect, codecs
 void add_demo_command(CLI::App& app);    // demo
 void add_train_command(CLI::App& app);   // train (cmd_train.cpp)
+void add_report_command(CLI::App& app);  // report (cmd_report.cpp)
+void add_bench_command(CLI::App& app);   // bench (cmd_bench.cpp)
 
 }  // namespace thinwire::cli

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   thinwire::cli::add_codec_commands(app);
   thinwire::cli::add_demo_command(app);
   thinwire::cli::add_train_command(app);
+  thinwire::cli::add_report_command(app);
+  thinwire::cli::add_bench_command(app);
 
   try {
     app.parse(argc, argv);

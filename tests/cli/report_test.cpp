@@ -1,0 +1,392 @@
+// `thinwire report` (SPEC §6): end to end from real `thinwire train` runs and hand-written metrics
+// files to index.html and gnuplot's PNGs, the error contract (one `error:` line, exit 2 for usage,
+// 1 for files and a missing gnuplot), and the label derivation of report_plot.cpp, which is
+// compiled into this test. Assumes gnuplot (gnuplot-nox) is installed, as scripts/setup does.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "report_plot.hpp"
+#include "thinwire/train/metrics.hpp"
+
+extern char** environ;
+
+namespace thinwire {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string printf_text(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+class ReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("thinwire_report_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path path(const std::string& name) const { return dir_ / name; }
+
+  // Runs the tool in dir_ with `args` (no shell); `env` replaces the environment when given.
+  Result run(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
+    args.insert(args.begin(), THINWIRE_CLI_PATH);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_copy = env;
+    std::vector<char*> envp;
+    for (std::string& e : env_copy) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string out_file = path("stdout.txt").string();
+    const std::string err_file = path("stderr.txt").string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addchdir_np(&actions, dir_.c_str());
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(),
+                               env.empty() ? environ : envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    Result r;
+    if (rc != 0) {
+      ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
+      return r;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(out_file);
+    r.err = slurp(err_file);
+    return r;
+  }
+
+  // Expects a failure with `code` and exactly one stderr line "error: ..." containing `needle`.
+  void expect_error(const std::vector<std::string>& args, int code, const std::string& needle,
+                    const std::vector<std::string>& env = {}) {
+    std::string joined;
+    for (const std::string& a : args) joined += " " + a;
+    SCOPED_TRACE("thinwire" + joined);
+    const Result r = run(args, env);
+    EXPECT_EQ(r.exit_code, code) << r.err;
+    ASSERT_FALSE(r.err.empty());
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "stderr must be one line: " << r.err;
+    EXPECT_TRUE(contains(r.err, needle)) << "expected '" << needle << "' in " << r.err;
+  }
+
+  // A small real training run (softmax regression on synthetic data, 2 workers, 20 iterations,
+  // an evaluation every 10) writing `metrics`.
+  void train(const std::string& codec, const std::string& metrics) {
+    const Result r = run({"train",
+                          "--data",
+                          "synthetic:n=400,d=20,task=softmax,classes=3,test_fraction=0.25",
+                          "--problem",
+                          "softmax",
+                          "--workers",
+                          "2",
+                          "--batch-size",
+                          "16",
+                          "--iterations",
+                          "20",
+                          "--log-every",
+                          "5",
+                          "--eval-every",
+                          "10",
+                          "--codec",
+                          codec,
+                          "--metrics",
+                          metrics,
+                          "--progress",
+                          "none"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name), std::ios::binary) << text;
+  }
+
+  fs::path dir_;
+};
+
+// A PNG file starts with these 8 bytes (PNG specification, §5.2).
+bool is_png(const fs::path& file) {
+  const std::string bytes = slurp(file);
+  return bytes.size() > 1000 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;
+}
+
+TEST_F(ReportTest, TrainRunsGiveFiguresAndATableWithTheirNumbers) {
+  train("identity", "identity.jsonl");
+  train("qsgd:s=15,bucket=64", "qsgd.jsonl");
+  const Result r = run({"report", "identity.jsonl", "qsgd.jsonl", "--out", "rep"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  EXPECT_TRUE(contains(r.out, "index.html")) << r.out;
+
+  for (const std::string y : {"loss", "accuracy"}) {
+    for (const std::string x : {"bits", "sim", "wall", "epoch"}) {
+      const std::string name = y + "_vs_" + x;
+      SCOPED_TRACE(name);
+      EXPECT_TRUE(is_png(path("rep") / (name + ".png")));
+      EXPECT_EQ(slurp(path("rep") / (name + ".svg")).rfind("<?xml", 0), 0u);
+      EXPECT_TRUE(contains(slurp(path("rep") / (name + ".gp")), "plot "));
+    }
+  }
+  EXPECT_FALSE(fs::exists(path("rep") / "theta_vs_iter.png")) << "no run was tuned";
+  EXPECT_FALSE(fs::exists(path("rep") / "gnuplot.log"));
+
+  const std::string html = slurp(path("rep") / "index.html");
+  // Labels from what differs: the codec, with its level and the parameter that differs.
+  EXPECT_TRUE(contains(html, "identity</td>")) << html;
+  EXPECT_TRUE(contains(html, "qsgd:s=15</td>")) << html;
+  EXPECT_TRUE(contains(html, "<img src=\"loss_vs_bits.png\""));
+  EXPECT_TRUE(contains(slurp(path("rep") / "loss_vs_bits.gp"), "title 'qsgd:s=15'"));
+  for (const std::string file : {"identity.jsonl", "qsgd.jsonl"}) {
+    SCOPED_TRACE(file);
+    const std::vector<json> lines = train::read_metrics(path(file));
+    ASSERT_GE(lines.size(), 5u);
+    const json& last = lines.back();
+    ASSERT_TRUE(last.contains("test_accuracy")) << last.dump();  // iteration 20 is evaluated
+    // Every number of the row, unrounded in the cell's title and rounded in its text.
+    EXPECT_TRUE(
+        contains(html, "title=\"" + printf_text("%.17g", last["bits"].get<double>()) + "\">"));
+    EXPECT_TRUE(contains(html, ">" + printf_text("%.4g", last["loss"].get<double>()) + "</td>"));
+    EXPECT_TRUE(contains(
+        html, ">" + printf_text("%.2f %%", 100 * last["test_accuracy"].get<double>()) + "</td>"));
+    EXPECT_TRUE(contains(html, "title=\"" + printf_text("%.17g", last["wall_s"].get<double>())));
+    EXPECT_TRUE(contains(html, "<code>" + file + "</code>"));
+  }
+  // Identity sends exactly its uncompressed size.
+  EXPECT_TRUE(contains(html, ">100.0 %</td>")) << html;
+}
+
+TEST_F(ReportTest, TunedRunsGetAThetaFigureAndFlagsShapeTheReport) {
+  const std::string config_fixed =
+      R"({"config":{"codec":"topk:k=0.1+ef","tuner":"fixed","workers":4,"metrics":"a.jsonl"}})";
+  const std::string config_tuned =
+      R"({"config":{"codec":"topk:k=0.1+ef","tuner":"dynamic","workers":4,"metrics":"b.jsonl"}})";
+  std::string fixed = config_fixed + "\n";
+  std::string tuned = config_tuned + "\n";
+  for (int i = 1; i <= 6; ++i) {
+    const double loss = 1.0 / i;
+    fixed += json{{"iter", 10 * i},
+                  {"epoch", i},
+                  {"loss", loss},
+                  {"bits", 1000 * i},
+                  {"bits_uncompressed", 8000 * i},
+                  {"sim_s", 0.1 * i},
+                  {"wall_s", 0.2 * i}}
+                 .dump() +
+             "\n";
+    tuned += json{{"iter", 10 * i},
+                  {"epoch", i},
+                  {"loss", loss / 2},
+                  {"bits", 600 * i},
+                  {"bits_uncompressed", 8000 * i},
+                  {"sim_s", 0.1 * i},
+                  {"wall_s", 0.2 * i},
+                  {"theta", 10 + i},
+                  {"rho", 0.5},
+                  {"tuned_bits", 400}}
+                 .dump() +
+             "\n";
+  }
+  write("a.jsonl", fixed);
+  write("b.jsonl", tuned);
+  const Result r = run({"report", "a.jsonl", "b.jsonl", "--out", "rep", "--x", "bits", "--title",
+                        "Tuning <test>", "--log-y", "--no-svg", "--label", "a=fixed k"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(is_png(path("rep/loss_vs_bits.png")));
+  EXPECT_TRUE(is_png(path("rep/theta_vs_iter.png")));
+  EXPECT_FALSE(fs::exists(path("rep/loss_vs_sim.png"))) << "--x bits only";
+  EXPECT_FALSE(fs::exists(path("rep/loss_vs_bits.svg"))) << "--no-svg";
+  EXPECT_FALSE(fs::exists(path("rep/accuracy_vs_bits.png"))) << "no evaluations";
+  const std::string theta_script = slurp(path("rep/theta_vs_iter.gp"));
+  EXPECT_TRUE(contains(theta_script, "'data/run02_tune.dat'"));
+  EXPECT_FALSE(contains(theta_script, "run01")) << "the fixed run has no θ";
+  EXPECT_TRUE(contains(slurp(path("rep/loss_vs_bits.gp")), "set logscale y"));
+
+  const std::string html = slurp(path("rep/index.html"));
+  EXPECT_TRUE(contains(html, "<h1>Tuning &lt;test&gt;</h1>"));
+  EXPECT_TRUE(contains(html, "fixed k</td>"));                // --label
+  EXPECT_TRUE(contains(html, "dynamic topk:k=0.1+ef</td>"));  // derived
+  EXPECT_TRUE(contains(html, ">6.000 kbit</td>")) << html;
+  EXPECT_TRUE(contains(html, ">3.600 kbit</td>")) << html;
+  EXPECT_TRUE(contains(html, ">7.5 % (13.3× fewer)</td>")) << html;  // 3600 / 48000
+}
+
+// Runs priced under one shared cost model other than bits also get figures against that cost.
+TEST_F(ReportTest, ASharedCostModelAddsCostFigures) {
+  for (const std::string cost : {"bits", "linear:latency=1ms,bandwidth=10Mbit"}) {
+    SCOPED_TRACE(cost);
+    for (const std::string name : {"a", "b"}) {
+      std::string text =
+          json{{"config", {{"codec", name == "a" ? "identity" : "sign"}, {"cost", cost}}}}.dump() +
+          "\n";
+      for (int i = 1; i <= 3; ++i) {
+        text += json{{"iter", i}, {"loss", 1.0 / i}, {"bits", 100 * i}, {"cost", 0.5 * i}}.dump() +
+                "\n";
+      }
+      write(name + ".jsonl", text);
+    }
+    fs::remove_all(path("rep"));
+    const Result r = run({"report", "a.jsonl", "b.jsonl", "--out", "rep"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(fs::exists(path("rep/loss_vs_cost.png")), cost != "bits");
+    EXPECT_FALSE(fs::exists(path("rep/loss_vs_sim.gp"))) << "no record has sim_s";
+    EXPECT_TRUE(contains(slurp(path("rep/index.html")), "<small>" + cost + "</small>"));
+    if (cost != "bits") {
+      EXPECT_TRUE(is_png(path("rep/loss_vs_cost.png")));
+      EXPECT_TRUE(contains(slurp(path("rep/loss_vs_cost.gp")), "cost under " + cost));
+    }
+  }
+}
+
+TEST_F(ReportTest, ARunWithoutRecordsStillGetsItsRow) {
+  write("empty.jsonl", R"({"config":{"codec":"identity"}})"
+                       "\n");
+  const Result r = run({"report", "empty.jsonl", "--out", "rep"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = slurp(path("rep/index.html"));
+  EXPECT_TRUE(contains(html, "No run has records to plot."));
+  EXPECT_TRUE(contains(html, "<code>empty.jsonl</code>"));
+}
+
+TEST_F(ReportTest, UsageErrorsExitWithTwo) {
+  write("a.jsonl", R"({"config":{"codec":"identity"}})"
+                   "\n");
+  expect_error({"report", "--out", "rep"}, 2, "no metrics files");
+  expect_error({"report", "a.jsonl"}, 2, "--out");
+  expect_error({"report", "a.jsonl", "--out", "rep", "--x", "bits,speed"}, 2, "unknown x axis");
+  expect_error({"report", "a.jsonl", "--out", "rep", "--label", "b.jsonl=B"}, 2, "--label");
+  expect_error({"report", "a.jsonl", "--out", "rep", "--label", "nolabel"}, 2, "FILE=TEXT");
+}
+
+TEST_F(ReportTest, RuntimeErrorsExitWithOneAndNameTheFile) {
+  const std::string config = R"({"config":{"codec":"identity"}})";
+  write("bad.jsonl", config + "\n{\"iter\":1,\"loss\":1}\n{not json\n{\"iter\":3}\n");
+  write("noconfig.jsonl", "{\"iter\":1,\"loss\":1}\n");
+  write("badtype.jsonl", config + "\n\n{\"iter\":1,\"loss\":\"low\"}\n");
+  write("noiter.jsonl", config + "\n{\"loss\":1}\n");
+  write("good.jsonl", config + "\n{\"iter\":1,\"loss\":1,\"bits\":8}\n");
+  expect_error({"report", "missing.jsonl", "--out", "rep"}, 1, "missing.jsonl");
+  expect_error({"report", "bad.jsonl", "--out", "rep"}, 1, "bad.jsonl:3");
+  expect_error({"report", "noconfig.jsonl", "--out", "rep"}, 1, "noconfig.jsonl:1");
+  expect_error({"report", "badtype.jsonl", "--out", "rep"}, 1, "badtype.jsonl:3: 'loss'");
+  expect_error({"report", "noiter.jsonl", "--out", "rep"}, 1, "noiter.jsonl:2");
+  // Without gnuplot on PATH: say which package to install; the scripts are still written.
+  expect_error({"report", "good.jsonl", "--out", "rep"}, 1, "gnuplot-nox", {"PATH=/nonexistent"});
+  EXPECT_TRUE(fs::exists(path("rep/loss_vs_bits.gp")));
+  EXPECT_FALSE(fs::exists(path("rep/index.html")));
+}
+
+TEST_F(ReportTest, HelpDescribesTheCommand) {
+  const Result r = run({"report", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(contains(r.out, "--out"));
+  EXPECT_TRUE(contains(r.out, "gnuplot-nox"));
+}
+
+// ---- label derivation and summaries (report_plot.cpp, no process) ---------------------------
+
+std::vector<std::string> labels(const std::vector<std::string>& configs) {
+  std::vector<json> parsed;
+  std::vector<std::string> names;
+  for (const std::string& c : configs) {
+    parsed.push_back(json::parse(c));
+    names.push_back(std::string(1, static_cast<char>('a' + names.size())));
+  }
+  return cli::report::derive_labels(parsed, names);
+}
+
+TEST(ReportLabels, CodecLevelAlwaysOtherSettingsWhenTheyDiffer) {
+  using V = std::vector<std::string>;
+  const std::string q7 = "qsgd:s=7,bucket=512,norm=max,coding=packed";
+  EXPECT_EQ(labels({R"({"codec":"identity","sync":"ring"})",
+                    R"({"codec":")" + q7 + R"(","sync":"ring"})"}),
+            (V{"identity", "qsgd:s=7"}));
+  EXPECT_EQ(labels({R"({"codec":")" + q7 + R"("})",
+                    R"({"codec":"qsgd:s=15,bucket=512,norm=max,coding=packed"})"}),
+            (V{"qsgd:s=7", "qsgd:s=15"}));
+  EXPECT_EQ(labels({R"({"codec":"qsgd:s=7,bucket=512"})", R"({"codec":"qsgd:s=7,bucket=64"})"}),
+            (V{"qsgd:s=7,bucket=512", "qsgd:s=7,bucket=64"}));
+  EXPECT_EQ(labels({R"({"codec":"topk:k=0.1+ef","tuner":"dynamic","workers":4})",
+                    R"({"codec":"topk:k=0.1+ef","tuner":"fixed","workers":8})"}),
+            (V{"dynamic topk:k=0.1+ef M=4", "topk:k=0.1+ef M=8"}));
+  EXPECT_EQ(labels({R"({"codec":"identity","algorithm":"local-sgd","local-steps":4,"lr":0.1})",
+                    R"({"codec":"identity","algorithm":"sgd","local-steps":1,"lr":0.05})"}),
+            (V{"identity local-sgd H=4 lr=0.1", "identity sgd H=1 lr=0.05"}));
+  EXPECT_EQ(labels({R"({"codec":"sign","nesterov":true})", R"({"codec":"sign","nesterov":false})"}),
+            (V{"sign nesterov", "sign"}));
+}
+
+TEST(ReportLabels, OutputSettingsDoNotCountAndRepeatsGetTheirFileNames) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(labels({R"({"codec":"identity","metrics":"a.jsonl","log-every":5})",
+                    R"({"codec":"identity","metrics":"b.jsonl","log-every":10})"}),
+            (V{"identity [a]", "identity [b]"}));
+  EXPECT_EQ(labels({R"({})", R"({"codec":"identity"})"}), (V{"a", "identity"}));
+}
+
+TEST(ReportSummary, BestAndFinalAccuracyAndLastCounters) {
+  cli::report::Run run;
+  for (int i = 1; i <= 4; ++i) {
+    cli::report::Record r;
+    r.iter = i;
+    r.loss = i == 4 ? cli::report::kMissing : 1.0 / i;  // a non-finite loss is logged as null
+    r.bits = 100.0 * i;
+    if (i % 2 == 0) r.test_accuracy = i == 2 ? 0.9 : 0.8;
+    run.records.push_back(r);
+  }
+  const cli::report::Summary s = cli::report::summarize(run);
+  EXPECT_EQ(s.records, 4u);
+  EXPECT_EQ(s.iterations, 4);
+  EXPECT_DOUBLE_EQ(s.final_loss, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(s.best_accuracy, 0.9);
+  EXPECT_DOUBLE_EQ(s.final_accuracy, 0.8);
+  EXPECT_EQ(s.bits, 400);
+  EXPECT_TRUE(std::isnan(s.wall_s));
+  EXPECT_FALSE(s.tuned);
+}
+
+}  // namespace
+}  // namespace thinwire

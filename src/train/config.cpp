@@ -311,6 +311,11 @@ void resolve(TrainConfig& c) {
   } catch (const InvalidArgument& e) {
     fail_field("cost", e.what());
   }
+  if (c.lr_coupling && c.tuner == "fixed") {
+    fail_field("lr-coupling",
+               "scales the step by ρ(θ_t) of the dynamic tuner's choice; it needs --tuner dynamic "
+               "(for a fixed level set --lr instead)");
+  }
   if (c.tuner != "fixed") {
     // Every algorithm that compresses what it sends tunes it (SPEC §3); exact gossip (sgd and
     // local-sgd with --sync gossip) sends models losslessly and has no level to tune.

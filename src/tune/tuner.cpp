@@ -190,6 +190,14 @@ Family family_of_codec(std::string_view codec_spec) {
 
 std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
   Spec spec = Spec::parse(options.tuner);
+  // Coupling needs ρ(θ_t) of the level chosen at t, which only the dynamic rule evaluates; a
+  // silently ignored flag would change nothing while the user believes the step is coupled.
+  if (options.lr_coupling && spec.name() != "dynamic") {
+    throw InvalidArgument(
+        "--lr-coupling: scales the step by ρ(θ_t) of the dynamic tuner's choice; "
+        "it needs --tuner dynamic (got '" +
+        options.tuner + "'); for a fixed level set --lr instead");
+  }
   auto base = configured_codec(options.codec);
   if (spec.name() == "fixed") {
     spec.finish();

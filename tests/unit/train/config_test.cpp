@@ -99,6 +99,14 @@ TEST(TrainConfig, InvalidCombinationsNameTheFlag) {
   EXPECT_NE(error_of(c).find("--lr-coupling"), std::string::npos);
   c.lr_coupling = false;
   EXPECT_EQ(error_of(c), "");
+  // Coupling needs the dynamic rule's ρ(θ_t): with a fixed or scheduled level it would be ignored.
+  for (const char* tuner : {"fixed", "schedule:0=2"}) {
+    c = {};
+    c.codec = "qsgd:s=4";
+    c.tuner = tuner;
+    c.lr_coupling = true;
+    EXPECT_NE(error_of(c).find("--lr-coupling"), std::string::npos) << tuner;
+  }
 }
 
 TEST(TrainConfig, SetFieldParsesEveryType) {

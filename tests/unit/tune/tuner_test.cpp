@@ -76,6 +76,12 @@ TEST(TunerTest, LrCouplingOnlyForUnbiasedCodecs) {
   EXPECT_LT(dq.lr_scale, 1.0);
   auto t = make_tuner({.tuner = "dynamic", .codec = "topk:k=3", .lr_coupling = true});
   EXPECT_EQ(t->decide(0, v).lr_scale, 1.0);
+  // Fixed and scheduled levels have no ρ(θ_t) to couple to: the flag is an error, not ignored.
+  EXPECT_THROW((void)make_tuner({.tuner = "fixed", .codec = "qsgd:s=4", .lr_coupling = true}),
+               InvalidArgument);
+  EXPECT_THROW(
+      (void)make_tuner({.tuner = "schedule:0=2", .codec = "qsgd:s=4", .lr_coupling = true}),
+      InvalidArgument);
 }
 
 TEST(TunerTest, StateRoundTrips) {

@@ -210,7 +210,14 @@ double Mlp::eval(std::span<const T> params, const Batch& batch, T* grad) {
             Eigen::Map<Vector<T>> gb(grad + layer.bias, eidx(layer.outputs));
             const DenseRows<T> input = l == 0 ? rows : view(act.h[l - 1]);
             gw.noalias() += d.transpose() * input;
-            gb.noalias() += d.colwise().sum().transpose();
+            // Bias gradient Σ_i d_i, added row by row rather than as d.colwise().sum(): Eigen
+            // evaluates that partial reduction straight into gb, vectorized (a 4-way tree over
+            // rows) for the packet-aligned columns and scalar (sequential) for the unaligned head
+            // and tail, so which columns get which summation order would follow gb's address.
+            // grad is caller memory (in the threads backend, malloc'ed at an address that
+            // depends on thread scheduling), and that made training runs irreproducible. Row
+            // adds are elementwise: the same order, and bits, at any address.
+            for (Eigen::Index i = 0; i < d.rows(); ++i) gb.noalias() += d.row(i).transpose();
             if (l == 0) break;
             // Back through W_l and the ReLU of layer l - 1: relu'(pre) = [h > 0].
             const Eigen::Map<const RowMatrix<T>> w(params.data() + layer.weights,

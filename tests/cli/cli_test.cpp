@@ -1,45 +1,28 @@
 // End-to-end tests of the `thinwire` executable: files in, files out, exit codes and the one-line
 // `error: ...` contract of SPEC §6. The binary's path comes from CMake (THINWIRE_CLI_PATH).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/process.hpp"
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/array_file.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/core/spec.hpp"
 
-extern char** environ;
-
 namespace thinwire {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Result = test::ProcessResult;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -53,35 +36,10 @@ class CliTest : public ::testing::Test {
 
   fs::path path(const std::string& name) const { return dir_ / name; }
 
-  // Runs the tool with `args` (no shell), capturing stdout, stderr and the exit code.
+  // Runs the tool in dir_ with `args` (no shell), capturing stdout, stderr and the exit code.
   Result run(std::vector<std::string> args) const {
     args.insert(args.begin(), THINWIRE_CLI_PATH);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string out_file = path("stdout.txt").string();
-    const std::string err_file = path("stderr.txt").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addchdir_np(&actions, dir_.c_str());
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    Result r;
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
-      return r;
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out_file);
-    r.err = slurp(err_file);
-    return r;
+    return test::run_process(args, dir_, std::chrono::seconds(120), {.cwd = dir_});
   }
 
   // Expects a failure with `code` and exactly one stderr line "error: ..." containing `needle`.

@@ -2,26 +2,20 @@
 // files to index.html and gnuplot's PNGs, the error contract (one `error:` line, exit 2 for usage,
 // 1 for files and a missing gnuplot), and the label derivation of report_plot.cpp, which is
 // compiled into this test. Assumes gnuplot (gnuplot-nox) is installed, as scripts/setup does.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "report_plot.hpp"
+#include "support/process.hpp"
 #include "thinwire/train/metrics.hpp"
-
-extern char** environ;
 
 namespace thinwire {
 namespace {
@@ -29,18 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Result = test::ProcessResult;
+using test::slurp;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
@@ -67,37 +51,7 @@ class ReportTest : public ::testing::Test {
   // Runs the tool in dir_ with `args` (no shell); `env` replaces the environment when given.
   Result run(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
     args.insert(args.begin(), THINWIRE_CLI_PATH);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_copy = env;
-    std::vector<char*> envp;
-    for (std::string& e : env_copy) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const std::string out_file = path("stdout.txt").string();
-    const std::string err_file = path("stderr.txt").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addchdir_np(&actions, dir_.c_str());
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(),
-                               env.empty() ? environ : envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    Result r;
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
-      return r;
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(out_file);
-    r.err = slurp(err_file);
-    return r;
+    return test::run_process(args, dir_, std::chrono::seconds(120), {.cwd = dir_, .env = env});
   }
 
   // Expects a failure with `code` and exactly one stderr line "error: ..." containing `needle`.

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "process.hpp"
+#include "support/process.hpp"
 #include "thinwire/train/metrics.hpp"
 
 namespace thinwire {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "../unit/train/process.hpp"
+#include "support/process.hpp"
 #include "thinwire/train/metrics.hpp"
 
 namespace thinwire {

@@ -62,18 +62,8 @@ StepComm LocalSgd::step(std::uint64_t t, std::span<float> model, std::span<float
   } else {
     c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
                                 context_.link);
-    std::shared_ptr<const codec::Codec> codec = codec_;
-    if (tuner_) {
-      codec = tune_allreduce(*tuner_, allreduce_, t, model, transport.rank(), transport.size(),
-                             error_feedback_.get(), tune_input_)
-                  .codec;
-    }
-    c.sent = collective::allreduce(transport, model, *codec,
-                                   {.algorithm = allreduce_,
-                                    .reduction = collective::Reduction::kAverage,
-                                    .seed = context_.seed,
-                                    .iteration = t,
-                                    .error_feedback = error_feedback_.get()});
+    c.sent = tuned_allreduce(context_, allreduce_, t, model, codec_, tuner_.get(),
+                             error_feedback_.get(), tune_input_);
   }
   c.synchronized = true;
   return c;

@@ -45,18 +45,8 @@ StepComm QlocalSgd::step(std::uint64_t t, std::span<float> model, std::span<floa
   for (std::size_t i = 0; i < delta.size(); ++i) delta[i] = model[i] - anchor_[i];
   StepComm c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
                                        context_.link);
-  std::shared_ptr<const codec::Codec> codec = codec_;
-  if (tuner_) {
-    codec = tune_allreduce(*tuner_, allreduce_, t, delta, transport.rank(), transport.size(),
-                           error_feedback_.get(), tune_input_)
-                .codec;
-  }
-  c.sent = collective::allreduce(transport, delta, *codec,
-                                 {.algorithm = allreduce_,
-                                  .reduction = collective::Reduction::kAverage,
-                                  .seed = context_.seed,
-                                  .iteration = t,
-                                  .error_feedback = error_feedback_.get()});
+  c.sent = tuned_allreduce(context_, allreduce_, t, delta, codec_, tuner_.get(),
+                           error_feedback_.get(), tune_input_);
   for (std::size_t i = 0; i < delta.size(); ++i) anchor_[i] += delta[i];
   std::copy(anchor_.begin(), anchor_.end(), model.begin());
   c.synchronized = true;

@@ -56,6 +56,28 @@ tune::Decision tune_allreduce(tune::Tuner& tuner, collective::AllreduceAlgorithm
   return tune_message(tuner, t, data, ef, scratch);
 }
 
+collective::Result tuned_allreduce(const AlgorithmContext& context,
+                                   collective::AllreduceAlgorithm algorithm, std::uint64_t t,
+                                   std::span<float> data,
+                                   const std::shared_ptr<const codec::Codec>& codec,
+                                   tune::Tuner* tuner, codec::ErrorFeedback* ef,
+                                   std::vector<float>& scratch) {
+  comm::Transport& transport = *context.transport;
+  std::shared_ptr<const codec::Codec> chosen = codec;
+  if (tuner != nullptr) {
+    const tune::Decision d =
+        tune_allreduce(*tuner, algorithm, t, data, transport.rank(), transport.size(), ef, scratch);
+    chosen = d.codec;
+    scale_message(data, d.lr_scale);
+  }
+  return collective::allreduce(transport, data, *chosen,
+                               {.algorithm = algorithm,
+                                .reduction = collective::Reduction::kAverage,
+                                .seed = context.seed,
+                                .iteration = t,
+                                .error_feedback = ef});
+}
+
 SyncSgd::SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
                  const codec::CodecChoice& codec, const optim::SgdOptions& sgd,
                  std::unique_ptr<tune::Tuner> tuner)
@@ -81,20 +103,8 @@ StepComm SyncSgd::step(std::uint64_t t, std::span<float> model, std::span<float>
                        bool /*local_valid*/) {
   StepComm c = identity_allreduce_cost(allreduce_, grad.size(), context_.transport->rank(),
                                        context_.transport->size(), context_.link);
-  std::shared_ptr<const codec::Codec> codec = codec_;
-  if (tuner_) {
-    const tune::Decision d =
-        tune_allreduce(*tuner_, allreduce_, t, grad, context_.transport->rank(),
-                       context_.transport->size(), error_feedback_.get(), tune_input_);
-    codec = d.codec;
-    scale_message(grad, d.lr_scale);
-  }
-  c.sent = collective::allreduce(*context_.transport, grad, *codec,
-                                 {.algorithm = allreduce_,
-                                  .reduction = collective::Reduction::kAverage,
-                                  .seed = context_.seed,
-                                  .iteration = t,
-                                  .error_feedback = error_feedback_.get()});
+  c.sent = tuned_allreduce(context_, allreduce_, t, grad, codec_, tuner_.get(),
+                           error_feedback_.get(), tune_input_);
   c.synchronized = true;
   last_norm_ = norm2(grad);
   optimizer_.step(model, grad);

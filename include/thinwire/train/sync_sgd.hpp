@@ -65,4 +65,15 @@ class SyncSgd final : public Algorithm {
                                             int size, const codec::ErrorFeedback* ef,
                                             std::vector<float>& scratch);
 
+// Averages `data` over the world by the all-reduce `algorithm` with `codec`, or, with a tuner,
+// with the codec it picks for this rank's contribution (tune_allreduce); `data` is first scaled
+// by the decision's step coupling (1 unless --lr-coupling). The one path of sgd, local-sgd and
+// qlocal-sgd synchronizations.
+collective::Result tuned_allreduce(const AlgorithmContext& context,
+                                   collective::AllreduceAlgorithm algorithm, std::uint64_t t,
+                                   std::span<float> data,
+                                   const std::shared_ptr<const codec::Codec>& codec,
+                                   tune::Tuner* tuner, codec::ErrorFeedback* ef,
+                                   std::vector<float>& scratch);
+
 }  // namespace thinwire::train

@@ -153,7 +153,9 @@ void add_train_command(CLI::App& app) {
       "on a simulated 1 Gbit/s, 50 us link.\n"
       "Metrics (--metrics FILE) are JSON lines: the configuration, then one object per logged\n"
       "iteration (iter, epoch, loss, bits, sim_s, wall_s, codec, test_accuracy when evaluated).\n"
-      "Under MPI: mpirun -n M thinwire train --backend mpi ...");
+      "Under MPI: mpirun -n M thinwire train --backend mpi ... Over TCP, thinwire raises\n"
+      "OpenMPI's btl_tcp_eager_limit and btl_tcp_max_send_size to 512 KiB (no rendezvous\n"
+      "handshake below that) unless the environment or mpirun --mca sets them.");
   cmd->callback([cli] { run_train(*cli); });
 }
 

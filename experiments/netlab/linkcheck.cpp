@@ -7,7 +7,8 @@
 //   * a ring shift, every rank sending to rank+1 while receiving from rank-1 (both directions of
 //     every host's link busy at once; with two ranks this is a simultaneous 0<->1 exchange);
 //   * an incast, every other rank sending to rank 0 at once (rate = all bits rank 0 receives);
-//   * the half round trip of a 1-byte ping-pong between ranks 0 and 1 on the idle link.
+//   * the half round trip of a 1-byte ping-pong between ranks 0 and 1 on the idle link;
+//   * one step of a ring of 1-byte messages with every rank taking part.
 // and prints a table of achieved Mbit/s against the configured link rate (NETLAB_RATE_BPS, which
 // `netlab` passes with -x, or --rate-mbit).
 //
@@ -159,8 +160,31 @@ HalfRtt ping_pong_half_rtt(int rank) {
   return {samples[samples.size() / 2], sum / static_cast<double>(samples.size())};
 }
 
+// One step of a ring of 1-byte messages with every rank taking part (each sends to rank + 1 and
+// receives from rank - 1), kPings steps in a row: the per-message cost of a ring collective's
+// step when all ranks poll at once. Where ranks outnumber cores it includes the wait for a
+// descheduled neighbour, which the two-rank ping-pong on an otherwise idle lab does not see.
+HalfRtt ring_step(int rank, int size) {
+  char out = 1;
+  char in = 0;
+  const int next = (rank + 1) % size;
+  const int prev = (rank + size - 1) % size;
+  std::vector<double> samples;
+  MPI_Barrier(MPI_COMM_WORLD);
+  for (int i = 0; i < kPings; ++i) {
+    const double t0 = MPI_Wtime();
+    MPI_Sendrecv(&out, 1, MPI_CHAR, next, 6, &in, 1, MPI_CHAR, prev, 6, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+    samples.push_back(MPI_Wtime() - t0);
+  }
+  std::sort(samples.begin(), samples.end());
+  double sum = 0.0;
+  for (const double x : samples) sum += x;
+  return {samples[samples.size() / 2], sum / static_cast<double>(samples.size())};
+}
+
 void print_table(const std::vector<Row>& rows, int size, const Options& opt,
-                 const std::string& load_before, HalfRtt half_rtt) {
+                 const std::string& load_before, HalfRtt half_rtt, HalfRtt ring) {
   char rate[64] = "unknown (set NETLAB_RATE_BPS or --rate-mbit)";
   if (opt.configured_bps > 0.0) {
     std::snprintf(rate, sizeof rate, "%.6g Mbit/s", opt.configured_bps / 1e6);
@@ -183,6 +207,8 @@ void print_table(const std::vector<Row>& rows, int size, const Options& opt,
   }
   std::printf("ping-pong 1 B, idle link: half round trip %.1f us (median of %d), mean %.1f us\n",
               half_rtt.median * 1e6, kPings, half_rtt.mean * 1e6);
+  std::printf("ring step 1 B, all ranks: %.1f us (median of %d), mean %.1f us\n", ring.median * 1e6,
+              kPings, ring.mean * 1e6);
   std::fflush(stdout);
 }
 
@@ -194,6 +220,7 @@ int run(int rank, int size, const Options& opt) {
   MPI_Alltoall(small_out.data(), 1024, MPI_CHAR, small_in.data(), 1024, MPI_CHAR, MPI_COMM_WORLD);
 
   const HalfRtt half_rtt = ping_pong_half_rtt(rank);
+  const HalfRtt ring = ring_step(rank, size);
 
   std::vector<Row> rows;
   bool correct = true;
@@ -264,7 +291,7 @@ int run(int rank, int size, const Options& opt) {
   int all_correct = correct ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &all_correct, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (rank == 0) {
-    print_table(rows, size, opt, load_before, half_rtt);
+    print_table(rows, size, opt, load_before, half_rtt, ring);
     if (all_correct == 0) std::fprintf(stderr, "error: linkcheck: wrong all-reduce result\n");
   }
   return all_correct != 0 ? 0 : 1;

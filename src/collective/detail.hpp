@@ -16,7 +16,8 @@ class ErrorFeedback;
 namespace thinwire::collective::detail {
 
 // Counts what a collective sends and measures its duration on the transport's clock. Every send
-// of a collective goes through it, so Result is exact by construction.
+// of a collective goes through it, so Result is exact by construction; finish() returns only once
+// the transport has completed those sends, so the duration covers them on every transport.
 class Tally {
  public:
   explicit Tally(comm::Transport& transport)
@@ -31,7 +32,9 @@ class Tally {
     count(data.size());
     return received;
   }
-  [[nodiscard]] Result finish() const {
+  // Waits for this rank's sends to be taken (Transport::flush), then reads the clock.
+  [[nodiscard]] Result finish() {
+    transport_.flush();
     Result r = result_;
     r.seconds = transport_.clock_seconds() - start_;
     return r;

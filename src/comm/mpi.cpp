@@ -36,22 +36,24 @@ double seconds_now() {
   return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
-// Polling without starving other ranks on an oversubscribed machine: yield for the first polls
-// (a message in flight usually lands within microseconds), then sleep briefly between polls.
-class Backoff {
- public:
-  void pause() {
-    if (++polls_ < kYieldPolls) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-  }
+// Between two polls of a pending request. OpenMPI's TCP transport moves a message only inside MPI
+// calls (its progress thread does not help: btl_tcp_progress_thread=1 measured no better), so
+// the polls must be dense: any sleep, even sleep_for(1us) (about 55 us with the kernel's timer
+// slack), made a 2-rank all-gather of 200 KiB messages on a 10 Mbit/s netlab link take 1.7x the
+// link time, against 1.1-1.2x with yields only (experiments/netlab_validation/README.md). A
+// yield still hands the core to ranks that compute when a machine is oversubscribed.
+void pause_between_polls() { std::this_thread::yield(); }
 
- private:
-  static constexpr int kYieldPolls = 200;
-  int polls_ = 0;
-};
+// OpenMPI's TCP transport sends a message above btl_tcp_eager_limit (64 KiB by default) only after
+// a rendezvous handshake, each step of which waits for the peer's next MPI call. On netlab's
+// shaped links that cost up to 1.5x the link time for the 200 KiB messages of an MLP's
+// all-gather at 4 ranks on 2 cores, and nothing with eager sends (docs/results.md,
+// netlab-validation). Unless the user chose values (in the environment, which `mpirun --mca` and
+// `-x` also set), messages up to 512 KiB go eagerly; OpenMPI reads these at MPI_Init.
+void default_tcp_eager_limit() {
+  setenv("OMPI_MCA_btl_tcp_eager_limit", "524288", 0);
+  setenv("OMPI_MCA_btl_tcp_max_send_size", "524288", 0);
+}
 
 bool mpi_running() {
   int initialized = 0;
@@ -69,6 +71,7 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized == 0) {
+    default_tcp_eager_limit();
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
       throw TransportError("mpi: MPI_Init_thread failed");
@@ -117,7 +120,6 @@ MpiTransport::~MpiTransport() {
   // Unwinding from an error: peers may be gone, so do not wait for them.
   const bool failing = std::uncaught_exceptions() > 0;
   const double deadline = seconds_now() + (failing ? 0.0 : timeout().count());
-  Backoff backoff;
   while (!pending_.empty()) {
     try {
       reap_sends();
@@ -125,7 +127,7 @@ MpiTransport::~MpiTransport() {
       break;
     }
     if (pending_.empty() || seconds_now() >= deadline) break;
-    backoff.pause();
+    pause_between_polls();
   }
   for (PendingSend& send : pending_) {
     MPI_Cancel(&send.request);
@@ -156,7 +158,6 @@ void MpiTransport::reap_sends() {
 }
 
 void MpiTransport::wait_for(MPI_Request& request, double deadline, std::string_view op) {
-  Backoff backoff;
   for (;;) {
     int done = 0;
     check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), rank_, op);
@@ -166,7 +167,7 @@ void MpiTransport::wait_for(MPI_Request& request, double deadline, std::string_v
       throw Timeout("mpi: rank " + std::to_string(rank_) + " " + std::string(op) +
                     ": timed out after " + seconds_text(timeout().count()));
     }
-    backoff.pause();
+    pause_between_polls();
   }
 }
 
@@ -191,7 +192,6 @@ Bytes MpiTransport::recv(int peer, int tag) {
   const double deadline = seconds_now() + timeout().count();
   MPI_Message message = MPI_MESSAGE_NULL;
   MPI_Status status{};
-  Backoff backoff;
   for (;;) {
     int found = 0;
     check(MPI_Improbe(peer, tag, comm_, &found, &message, &status), rank_, op);
@@ -201,7 +201,7 @@ Bytes MpiTransport::recv(int peer, int tag) {
       throw Timeout("mpi: rank " + std::to_string(rank_) + " " + op + ": timed out after " +
                     seconds_text(timeout().count()));
     }
-    backoff.pause();
+    pause_between_polls();
   }
   int count = 0;
   check(MPI_Get_count(&status, MPI_BYTE, &count), rank_, op);
@@ -234,7 +234,6 @@ void MpiTransport::barrier() {
 
 void MpiTransport::flush() {
   const double deadline = seconds_now() + timeout().count();
-  Backoff backoff;
   for (;;) {
     reap_sends();
     if (pending_.empty()) return;
@@ -243,7 +242,7 @@ void MpiTransport::flush() {
                     " flush: " + std::to_string(pending_.size()) + " sends not received after " +
                     seconds_text(timeout().count()));
     }
-    backoff.pause();
+    pause_between_polls();
   }
 }
 

@@ -43,6 +43,7 @@ class CostMeter final : public comm::Transport {
     return message;
   }
   void barrier() override { sync_timeout().barrier(); }
+  void flush() override { sync_timeout().flush(); }
 
   [[nodiscard]] double clock_seconds() const override { return inner_.clock_seconds(); }
   void advance_clock(double seconds) override { inner_.advance_clock(seconds); }

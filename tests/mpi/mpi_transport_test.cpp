@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <cstdlib>
 #include <string>
 
 #include "support/world.hpp"
@@ -38,6 +39,17 @@ TEST(MpiTransportTest, FlushWaitsForBufferedSends) {
   EXPECT_EQ(got.size(), std::size_t{1} << 20);
   EXPECT_NO_THROW(t.flush());
   t.barrier();
+}
+
+// MpiSession set OpenMPI's TCP eager limit before MPI_Init (the test launcher leaves it unset),
+// where OpenMPI's parameter system reads it.
+TEST(MpiTransportTest, SessionRaisesTheTcpEagerLimit) {
+  const char* eager = std::getenv("OMPI_MCA_btl_tcp_eager_limit");
+  const char* fragment = std::getenv("OMPI_MCA_btl_tcp_max_send_size");
+  ASSERT_NE(eager, nullptr);
+  ASSERT_NE(fragment, nullptr);
+  EXPECT_STREQ(eager, "524288");
+  EXPECT_STREQ(fragment, "524288");
 }
 
 TEST(MpiTransportTest, CountingDecoratorOnMpi) {

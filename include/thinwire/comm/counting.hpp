@@ -50,6 +50,7 @@ class CountingTransport final : public Transport {
     return message;
   }
   void barrier() override { sync_timeout().barrier(); }
+  void flush() override { sync_timeout().flush(); }
 
   [[nodiscard]] double clock_seconds() const override { return inner_.clock_seconds(); }
   void advance_clock(double seconds) override { inner_.advance_clock(seconds); }

@@ -36,7 +36,9 @@
 namespace thinwire::comm {
 
 // Initializes MPI (MPI_Init_thread, MPI_THREAD_FUNNELED) unless it already is, and finalizes it
-// on destruction if it initialized it. Sets MPI_ERRORS_RETURN on MPI_COMM_WORLD.
+// on destruction if it initialized it. Sets MPI_ERRORS_RETURN on MPI_COMM_WORLD. Before it
+// initializes MPI it sets OpenMPI's btl_tcp_eager_limit and btl_tcp_max_send_size to 512 KiB
+// unless the environment already names them (OMPI_MCA_*, also set by `mpirun --mca`).
 class MpiSession {
  public:
   MpiSession(int* argc, char*** argv);
@@ -73,7 +75,7 @@ class MpiTransport final : public Transport {
   [[nodiscard]] double clock_seconds() const override;
 
   // Waits until every buffered send has completed (Timeout after timeout()).
-  void flush();
+  void flush() override;
 
   [[nodiscard]] MPI_Comm communicator() const noexcept { return comm_; }
 

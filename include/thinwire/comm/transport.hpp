@@ -41,6 +41,12 @@ class Transport {
   [[nodiscard]] virtual Bytes exchange(int to, std::span<const std::byte> data, int from,
                                        int tag = 0) = 0;
   virtual void barrier() = 0;
+  // Returns once every send of this rank has completed on the transport's side (MPI: its request
+  // completed, which for a message above the eager limit needs the receiver to have taken it).
+  // MPI's TCP transport moves data only inside MPI calls, so a rank that left a collective with a
+  // large send pending would hold the rest of it back until its next call: every collective
+  // calls flush() before it reads the clock. Transports that deliver on send need nothing.
+  virtual void flush() {}
 
   // This rank's clock in seconds (simulated or measured, see above).
   [[nodiscard]] virtual double clock_seconds() const = 0;

@@ -1,9 +1,11 @@
 #include "thinwire/codec/qsgd.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -41,16 +43,21 @@ void check_levels(std::uint32_t s) {
   }
 }
 
-// The fp32 scale of a bucket. The 2-norm is accumulated in double; a float rounded to nearest
-// from it is still >= every |u_i| (rounding is monotone and ‖u‖₂ >= max|u_i|), so r_i <= 1.
-float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t first) {
+// The fp32 scale of a bucket. The 2-norm is accumulated in double (kernels::sum_squares: a fixed
+// order on every path, and each square is exact in double, so a fused multiply-add changes
+// nothing); a float rounded to nearest from it is still >= every |u_i| (rounding is monotone and
+// ‖u‖₂ >= max|u_i|), so r_i <= 1. The squares of finite floats and their sum stay finite in
+// double, so a non-finite sum means a non-finite element: require_finite names the first in v,
+// the whole vector (the encoder needs no separate finiteness pass).
+float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t first,
+                   std::span<const float> v) {
   if (norm == QsgdParams::Norm::kMax) {
     float m = 0.0f;
     for (float x : u) m = std::max(m, std::fabs(x));
     return m;
   }
-  double sum = 0.0;
-  for (float x : u) sum += static_cast<double>(x) * static_cast<double>(x);
+  const double sum = kernels::sum_squares(u.data(), u.size());
+  if (!std::isfinite(sum)) require_finite(v, kName);
   const double n = std::sqrt(sum);
   if (!(n <= static_cast<double>(std::numeric_limits<float>::max()))) {
     throw InvalidArgument("qsgd: the bucket starting at element " + std::to_string(first) +
@@ -156,7 +163,10 @@ inline std::uint64_t gamma_word(std::uint64_t n, unsigned& width) noexcept {
 // The same bits as encode_bucket_elias<EliasGamma>: levels from the vectorized kernel, then per
 // non-zero level one combined write of gap code, sign and level code when they fit 64 bits.
 void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first, float inv,
-                                    std::uint32_t s, RngKey key, BitWriter& w) {
+                                    std::uint32_t s, RngKey key, BitWriter& writer) {
+  // A local copy (written back below) whose state the compiler can keep in registers: stores
+  // through `writer`'s byte buffer could otherwise alias it.
+  BitWriter w = writer;
   const unsigned width = level_width(s);
   const std::uint32_t mask = (std::uint32_t{1} << width) - 1;
   std::uint32_t fields[kernels::kQsgdChunk];
@@ -185,8 +195,9 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
         const std::uint64_t gap = gamma_word(i + 1 - next, gap_bits);
         const std::uint64_t lev = gamma_word(level, level_bits);
         const std::uint64_t sign = fields[j] >> width;
-        if (gap_bits + 1 + level_bits <= 64) {
-          w.put(gap | (sign << gap_bits) | (lev << (gap_bits + 1)), gap_bits + 1 + level_bits);
+        if (gap_bits + 1 + level_bits < 64) {
+          w.put_short(gap | (sign << gap_bits) | (lev << (gap_bits + 1)),
+                      gap_bits + 1 + level_bits);
         } else {
           w.put(gap, gap_bits);
           w.put(sign | (lev << 1), 1 + level_bits);
@@ -196,6 +207,7 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
     }
   }
   EliasGamma::put(w, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
+  writer = w;
 }
 
 template <bool kOverwrite>
@@ -295,19 +307,136 @@ void decode_bucket_elias(BitReader& r, float scale, std::uint32_t s, std::span<f
   }
 }
 
-// The same as decode_bucket_elias<EliasGamma, kOverwrite>, parsing gap, sign and level from one
-// 64-bit window per non-zero; an element whose codes do not fit the window (or the rest of the
-// buffer) takes the reference's bit-by-bit reads, so errors and consumed bits are identical.
+// Table-driven Elias-gamma parsing: for every kTripleBits-bit window (least significant bit
+// first), the (gap, sign, level) triples that lie wholly inside it, up to kMaxTriples. With
+// s = √d most non-zeros are "gap 1, level 1" (3 bits), so one lookup parses several of them.
+constexpr unsigned kTripleBits = 10;
+constexpr unsigned kMaxTriples = 3;  // 3 bits per triple at least
+
+struct TripleWindow {
+  std::uint8_t count = 0;                  // complete triples in the window
+  std::uint8_t bits = 0;                   // bits they occupy
+  std::uint8_t span = 0;                   // the sum of their gaps
+  std::uint8_t max_level = 0;              // their largest level
+  std::uint8_t gap[kMaxTriples] = {};      // their gaps (>= 1)
+  std::uint8_t offset[kMaxTriples] = {};   // index of triple t past the previous non-zero
+  std::uint8_t gap_end[kMaxTriples] = {};  // bits from the window start to the end of each gap
+  std::int8_t level[kMaxTriples] = {};     // their levels (>= 1), negated for a set sign bit
+};
+
+// Elias gamma of the value at bit `at` of `window` within `limit` bits: its value, or 0 if it
+// does not end before `limit`; `end` receives the bit after it.
+constexpr unsigned gamma_in(unsigned window, unsigned at, unsigned limit, unsigned& end) {
+  unsigned zeros = 0;
+  while (at + zeros < limit && ((window >> (at + zeros)) & 1U) == 0) ++zeros;
+  if (at + 2 * zeros + 1 > limit) return 0;
+  const unsigned low = (window >> (at + zeros + 1)) & ((1U << zeros) - 1);
+  end = at + 2 * zeros + 1;
+  return (1U << zeros) | low;
+}
+
+constexpr std::array<TripleWindow, std::size_t{1} << kTripleBits> make_triple_table() {
+  std::array<TripleWindow, std::size_t{1} << kTripleBits> table{};
+  for (unsigned w = 0; w < table.size(); ++w) {
+    TripleWindow& e = table[w];
+    unsigned at = 0;
+    while (e.count < kMaxTriples) {
+      unsigned gap_end = 0;
+      const unsigned gap = gamma_in(w, at, kTripleBits, gap_end);
+      if (gap == 0 || gap_end >= kTripleBits) break;  // the sign bit must fit as well
+      unsigned end = 0;
+      const unsigned level = gamma_in(w, gap_end + 1, kTripleBits, end);
+      if (level == 0) break;
+      const bool negative = ((w >> gap_end) & 1U) != 0;
+      e.gap[e.count] = static_cast<std::uint8_t>(gap);
+      e.offset[e.count] = static_cast<std::uint8_t>(e.span + gap - 1);
+      e.span = static_cast<std::uint8_t>(e.span + gap);
+      e.max_level = static_cast<std::uint8_t>(std::max<unsigned>(e.max_level, level));
+      e.gap_end[e.count] = static_cast<std::uint8_t>(gap_end);
+      e.level[e.count] = static_cast<std::int8_t>(negative ? -static_cast<int>(level) : level);
+      ++e.count;
+      e.bits = static_cast<std::uint8_t>(end);
+      at = end;
+    }
+  }
+  // Unused slots store the neutral value (level 0, see table_value) one past the window's last
+  // non-zero: a position no triple has written yet.
+  for (TripleWindow& e : table) {
+    for (unsigned t = e.count; t < kMaxTriples; ++t) e.offset[t] = e.span;
+  }
+  return table;
+}
+
+constexpr auto kTripleTable = make_triple_table();
+
+// The same as decode_bucket_elias<EliasGamma, kOverwrite>: short triples through kTripleTable,
+// the others parsed from one 64-bit window each; an element whose codes do not fit the window (or
+// the rest of the buffer) takes the reference's bit-by-bit reads, so errors and consumed bits are
+// identical.
 template <bool kOverwrite>
-void decode_bucket_elias_gamma_fast(BitReader& r, float scale, std::uint32_t s,
+void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_t s,
                                     std::span<float> out, std::size_t first) {
+  // A local copy, as in encode_bucket_elias_gamma_fast; written back where the bucket ends.
+  BitReader r = reader;
   const double step = static_cast<double>(scale) / static_cast<double>(s);
   const std::uint64_t b = out.size();
+  // The table's levels are below 2^((kTripleBits - 3) / 2 + 1) = 16: their signed magnitudes,
+  // once, at 16 + level.
+  std::array<float, 32> table_value{};
+  for (std::uint32_t l = 0; l < 16; ++l) {
+    table_value[16 + l] = magnitude(step, l);
+    table_value[16 - l] = -magnitude(step, l);
+  }
+  // Level 0 is the unused slots' value: +0 over the zeros written below, or -0 added (x + -0 = x
+  // for every x, -0 included).
+  table_value[16] = kOverwrite ? 0.0f : -0.0f;
+  const auto bad_gap = [&] {
+    corrupt("an index gap runs past the end of the bucket starting at element " +
+            std::to_string(first));
+  };
+  const auto bad_level = [&](std::uint64_t level, std::uint64_t index) {
+    corrupt("level " + std::to_string(level) + " above s = " + std::to_string(s) + " at element " +
+            std::to_string(first + index));
+  };
   std::uint64_t next = 0;  // one past the previous non-zero index
   // One memset instead of a fill per gap (the values between non-zeros are zeros). On a corrupt
   // message the output is unspecified either way.
   if constexpr (kOverwrite) std::fill(out.begin(), out.end(), 0.0f);
   for (;;) {
+    if (r.remaining() >= kTripleBits) {
+      const TripleWindow& e = kTripleTable[r.peek57() & ((1U << kTripleBits) - 1)];
+      if (e.count > 0 && next + e.span < b && e.max_level <= s) {
+        // Every triple lands inside the bucket with a valid level, and so does the unused slots'
+        // position: no checks, and always kMaxTriples stores, so no branch depends on the data.
+        for (unsigned t = 0; t < kMaxTriples; ++t) {
+          store<kOverwrite>(out[next + e.offset[t]],
+                            table_value[static_cast<std::size_t>(16 + e.level[t])]);
+        }
+        next += e.span;
+        r.skip(e.bits);
+        continue;
+      }
+      if (e.count > 0) {
+        // The bucket's end or a damaged level: the reference's checks, triple by triple.
+        for (unsigned t = 0; t < e.count; ++t) {
+          const std::uint64_t gap = e.gap[t];
+          if (gap > b + 1 - next) bad_gap();
+          const std::uint64_t index = next + gap - 1;  // <= b
+          if (index == b) {
+            r.skip(e.gap_end[t]);
+            reader = r;
+            return;
+          }
+          const int signed_level = e.level[t];
+          const auto level = static_cast<std::uint32_t>(std::abs(signed_level));
+          if (level > s) bad_level(level, index);
+          store<kOverwrite>(out[index], table_value[static_cast<std::size_t>(16 + signed_level)]);
+          next = index + 1;
+        }
+        r.skip(e.bits);
+        continue;
+      }
+    }
     const std::uint64_t window = r.peek();
     const std::uint64_t avail = std::min<std::uint64_t>(64, r.remaining());
     const unsigned z1 = window == 0 ? 64 : static_cast<unsigned>(std::countr_zero(window));
@@ -316,13 +445,11 @@ void decode_bucket_elias_gamma_fast(BitReader& r, float scale, std::uint32_t s,
     const std::uint64_t gap = gap_fits ? (std::uint64_t{1} << z1) |
                                              ((window >> (z1 + 1)) & ((std::uint64_t{1} << z1) - 1))
                                        : EliasGamma::get(r);
-    if (gap > b + 1 - next) {
-      corrupt("an index gap runs past the end of the bucket starting at element " +
-              std::to_string(first));
-    }
+    if (gap > b + 1 - next) bad_gap();
     const std::uint64_t index = next + gap - 1;  // <= b
     if (index == b) {
       if (gap_fits) r.skip(gap_bits);
+      reader = r;
       return;
     }
     bool negative = false;
@@ -344,10 +471,7 @@ void decode_bucket_elias_gamma_fast(BitReader& r, float scale, std::uint32_t s,
       negative = r.get_bit();
       level = EliasGamma::get(r);
     }
-    if (level > s) {
-      corrupt("level " + std::to_string(level) + " above s = " + std::to_string(s) +
-              " at element " + std::to_string(first + index));
-    }
+    if (level > s) bad_level(level, index);
     const float m = magnitude(step, level);
     store<kOverwrite>(out[index], negative ? -m : m);
     next = index + 1;
@@ -472,7 +596,7 @@ void encode_buckets(std::span<const float> v, std::size_t bucket, std::size_t b0
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const bool fast_max = path == KernelPath::kFast && p.norm == QsgdParams::Norm::kMax;
     const float scale =
-        fast_max ? kernels::max_abs(u.data(), u.size()) : bucket_scale(u, p.norm, first);
+        fast_max ? kernels::max_abs(u.data(), u.size()) : bucket_scale(u, p.norm, first, v);
     // The bit-pattern maximum is an infinity or NaN pattern iff the bucket holds one.
     if (fast_max && std::bit_cast<std::uint32_t>(scale) >= 0x7F800000U) require_finite(v, kName);
     w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
@@ -540,7 +664,7 @@ double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
   double total = 0.0;
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
-    const float scale = bucket_scale(u, p.norm, first);
+    const float scale = bucket_scale(u, p.norm, first, v);
     if (scale == 0.0f) continue;
     // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability.
     const double inv = s / static_cast<double>(scale);
@@ -568,9 +692,8 @@ std::size_t QsgdCodec::max_encoded_bytes(std::size_t d) const {
 
 std::size_t QsgdCodec::encode_into(std::span<const float> v, const EncodeContext& ctx,
                                    std::span<std::byte> out) const {
-  // With the max norm the encoder's per-bucket maximum pass also detects non-finite input (and
-  // then throws require_finite's error), saving a separate pass over memory.
-  if (params_.norm != QsgdParams::Norm::kMax) require_finite(v, kName);
+  // The encoder's per-bucket scale pass (maximum or sum of squares) also detects non-finite input
+  // and then throws require_finite's error, saving a separate pass over memory.
   MessageWriter msg(out, id(), v.size());
   write_params(msg.params());
   BitWriter w(msg.payload_area());

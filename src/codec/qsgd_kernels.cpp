@@ -141,6 +141,22 @@ THINWIRE_CLONES double sum_abs(const float* u, std::size_t n) noexcept {
   return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+THINWIRE_CLONES double sum_squares(const float* u, std::size_t n) noexcept {
+  double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (std::size_t t = 0; t < 8; ++t) {
+      const auto x = static_cast<double>(u[i + t]);
+      acc[t] += x * x;
+    }
+  }
+  for (std::size_t t = 0; i + t < n; ++t) {
+    const auto x = static_cast<double>(u[i + t]);
+    acc[t] += x * x;
+  }
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 THINWIRE_CLONES void nonzero_bytes(const std::uint32_t* fields, std::size_t nb, std::uint32_t mask,
                                    std::uint8_t* bytes) noexcept {
   for (std::size_t j = 0; j < nb; ++j) {

@@ -83,6 +83,9 @@ bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, fl
 // Σ|u_i| in double over 8 interleaved partial sums (element i goes to sum i mod 8), combined as
 // ((s0+s4)+(s2+s6))+((s1+s5)+(s3+s7)): a fixed order, so every build gives the same value.
 [[nodiscard]] double sum_abs(const float* u, std::size_t n) noexcept;
+// Σ u_i² in double, in sum_abs's fixed order. Each u_i² is exact in double (24-bit significands),
+// so contracting the multiply and add into an FMA gives the same double on every machine.
+[[nodiscard]] double sum_squares(const float* u, std::size_t n) noexcept;
 
 // Sign bits, 1 = negative (x < 0; -0 is not negative): bytes[j] bit t = [u[8j+t] < 0], nb bytes.
 void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;

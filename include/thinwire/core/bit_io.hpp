@@ -46,6 +46,20 @@ class BitWriter {
 
   void put_bit(bool bit) { put(bit ? 1 : 0, 1); }
 
+  // put() for 1 <= width <= 63 and a value below 2^width, with neither check: for hot loops
+  // whose codes are short by construction.
+  void put_short(std::uint64_t value, unsigned width) {
+    acc_ |= value << used_;
+    const unsigned total = used_ + width;
+    if (total >= 64) {
+      flush_word(acc_);
+      acc_ = value >> (64 - used_);  // used_ > 0 here: width < 64
+      used_ = total - 64;
+    } else {
+      used_ = total;
+    }
+  }
+
   // Appends n whole 64-bit words, exactly as n calls of put(words[i], 64) would, with one bounds
   // check for the lot (bulk output of the packed kernels).
   void put_words(const std::uint64_t* words, std::size_t n) {
@@ -187,6 +201,15 @@ class BitReader {
   // consumed. For decoders that parse several short codes from one word, then skip() them
   // (checking remaining() first).
   [[nodiscard]] std::uint64_t peek() const noexcept { return peek64(); }
+  // The same in its low 57 bits (the bits above them are unspecified), with one unaligned load
+  // where the buffer allows: for decoders that need only a short window per step.
+  [[nodiscard]] std::uint64_t peek57() const noexcept {
+    const std::size_t byte = static_cast<std::size_t>(pos_ / 8);
+    if (byte + 8 > in_.size()) return peek64();
+    std::uint64_t word = 0;
+    std::memcpy(&word, in_.data() + byte, 8);
+    return word >> (pos_ % 8);
+  }
 
   void skip(std::uint64_t width) {
     require(width);

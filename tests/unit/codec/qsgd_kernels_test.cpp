@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "thinwire/codec/qsgd.hpp"
@@ -99,6 +100,60 @@ TEST(QsgdKernelsTest, EliasWithSqrtDLevels) {
       }
     }
   }
+}
+
+// Damaged Elias payloads (one flipped bit, or the end cut off): the table-driven fast decoder and
+// the bit-by-bit reference either both reject the message with the same error, or both decode the
+// same floats and stop at the same bit. Small s makes levels above s likely inside the table's
+// 10-bit windows.
+TEST(QsgdKernelsTest, EliasDamageIsSeenAlikeByBothPaths) {
+  struct Outcome {
+    std::string error;
+    std::vector<std::uint32_t> bits;
+    std::uint64_t position = 0;
+    bool operator==(const Outcome&) const = default;
+  };
+  const auto decode = [](std::span<const std::byte> bytes, const QsgdParams& p, std::size_t d,
+                         KernelPath path) {
+    Outcome o;
+    std::vector<float> out(d, 0.25f);
+    BitReader r(bytes);
+    try {
+      (void)r.get(3);
+      qsgd_decode_payload(r, p, out, DecodeMode::kOverwrite, path);
+      o.bits.resize(d);
+      std::memcpy(o.bits.data(), out.data(), 4 * d);
+      o.position = r.position();
+    } catch (const CorruptMessage& e) {
+      o.error = e.what();
+    }
+    return o;
+  };
+  int rejected = 0;
+  int decoded = 0;
+  for (std::uint32_t s : {2u, 3u, 7u, 30u}) {
+    const std::size_t d = 700;
+    const QsgdParams p{.levels = s, .bucket = 256, .coding = QsgdParams::Coding::kElias};
+    const std::vector<float> v = heavy_tailed(d, s);
+    const std::vector<std::byte> good = payload(v, p, KernelPath::kReference);
+    const RngKey pick = RngKey::make(s, 0, 0, RngPurpose::kTest);
+    for (std::uint64_t trial = 0; trial < 300; ++trial) {
+      std::vector<std::byte> bad = good;
+      if (trial % 10 == 9) {
+        bad.resize(1 + static_cast<std::size_t>(pick.uniform_double(trial) *
+                                                static_cast<double>(good.size() - 1)));
+      } else {
+        const auto bit = static_cast<std::size_t>(pick.uniform_double(trial) *
+                                                  static_cast<double>(8 * good.size()));
+        bad[bit / 8] ^= std::byte{static_cast<unsigned char>(1U << (bit % 8))};
+      }
+      const Outcome fast = decode(bad, p, d, KernelPath::kFast);
+      ASSERT_EQ(fast, decode(bad, p, d, KernelPath::kReference)) << "s=" << s << " trial " << trial;
+      (fast.error.empty() ? decoded : rejected) += 1;
+    }
+  }
+  EXPECT_GT(rejected, 100);  // the damage is seen, not only survived
+  EXPECT_GT(decoded, 100);
 }
 
 // Invalid 4-bit fields (a level above s, a signed zero) are caught by both paths, whether they

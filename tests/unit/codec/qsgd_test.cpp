@@ -6,6 +6,8 @@
 #include <cmath>
 #include <functional>
 #include <iostream>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "thinwire/codec/registry.hpp"
@@ -366,6 +368,24 @@ TEST(QsgdTest, RejectsNonFiniteAndOverflowingInput) {
   const std::vector<float> huge = {3e38f, 3e38f};
   EXPECT_THROW((void)codec->encode(huge), InvalidArgument);
   EXPECT_EQ(decoded(make_codec("qsgd:norm=max")->encode(huge), 2), huge);
+}
+
+// The 2-norm's sum of squares is the finiteness check: the error names the first bad element of
+// the whole vector, whichever bucket and norm, as a separate pass over it would.
+TEST(QsgdTest, NonFiniteErrorNamesTheElement) {
+  std::vector<float> v(20, 0.5f);
+  v[13] = std::numeric_limits<float>::infinity();
+  v[17] = std::nanf("");
+  for (const char* spec :
+       {"qsgd:bucket=4", "qsgd:bucket=0", "qsgd:bucket=4,coding=elias", "qsgd:bucket=4,norm=max"}) {
+    try {
+      (void)make_codec(spec)->encode(v);
+      ADD_FAILURE() << spec << " accepted a non-finite input";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("input element 13 is not finite"), std::string::npos)
+          << spec << ": " << e.what();
+    }
+  }
 }
 
 TEST(QsgdTest, DecoderRejectsBadParams) {

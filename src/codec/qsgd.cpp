@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "parallel.hpp"
@@ -164,9 +165,6 @@ inline std::uint64_t gamma_word(std::uint64_t n, unsigned& width) noexcept {
 // non-zero level one combined write of gap code, sign and level code when they fit 64 bits.
 void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first, float inv,
                                     std::uint32_t s, RngKey key, BitWriter& writer) {
-  // A local copy (written back below) whose state the compiler can keep in registers: stores
-  // through `writer`'s byte buffer could otherwise alias it.
-  BitWriter w = writer;
   const unsigned width = level_width(s);
   const std::uint32_t mask = (std::uint32_t{1} << width) - 1;
   std::uint32_t fields[kernels::kQsgdChunk];
@@ -175,6 +173,9 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
   static_assert(kernels::kQsgdChunk % 64 == 0);
   std::uint64_t nonzero[kernels::kQsgdChunk / 64];
   std::uint64_t next = 0;  // one past the previous non-zero index
+  // One unconditional store per code and no flush branch (core/bit_io.hpp), until the terminator.
+  std::optional<BitAppender> appender(std::in_place, writer);
+  BitAppender& w = *appender;
   for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
     const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
     kernels::qsgd_fields(u.data() + off, n, first + off, inv, s, width, key, fields);
@@ -195,19 +196,18 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
         const std::uint64_t gap = gamma_word(i + 1 - next, gap_bits);
         const std::uint64_t lev = gamma_word(level, level_bits);
         const std::uint64_t sign = fields[j] >> width;
-        if (gap_bits + 1 + level_bits < 64) {
-          w.put_short(gap | (sign << gap_bits) | (lev << (gap_bits + 1)),
-                      gap_bits + 1 + level_bits);
+        if (gap_bits + 1 + level_bits <= 56) {
+          w.put(gap | (sign << gap_bits) | (lev << (gap_bits + 1)), gap_bits + 1 + level_bits);
         } else {
-          w.put(gap, gap_bits);
-          w.put(sign | (lev << 1), 1 + level_bits);
+          w.put_checked(gap, gap_bits);
+          w.put_checked(sign | (lev << 1), 1 + level_bits);
         }
         next = i + 1;
       }
     }
   }
-  EliasGamma::put(w, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
-  writer = w;
+  appender.reset();
+  EliasGamma::put(writer, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
 }
 
 template <bool kOverwrite>

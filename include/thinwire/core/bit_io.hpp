@@ -46,20 +46,6 @@ class BitWriter {
 
   void put_bit(bool bit) { put(bit ? 1 : 0, 1); }
 
-  // put() for 1 <= width <= 63 and a value below 2^width, with neither check: for hot loops
-  // whose codes are short by construction.
-  void put_short(std::uint64_t value, unsigned width) {
-    acc_ |= value << used_;
-    const unsigned total = used_ + width;
-    if (total >= 64) {
-      flush_word(acc_);
-      acc_ = value >> (64 - used_);  // used_ > 0 here: width < 64
-      used_ = total - 64;
-    } else {
-      used_ = total;
-    }
-  }
-
   // Appends n whole 64-bit words, exactly as n calls of put(words[i], 64) would, with one bounds
   // check for the lot (bulk output of the packed kernels).
   void put_words(const std::uint64_t* words, std::size_t n) {
@@ -141,9 +127,71 @@ class BitWriter {
   [[noreturn]] static void overflow() {
     throw Error("internal: bit writer overflow (a codec exceeded its max_encoded_bytes)");
   }
+  // Writes the whole bytes of the pending bits, leaving fewer than 8 pending (BitAppender).
+  void settle_bytes() {
+    for (; used_ >= 8; used_ -= 8, acc_ >>= 8) {
+      if (pos_ >= out_.size()) overflow();
+      out_[pos_++] = static_cast<std::byte>(acc_ & 0xFF);
+    }
+  }
 
+  friend class BitAppender;
   std::span<std::byte> out_;
   std::size_t pos_ = 0;
+  std::uint64_t acc_ = 0;
+  unsigned used_ = 0;
+};
+
+// Appends short codes to a BitWriter for hot loops, with no data-dependent branch: each put()
+// stores 8 bytes at the current byte and advances by the whole bytes it completed (the bytes past
+// them are rewritten by the next put). The same bits as BitWriter::put. It holds the writer's
+// state while it lives (do not use the writer meanwhile) and hands it back when destroyed. Within
+// 8 bytes of the buffer's end it falls back to the writer's checked put.
+class BitAppender {
+ public:
+  explicit BitAppender(BitWriter& w) : w_(w) { take(); }
+  ~BitAppender() { give_back(); }
+  BitAppender(const BitAppender&) = delete;
+  BitAppender& operator=(const BitAppender&) = delete;
+
+  // Appends the low `width` bits of `value`: 1 <= width <= 56, value < 2^width.
+  void put(std::uint64_t value, unsigned width) {
+    if (end_ - dst_ < 8) [[unlikely]] {
+      put_checked(value, width);
+      return;
+    }
+    acc_ |= value << used_;
+    used_ += width;
+    std::memcpy(dst_, &acc_, 8);
+    const unsigned bytes = used_ >> 3;
+    dst_ += bytes;
+    acc_ >>= 8 * bytes;  // used_ <= 63 here, so at most 56
+    used_ &= 7;
+  }
+  // Any code put() does not take (width in [0, 64]), through the writer's checked put.
+  void put_checked(std::uint64_t value, unsigned width) {
+    give_back();
+    w_.put(value, width);
+    take();
+  }
+
+ private:
+  void take() {
+    w_.settle_bytes();
+    dst_ = w_.out_.data() + w_.pos_;
+    end_ = w_.out_.data() + w_.out_.size();
+    acc_ = w_.acc_;
+    used_ = w_.used_;
+  }
+  void give_back() noexcept {
+    w_.pos_ = static_cast<std::size_t>(dst_ - w_.out_.data());
+    w_.acc_ = acc_;
+    w_.used_ = used_;
+  }
+
+  BitWriter& w_;
+  std::byte* dst_ = nullptr;
+  std::byte* end_ = nullptr;
   std::uint64_t acc_ = 0;
   unsigned used_ = 0;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "thinwire/core/rng.hpp"
@@ -77,6 +79,50 @@ TEST(BitIoTest, WriterRejectsOverflow) {
   w.put(0xFFFF, 16);
   w.put(1, 1);
   EXPECT_THROW((void)w.finish(), Error);
+}
+
+// BitAppender writes the bits BitWriter::put writes, in an exact-size buffer too (its last
+// 8 bytes go through the checked put), and hands the writer back in a state it continues from.
+TEST(BitIoTest, AppenderMatchesWriter) {
+  const RngKey key = RngKey::make(5, 0, 0, RngPurpose::kTest);
+  std::vector<std::pair<std::uint64_t, unsigned>> codes;
+  std::uint64_t bits = 0;
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    const auto width = 1 + static_cast<unsigned>(key.uniform_double(2 * i) * 56.0);  // 1..56
+    const auto value = static_cast<std::uint64_t>(key.uniform_double(2 * i + 1) * 0x1p56) &
+                       ((std::uint64_t{1} << width) - 1);
+    codes.emplace_back(value, width);
+    bits += width;
+  }
+  const std::size_t exact = static_cast<std::size_t>((bits + 3 + 5 + 7) / 8);
+  std::vector<std::byte> expected(exact);
+  BitWriter reference(expected);
+  reference.put(5, 3);
+  for (const auto& [value, width] : codes) reference.put(value, width);
+  reference.put(17, 5);
+  ASSERT_EQ(reference.finish(), exact);
+
+  std::vector<std::byte> got(exact);
+  BitWriter w(got);
+  w.put(5, 3);  // the appender starts mid-byte
+  {
+    BitAppender a(w);
+    for (std::size_t i = 0; i < codes.size(); ++i) {
+      if (i % 500 == 0)
+        a.put_checked(codes[i].first, codes[i].second);  // the checked path
+      else
+        a.put(codes[i].first, codes[i].second);
+    }
+  }
+  w.put(17, 5);  // and the writer goes on after it
+  ASSERT_EQ(w.finish(), exact);
+  EXPECT_EQ(got, expected);
+
+  std::vector<std::byte> small(4);
+  BitWriter tight(small);
+  BitAppender a(tight);
+  a.put(0xFFFFFF, 24);
+  EXPECT_THROW(a.put(0xFFFFFFFFFF, 40), Error);  // 64 bits in 4 bytes: the overflow error
 }
 
 }  // namespace

@@ -313,15 +313,15 @@ void decode_bucket_elias(BitReader& r, float scale, std::uint32_t s, std::span<f
 constexpr unsigned kTripleBits = 10;
 constexpr unsigned kMaxTriples = 3;  // 3 bits per triple at least
 
-struct TripleWindow {
-  std::uint8_t count = 0;                  // complete triples in the window
-  std::uint8_t bits = 0;                   // bits they occupy
-  std::uint8_t span = 0;                   // the sum of their gaps
-  std::uint8_t max_level = 0;              // their largest level
-  std::uint8_t gap[kMaxTriples] = {};      // their gaps (>= 1)
-  std::uint8_t offset[kMaxTriples] = {};   // index of triple t past the previous non-zero
-  std::uint8_t gap_end[kMaxTriples] = {};  // bits from the window start to the end of each gap
-  std::int8_t level[kMaxTriples] = {};     // their levels (>= 1), negated for a set sign bit
+// 16 bytes, aligned: a window's entry never straddles cache lines (10 unaligned bytes decoded
+// about 8 % slower).
+struct alignas(16) TripleWindow {
+  std::uint8_t count = 0;                 // complete triples in the window
+  std::uint8_t bits = 0;                  // bits they occupy
+  std::uint8_t span = 0;                  // the sum of their gaps
+  std::uint8_t max_level = 0;             // their largest level
+  std::uint8_t offset[kMaxTriples] = {};  // index of triple t past the previous non-zero
+  std::int8_t level[kMaxTriples] = {};    // their levels (>= 1), negated for a set sign bit
 };
 
 // Elias gamma of the value at bit `at` of `window` within `limit` bits: its value, or 0 if it
@@ -348,11 +348,9 @@ constexpr std::array<TripleWindow, std::size_t{1} << kTripleBits> make_triple_ta
       const unsigned level = gamma_in(w, gap_end + 1, kTripleBits, end);
       if (level == 0) break;
       const bool negative = ((w >> gap_end) & 1U) != 0;
-      e.gap[e.count] = static_cast<std::uint8_t>(gap);
       e.offset[e.count] = static_cast<std::uint8_t>(e.span + gap - 1);
       e.span = static_cast<std::uint8_t>(e.span + gap);
       e.max_level = static_cast<std::uint8_t>(std::max<unsigned>(e.max_level, level));
-      e.gap_end[e.count] = static_cast<std::uint8_t>(gap_end);
       e.level[e.count] = static_cast<std::int8_t>(negative ? -static_cast<int>(level) : level);
       ++e.count;
       e.bits = static_cast<std::uint8_t>(end);
@@ -390,14 +388,6 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
   // Level 0 is the unused slots' value: +0 over the zeros written below, or -0 added (x + -0 = x
   // for every x, -0 included).
   table_value[16] = kOverwrite ? 0.0f : -0.0f;
-  const auto bad_gap = [&] {
-    corrupt("an index gap runs past the end of the bucket starting at element " +
-            std::to_string(first));
-  };
-  const auto bad_level = [&](std::uint64_t level, std::uint64_t index) {
-    corrupt("level " + std::to_string(level) + " above s = " + std::to_string(s) + " at element " +
-            std::to_string(first + index));
-  };
   std::uint64_t next = 0;  // one past the previous non-zero index
   // One memset instead of a fill per gap (the values between non-zeros are zeros). On a corrupt
   // message the output is unspecified either way.
@@ -408,31 +398,12 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
       if (e.count > 0 && next + e.span < b && e.max_level <= s) {
         // Every triple lands inside the bucket with a valid level, and so does the unused slots'
         // position: no checks, and always kMaxTriples stores, so no branch depends on the data.
+        // Otherwise (the bucket's end, a damaged level, a long code) one triple goes below.
         for (unsigned t = 0; t < kMaxTriples; ++t) {
           store<kOverwrite>(out[next + e.offset[t]],
                             table_value[static_cast<std::size_t>(16 + e.level[t])]);
         }
         next += e.span;
-        r.skip(e.bits);
-        continue;
-      }
-      if (e.count > 0) {
-        // The bucket's end or a damaged level: the reference's checks, triple by triple.
-        for (unsigned t = 0; t < e.count; ++t) {
-          const std::uint64_t gap = e.gap[t];
-          if (gap > b + 1 - next) bad_gap();
-          const std::uint64_t index = next + gap - 1;  // <= b
-          if (index == b) {
-            r.skip(e.gap_end[t]);
-            reader = r;
-            return;
-          }
-          const int signed_level = e.level[t];
-          const auto level = static_cast<std::uint32_t>(std::abs(signed_level));
-          if (level > s) bad_level(level, index);
-          store<kOverwrite>(out[index], table_value[static_cast<std::size_t>(16 + signed_level)]);
-          next = index + 1;
-        }
         r.skip(e.bits);
         continue;
       }
@@ -445,7 +416,10 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
     const std::uint64_t gap = gap_fits ? (std::uint64_t{1} << z1) |
                                              ((window >> (z1 + 1)) & ((std::uint64_t{1} << z1) - 1))
                                        : EliasGamma::get(r);
-    if (gap > b + 1 - next) bad_gap();
+    if (gap > b + 1 - next) {
+      corrupt("an index gap runs past the end of the bucket starting at element " +
+              std::to_string(first));
+    }
     const std::uint64_t index = next + gap - 1;  // <= b
     if (index == b) {
       if (gap_fits) r.skip(gap_bits);
@@ -471,7 +445,10 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
       negative = r.get_bit();
       level = EliasGamma::get(r);
     }
-    if (level > s) bad_level(level, index);
+    if (level > s) {
+      corrupt("level " + std::to_string(level) + " above s = " + std::to_string(s) +
+              " at element " + std::to_string(first + index));
+    }
     const float m = magnitude(step, level);
     store<kOverwrite>(out[index], negative ? -m : m);
     next = index + 1;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/scratch_dir.hpp"
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/registry.hpp"
 
@@ -21,16 +22,8 @@ namespace fs = std::filesystem;
 
 using Result = test::ProcessResult;
 
-class BenchCliTest : public ::testing::Test {
+class BenchCliTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("thinwire_bench_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Runs `thinwire bench args...` (no shell), capturing stdout, stderr and the exit code.
   Result bench(std::vector<std::string> args) const {
     args.insert(args.begin(), "bench");
@@ -50,8 +43,6 @@ class BenchCliTest : public ::testing::Test {
     EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
     EXPECT_TRUE(r.out.empty()) << r.out;
   }
-
-  fs::path dir_;
 };
 
 void expect_rate(const nlohmann::json& j, const char* key) {

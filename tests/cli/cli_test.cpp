@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/scratch_dir.hpp"
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/array_file.hpp"
@@ -24,18 +25,8 @@ namespace fs = std::filesystem;
 
 using Result = test::ProcessResult;
 
-class CliTest : public ::testing::Test {
+class CliTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("thinwire_cli_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path path(const std::string& name) const { return dir_ / name; }
-
   // Runs the tool in dir_ with `args` (no shell), capturing stdout, stderr and the exit code.
   Result run(std::vector<std::string> args) const {
     args.insert(args.begin(), THINWIRE_CLI_PATH);
@@ -55,8 +46,6 @@ class CliTest : public ::testing::Test {
     EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in " << r.err;
     EXPECT_TRUE(r.out.empty()) << r.out;
   }
-
-  fs::path dir_;
 };
 
 std::vector<float> gaussian(std::size_t n, std::uint64_t seed) {

@@ -15,6 +15,7 @@
 
 #include "report_plot.hpp"
 #include "support/process.hpp"
+#include "support/scratch_dir.hpp"
 #include "thinwire/train/metrics.hpp"
 
 namespace thinwire {
@@ -36,18 +37,8 @@ std::string printf_text(const char* format, double v) {
   return buf;
 }
 
-class ReportTest : public ::testing::Test {
+class ReportTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("thinwire_report_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path path(const std::string& name) const { return dir_ / name; }
-
   // Runs the tool in dir_ with `args` (no shell); `env` replaces the environment when given.
   Result run(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
     args.insert(args.begin(), THINWIRE_CLI_PATH);
@@ -98,8 +89,6 @@ class ReportTest : public ::testing::Test {
   void write(const std::string& name, const std::string& text) const {
     std::ofstream(path(name), std::ios::binary) << text;
   }
-
-  fs::path dir_;
 };
 
 // A PNG file starts with these 8 bytes (PNG specification, §5.2).

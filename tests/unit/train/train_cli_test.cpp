@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/process.hpp"
+#include "support/scratch_dir.hpp"
 #include "thinwire/train/metrics.hpp"
 
 namespace thinwire {
@@ -22,19 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 using test::ProcessResult;
 
-class TrainCli : public ::testing::Test {
+class TrainCli : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("thinwire_train_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  [[nodiscard]] fs::path path(const std::string& name) const { return dir_ / name; }
-
   [[nodiscard]] std::vector<std::string> command(std::vector<std::string> args) const {
     args.insert(args.begin(), {THINWIRE_CLI_PATH, "train", "--progress", "lines"});
     return args;
@@ -58,8 +48,6 @@ class TrainCli : public ::testing::Test {
         << r.err;
     EXPECT_NE(lines.back().find(fragment), std::string::npos) << r.err;
   }
-
-  fs::path dir_;
 };
 
 // A small softmax problem that trains in well under a second.

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "decode_kernels.hpp"
 #include "parallel.hpp"
 #include "qsgd_kernels.hpp"
 
@@ -82,41 +83,51 @@ InverseStep inverse_step(float scale, std::uint32_t s) noexcept {
   return {inv, static_cast<float>(std::min(inv, 0x1.0p100)), inv <= 0x1.0p100};
 }
 
-// Stochastic level of one element: ⌊s·r⌋, plus one with probability s·r − ⌊s·r⌋ (SPEC §2); s·r
-// is clamped to s against the last rounding of the product. The fp32 branch is what
-// kernels::qsgd_fields computes, operation for operation.
+// Stochastic level of one element: ⌊s·r⌋, plus one with probability s·r − ⌊s·r⌋ (SPEC §2), from
+// the element's 24 rounding bits (core/rounding.hpp: the probability is that fraction rounded up
+// to a multiple of 2^-24); s·r is clamped to s against the last rounding of the product. The fp32
+// branch is what kernels::qsgd_fields computes, operation for operation.
 inline std::uint32_t stochastic_level(float x, const InverseStep& inv, std::uint32_t s,
-                                      float uniform) noexcept {
+                                      std::uint32_t bits24) noexcept {
   if (inv.use_float) {
     const float sr = std::min(std::fabs(x) * inv.inv_f, static_cast<float>(s));
     const float floor_sr = std::floor(sr);
-    return static_cast<std::uint32_t>(floor_sr) + (uniform < sr - floor_sr ? 1u : 0u);
+    return static_cast<std::uint32_t>(floor_sr) + round_up24(bits24, (sr - floor_sr) * 0x1.0p24f);
   }
   const double sr = std::min(static_cast<double>(std::fabs(x)) * inv.inv_d, static_cast<double>(s));
   const double floor_sr = std::floor(sr);
-  const auto level = static_cast<std::uint32_t>(floor_sr);
-  return level + (static_cast<double>(uniform) < sr - floor_sr ? 1u : 0u);
+  return static_cast<std::uint32_t>(floor_sr) + round_up24(bits24, (sr - floor_sr) * 0x1.0p24);
 }
 
 void encode_bucket_packed(std::span<const float> u, std::size_t first, float scale, std::uint32_t s,
-                          RngKey key, BitWriter& w) {
+                          const RoundingKey& key, BitWriter& w) {
   const InverseStep inv = inverse_step(scale, s);
   const unsigned width = level_width(s);
+  RoundingCursor rounding(key);
   for (std::size_t i = 0; i < u.size(); ++i) {
-    const std::uint32_t level = stochastic_level(u[i], inv, s, key.rounding_uniform(first + i));
+    const std::uint32_t level = stochastic_level(u[i], inv, s, rounding.bits24(first + i));
     const std::uint64_t negative = (u[i] < 0.0f && level != 0) ? 1 : 0;
     w.put(level | (negative << width), width + 1);
   }
 }
 
-// The same bits as encode_bucket_packed, a chunk at a time through the vectorized kernels.
+// The same bits as encode_bucket_packed, a chunk at a time through the vectorized kernels: the
+// fused packing kernel from the first element whose index is a multiple of 16 (its rounding
+// groups), the field kernel before and after.
 void encode_bucket_packed_fast(std::span<const float> u, std::size_t first, float scale,
-                               std::uint32_t s, RngKey key, BitWriter& w) {
+                               std::uint32_t s, const RoundingKey& key, BitWriter& w) {
   const InverseStep inv = inverse_step(scale, s);
   if (!inv.use_float) return encode_bucket_packed(u, first, scale, s, key, w);
   const unsigned width = level_width(s);
+  std::uint32_t fields[kernels::kQsgdChunk];
+  const auto put_fields = [&](std::size_t off, std::size_t n) {
+    kernels::qsgd_fields(u.data() + off, n, first + off, inv.inv_f, s, width, key, fields);
+    kernels::put_fields(w, fields, n, width + 1);
+  };
   std::size_t off = 0;
   if ((width == 1 || width == 3 || width == 7) && kernels::has_fused_pack()) {
+    off = std::min(u.size(), (16 - first % 16) % 16);
+    if (off > 0) put_fields(0, off);
     // 2, 4 or 8-bit fields: the fused kernel writes packed bytes, handed on 64 bits at a time.
     alignas(64) std::uint64_t words[kernels::kQsgdChunk / 8];
     while (u.size() - off >= 16) {
@@ -129,21 +140,19 @@ void encode_bucket_packed_fast(std::span<const float> u, std::size_t first, floa
       off += n;
     }
   }
-  std::uint32_t fields[kernels::kQsgdChunk];
   for (; off < u.size(); off += kernels::kQsgdChunk) {
-    const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
-    kernels::qsgd_fields(u.data() + off, n, first + off, inv.inv_f, s, width, key, fields);
-    kernels::put_fields(w, fields, n, width + 1);
+    put_fields(off, std::min(kernels::kQsgdChunk, u.size() - off));
   }
 }
 
 template <IntegerCode GapCode>
 void encode_bucket_elias(std::span<const float> u, std::size_t first, float scale, std::uint32_t s,
-                         RngKey key, BitWriter& w) {
+                         const RoundingKey& key, BitWriter& w) {
   const InverseStep inv = inverse_step(scale, s);
+  RoundingCursor rounding(key);
   std::uint64_t next = 0;  // one past the previous non-zero index
   for (std::size_t i = 0; i < u.size(); ++i) {
-    const std::uint32_t level = stochastic_level(u[i], inv, s, key.rounding_uniform(first + i));
+    const std::uint32_t level = stochastic_level(u[i], inv, s, rounding.bits24(first + i));
     if (level == 0) continue;
     GapCode::put(w, i + 1 - next);
     w.put_bit(u[i] < 0.0f);
@@ -164,7 +173,7 @@ inline std::uint64_t gamma_word(std::uint64_t n, unsigned& width) noexcept {
 // The same bits as encode_bucket_elias<EliasGamma>: levels from the vectorized kernel, then per
 // non-zero level one combined write of gap code, sign and level code when they fit 64 bits.
 void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first, float inv,
-                                    std::uint32_t s, RngKey key, BitWriter& writer) {
+                                    std::uint32_t s, const RoundingKey& key, BitWriter& writer) {
   const unsigned width = level_width(s);
   const std::uint32_t mask = (std::uint32_t{1} << width) - 1;
   std::uint32_t fields[kernels::kQsgdChunk];
@@ -455,12 +464,41 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
   }
 }
 
+// Packed 2, 4 or 8-bit fields through the multi-bucket AVX-512 decoder (decode_kernels.hpp), where
+// the CPU has it. Returns the element where the per-bucket loop goes on: d, or the first of a
+// bucket the kernel leaves to it (an invalid scale, which that loop reports, or the stream's end).
 template <bool kOverwrite>
-void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelPath path) {
+std::size_t decode_packed_runs(BitReader& r, const std::byte* base, const QsgdParams& p,
+                               std::span<float> out) {
+  const std::size_t d = out.size();
+  const std::size_t bucket = bucket_length(d, p);
+  const unsigned fw = level_width(p.levels) + 1;
+  // Buckets that end inside a byte would stop the kernel at every bucket: those stay below.
+  if ((fw != 2 && fw != 4 && fw != 8) || (bucket * fw % 8 != 0 && bucket < d) ||
+      !kernels::has_fast_decode()) {
+    return 0;
+  }
+  kernels::PackedCursor c;
+  const kernels::PackedStop stop =
+      kernels::decode_packed_stream(r, base, {d, bucket, fw, p.levels}, c, out.data(), kOverwrite);
+  if (stop == kernels::PackedStop::kBadField) {
+    corrupt("the bucket starting at element " + std::to_string(c.first) +
+            " holds a level above s = " + std::to_string(p.levels) + " or a signed zero level");
+  }
+  return stop == kernels::PackedStop::kDone ? d : c.next;
+}
+
+// base: r's buffer where the caller knows it (the packed kernels then read it in place), else null.
+template <bool kOverwrite>
+void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelPath path,
+                const std::byte* base = nullptr) {
   const std::size_t d = out.size();
   if (d == 0) return;
   const std::size_t bucket = bucket_length(d, p);
-  for (std::size_t first = 0; first < d; first += bucket) {
+  const std::size_t start = p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast
+                                ? decode_packed_runs<kOverwrite>(r, base, p, out)
+                                : 0;
+  for (std::size_t first = start; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
     const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
@@ -565,32 +603,50 @@ std::size_t qsgd_payload_max_bytes(std::size_t d, const QsgdParams& p) {
 
 namespace {
 
+// One bucket of encode_buckets.
+void encode_one_bucket(std::span<const float> v, std::size_t first, std::size_t bucket,
+                       const QsgdParams& p, const RoundingKey& key, BitWriter& w, KernelPath path) {
+  const std::span<const float> u = v.subspan(first, std::min(bucket, v.size() - first));
+  const bool fast_max = path == KernelPath::kFast && p.norm == QsgdParams::Norm::kMax;
+  const float scale =
+      fast_max ? kernels::max_abs(u.data(), u.size()) : bucket_scale(u, p.norm, first, v);
+  // The bit-pattern maximum is an infinity or NaN pattern iff the bucket holds one.
+  if (fast_max && std::bit_cast<std::uint32_t>(scale) >= 0x7F800000U) require_finite(v, kName);
+  w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
+  if (scale == 0.0f) return;  // a zero bucket sends only its scale
+  if (p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast) {
+    encode_bucket_packed_fast(u, first, scale, p.levels, key, w);
+  } else if (p.coding == QsgdParams::Coding::kPacked) {
+    encode_bucket_packed(u, first, scale, p.levels, key, w);
+  } else if (sparse_bucket(u.size(), p.levels)) {
+    encode_bucket_elias<EliasDelta>(u, first, scale, p.levels, key, w);
+  } else if (path == KernelPath::kFast && inverse_step(scale, p.levels).use_float) {
+    encode_bucket_elias_gamma_fast(u, first, inverse_step(scale, p.levels).inv_f, p.levels, key, w);
+  } else {
+    encode_bucket_elias<EliasGamma>(u, first, scale, p.levels, key, w);
+  }
+}
+
 // Appends the payload bits of buckets [b0, b1) of v (bucket length `bucket`) to w.
 void encode_buckets(std::span<const float> v, std::size_t bucket, std::size_t b0, std::size_t b1,
-                    const QsgdParams& p, RngKey key, BitWriter& w, KernelPath path) {
+                    const QsgdParams& p, RngKey rng, BitWriter& w, KernelPath path) {
+  const RoundingKey key(rng);
   const std::size_t d = v.size();
-  for (std::size_t first = b0 * bucket; first < std::min(d, b1 * bucket); first += bucket) {
-    const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
-    const bool fast_max = path == KernelPath::kFast && p.norm == QsgdParams::Norm::kMax;
-    const float scale =
-        fast_max ? kernels::max_abs(u.data(), u.size()) : bucket_scale(u, p.norm, first, v);
-    // The bit-pattern maximum is an infinity or NaN pattern iff the bucket holds one.
-    if (fast_max && std::bit_cast<std::uint32_t>(scale) >= 0x7F800000U) require_finite(v, kName);
-    w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
-    if (scale == 0.0f) continue;  // a zero bucket sends only its scale
-    if (p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast) {
-      encode_bucket_packed_fast(u, first, scale, p.levels, key, w);
-    } else if (p.coding == QsgdParams::Coding::kPacked) {
-      encode_bucket_packed(u, first, scale, p.levels, key, w);
-    } else if (sparse_bucket(u.size(), p.levels)) {
-      encode_bucket_elias<EliasDelta>(u, first, scale, p.levels, key, w);
-    } else if (path == KernelPath::kFast && inverse_step(scale, p.levels).use_float) {
-      encode_bucket_elias_gamma_fast(u, first, inverse_step(scale, p.levels).inv_f, p.levels, key,
-                                     w);
-    } else {
-      encode_bucket_elias<EliasGamma>(u, first, scale, p.levels, key, w);
-    }
-  }
+  const std::size_t end = std::min(d, b1 * bucket);
+  const unsigned width = level_width(p.levels);
+  // Runs of whole buckets in one kernel call, written straight into the output, where the fields
+  // are 2, 4 or 8 bits, the scale the maximum, and every bucket a whole number of 16-element
+  // rounding groups (so that each starts on one and on a byte boundary).
+  const bool runs = path == KernelPath::kFast && p.coding == QsgdParams::Coding::kPacked &&
+                    p.norm == QsgdParams::Norm::kMax && (width == 1 || width == 3 || width == 7) &&
+                    bucket % 16 == 0 && kernels::has_fused_pack();
+  kernels::encode_in_runs(
+      w, b0 * bucket, end, bucket, 4 + bucket * (width + 1) / 8, runs,
+      [&](std::size_t first, std::size_t whole, std::uint8_t* dst) {
+        return kernels::qsgd_pack_buckets(v.data() + first, whole, bucket, first, p.levels, width,
+                                          key, dst);
+      },
+      [&](std::size_t first) { encode_one_bucket(v, first, bucket, p, key, w, path); });
 }
 
 }  // namespace
@@ -681,7 +737,13 @@ std::size_t QsgdCodec::encode_into(std::span<const float> v, const EncodeContext
 void QsgdCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
                                DecodeMode mode) const {
   BitReader r(payload);
-  qsgd_decode_payload(r, params_, out, mode);
+  check_levels(params_.levels);
+  // As qsgd_decode_payload, with r's buffer for the packed kernels to read in place.
+  if (mode == DecodeMode::kOverwrite) {
+    decode_all<true>(r, params_, out, KernelPath::kFast, payload.data());
+  } else {
+    decode_all<false>(r, params_, out, KernelPath::kFast, payload.data());
+  }
   // The payload is exactly the bit stream padded with zero bits to a whole byte.
   const std::uint64_t left = r.remaining();
   if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {

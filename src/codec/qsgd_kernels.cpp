@@ -7,9 +7,9 @@
 #include <immintrin.h>
 #endif
 
-// The AVX-512 clone of each hot loop (x86-64-v4: AVX-512F/BW/DQ/VL, so the 64-bit multiplies of
-// the SplitMix64 mixer are single vpmullq instructions) and a baseline clone; the loader picks
-// one per process (ifunc). Elsewhere the plain loop is compiled once.
+// The AVX-512 clone of each hot loop (x86-64-v4: AVX-512F/BW/DQ/VL) and a baseline clone; the
+// loader picks one per process (ifunc). Elsewhere the plain loop is compiled once. The rounding
+// bits come from kernels::rounding_bits (packed_kernels.cpp), which uses AES instructions.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define THINWIRE_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
 #else
@@ -38,54 +38,47 @@ THINWIRE_CLONES float max_abs(const float* u, std::size_t n) noexcept {
   return std::bit_cast<float>(m);
 }
 
-// One segment of counters inside a single rounding block: j0 + n <= kRoundingBlock.
-THINWIRE_CLONES void qsgd_fields_block(const float* u, std::size_t n, std::uint32_t block_key,
-                                       std::uint32_t j0, float inv, float s_f, unsigned width,
-                                       std::uint32_t* fields) noexcept {
-  std::uint32_t counter = block_key + j0 * kGolden32;
+// Fields from precomputed rounding bits r[i] (the generator runs first, by AES where the CPU has
+// it, so that this loop is plain arithmetic the compiler vectorizes).
+THINWIRE_CLONES void qsgd_fields_from_bits(const float* u, std::size_t n, const std::uint32_t* r,
+                                           float inv, float s_f, unsigned width,
+                                           std::uint32_t* fields) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t xbits = 0;
     std::memcpy(&xbits, u + i, 4);
     const std::uint32_t sign = xbits >> 31;
     const float ax = std::bit_cast<float>(xbits & 0x7FFFFFFFU);
-    // = RngKey::rounding_uniform_in_block(block_key, j0 + i), the counter as an induction
-    // variable (a vector add instead of a multiply per element).
-    const float uniform = static_cast<float>(mix32(counter) >> 8) * 0x1.0p-24f;
-    counter += kGolden32;
     const float sr = std::min(ax * inv, s_f);
-    // sr >= 0, so truncation is the floor, and sr - level0 is exact.
+    // sr >= 0, so truncation is the floor, and sr - level0 is exact (so is its scaling by 2^24).
     const auto level0 = static_cast<std::uint32_t>(static_cast<std::int32_t>(sr));
     const std::uint32_t level =
-        level0 + static_cast<std::uint32_t>(uniform < sr - static_cast<float>(level0));
+        level0 + round_up24(r[i], (sr - static_cast<float>(level0)) * 0x1.0p24f);
     const std::uint32_t negative = sign & static_cast<std::uint32_t>(level != 0);
     fields[i] = level | (negative << width);
   }
 }
 
 void qsgd_fields(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
-                 unsigned width, RngKey key, std::uint32_t* fields) noexcept {
+                 unsigned width, const RoundingKey& key, std::uint32_t* fields) noexcept {
   const auto s_f = static_cast<float>(s);
+  std::uint32_t r[kQsgdChunk];
   for (std::size_t done = 0; done < n;) {
-    const std::uint64_t i0 = first + done;
-    const auto j0 = static_cast<std::uint32_t>(i0 & (kRoundingBlock - 1));
-    const std::size_t seg = std::min<std::size_t>(n - done, kRoundingBlock - j0);
-    qsgd_fields_block(u + done, seg, key.rounding_block_key(i0 >> kRoundingBlockLog2), j0, inv, s_f,
-                      width, fields + done);
+    const std::size_t seg = std::min(kQsgdChunk, n - done);
+    rounding_bits(key, first + done, seg, r);
+    qsgd_fields_from_bits(u + done, seg, r, inv, s_f, width, fields + done);
     done += seg;
   }
 }
 
-THINWIRE_CLONES void terngrad_fields_block(const float* u, std::size_t n, std::uint32_t block_key,
-                                           std::uint32_t j0, float scale, float inv,
-                                           std::uint32_t* fields) noexcept {
-  std::uint32_t counter = block_key + j0 * kGolden32;  // as in qsgd_fields_block
+THINWIRE_CLONES void terngrad_fields_from_bits(const float* u, std::size_t n,
+                                               const std::uint32_t* r, float scale, float inv,
+                                               std::uint32_t* fields) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t xbits = 0;
     std::memcpy(&xbits, u + i, 4);
     const float ax = std::bit_cast<float>(xbits & 0x7FFFFFFFU);
-    const float uniform = static_cast<float>(mix32(counter) >> 8) * 0x1.0p-24f;
-    counter += kGolden32;
-    const auto keep = static_cast<std::uint32_t>(uniform < std::min(ax, scale) * inv);
+    const auto keep =
+        static_cast<std::uint32_t>(round_up24(r[i], std::min(ax, scale) * inv * 0x1.0p24f) != 0);
     // x < 0 (not the sign bit: -0 is not negative, and is never kept anyway).
     const std::uint32_t negative = (xbits >> 31) & static_cast<std::uint32_t>(ax != 0.0f);
     fields[i] = keep << negative;
@@ -93,13 +86,12 @@ THINWIRE_CLONES void terngrad_fields_block(const float* u, std::size_t n, std::u
 }
 
 void terngrad_fields(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
-                     RngKey key, std::uint32_t* fields) noexcept {
+                     const RoundingKey& key, std::uint32_t* fields) noexcept {
+  std::uint32_t r[kQsgdChunk];
   for (std::size_t done = 0; done < n;) {
-    const std::uint64_t i0 = first + done;
-    const auto j0 = static_cast<std::uint32_t>(i0 & (kRoundingBlock - 1));
-    const std::size_t seg = std::min<std::size_t>(n - done, kRoundingBlock - j0);
-    terngrad_fields_block(u + done, seg, key.rounding_block_key(i0 >> kRoundingBlockLog2), j0,
-                          scale, inv, fields + done);
+    const std::size_t seg = std::min(kQsgdChunk, n - done);
+    rounding_bits(key, first + done, seg, r);
+    terngrad_fields_from_bits(u + done, seg, r, scale, inv, fields + done);
     done += seg;
   }
 }

@@ -5,11 +5,12 @@
 //
 // Every kernel computes what the scalar reference loops in qsgd.cpp / terngrad.cpp / sign.cpp
 // compute, operation for operation in the same precision and with the same counter-based
-// uniforms (RngKey::rounding_uniform), so messages are byte-identical for the same seed and
+// rounding values (core/rounding.hpp), so messages are byte-identical for the same seed and
 // decoded floats are identical; tests/unit/codec/qsgd_kernels_test.cpp checks both over many
 // sizes (multiples and non-multiples of the vector width, chunk, rounding block and bucket).
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -20,6 +21,7 @@
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/rng.hpp"
+#include "thinwire/core/rounding.hpp"
 
 namespace thinwire::codec::kernels {
 
@@ -50,11 +52,18 @@ inline constexpr std::size_t kQsgdChunk = 1024;
 // finite magnitudes exactly, so the result equals the std::max/std::fabs reduction).
 [[nodiscard]] float max_abs(const float* u, std::size_t n) noexcept;
 
+// out[k] = key.bits24(first + k) for k < n: the rounding stream by VAES or AES-NI where the CPU
+// has them (identical values), else in software. `use` limits the choice (for tests); a path
+// the CPU lacks falls back to the next one.
+enum class AesPath { kBest, kAesNi, kSoftware };
+void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out,
+                   AesPath use = AesPath::kBest) noexcept;
+
 // fields[i] = level_i | (negative_i << width) for i < n, where level_i is the stochastic level of
-// u[i] computed in fp32 with inv = s/scale and the uniform key.rounding_uniform(first + i) (the
-// fp32 branch of stochastic_level in qsgd.cpp).
+// u[i] computed in fp32 with inv = s/scale and the rounding bits key.bits24(first + i) (the fp32
+// branch of stochastic_level in qsgd.cpp).
 void qsgd_fields(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
-                 unsigned width, RngKey key, std::uint32_t* fields) noexcept;
+                 unsigned width, const RoundingKey& key, std::uint32_t* fields) noexcept;
 
 // out[i] = (or +=) ±step·level for the n fields; returns true if any field is invalid (level > s
 // or a signed zero level).
@@ -72,9 +81,10 @@ bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, d
                        std::uint32_t s, float* out, bool overwrite) noexcept;
 
 // TernGrad (2-bit codes 0 = zero, 1 = +scale, 2 = -scale): fields[i] = keep_i << negative_i with
-// keep_i = [key.rounding_uniform(first + i) < min(|u_i|, scale)·inv] in fp32 (inv = 1/scale).
+// keep_i = round_up24(key.bits24(first + i), min(|u_i|, scale)·inv·2^24) != 0 in fp32
+// (inv = 1/scale): kept with probability ⌈p·2^24⌉/2^24 for p = |u_i|/scale.
 void terngrad_fields(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
-                     RngKey key, std::uint32_t* fields) noexcept;
+                     const RoundingKey& key, std::uint32_t* fields) noexcept;
 
 // out[i] = (or +=) the value of code fields[i]; returns true if any code is 3 (invalid).
 bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, float* out,
@@ -95,17 +105,63 @@ void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* o
                  bool overwrite) noexcept;
 
 // Fused packing (packed_kernels.cpp): true if this CPU has what the kernels below need
-// (AVX-512F/BW/DQ/VL and BMI2); callers use the field kernels above otherwise.
+// (AVX-512F/BW/DQ/VL/VBMI, BMI2 and VAES); callers use the field kernels above otherwise.
 [[nodiscard]] bool has_fused_pack() noexcept;
 
 // The fields qsgd_fields computes for u[0..n) (n a multiple of 16), width in {1, 3, 7}, packed
 // least significant first as width + 1 = 2, 4 or 8-bit fields into n·(width + 1)/8 bytes.
+// first is a multiple of 16.
 void qsgd_pack(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
-               unsigned width, RngKey key, std::uint8_t* out) noexcept;
+               unsigned width, const RoundingKey& key, std::uint8_t* out) noexcept;
 
-// The codes terngrad_fields computes for u[0..n) (n a multiple of 16) as 2-bit fields, n/4 bytes.
+// The codes terngrad_fields computes for u[0..n) (n and first multiples of 16) as 2-bit fields,
+// n/4 bytes.
 void terngrad_pack(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
-                   RngKey key, std::uint8_t* out) noexcept;
+                   const RoundingKey& key, std::uint8_t* out) noexcept;
+
+// What qsgd_pack_buckets wrote: whole buckets, and their bytes.
+struct PackedRun {
+  std::size_t buckets;
+  std::size_t bytes;
+};
+
+// QSGD norm=max packed encoding of `buckets` whole buckets of `bucket` floats each (bucket and
+// first multiples of 16; width in {1, 3, 7}) starting at u (element `first` of the vector): per
+// bucket its scale (the bit-pattern maximum of |u_i|, 4 bytes little-endian) and, unless the scale
+// is 0, bucket·(width + 1)/8 bytes of fields, exactly the bytes encode_buckets in qsgd.cpp writes
+// from a byte-aligned position. Stops before a bucket with a non-finite element or with s/scale
+// above 2^100 (the double path), which the caller takes.
+[[nodiscard]] PackedRun qsgd_pack_buckets(const float* u, std::size_t buckets, std::size_t bucket,
+                                          std::uint64_t first, std::uint32_t s, unsigned width,
+                                          const RoundingKey& key, std::uint8_t* out) noexcept;
+
+// The same for TernGrad without clipping (scale = the bit-pattern maximum, 2-bit codes): the
+// bytes encode_buckets in terngrad.cpp writes from a byte-aligned position.
+[[nodiscard]] PackedRun terngrad_pack_buckets(const float* u, std::size_t buckets,
+                                              std::size_t bucket, std::uint64_t first,
+                                              const RoundingKey& key, std::uint8_t* out) noexcept;
+
+// Encodes buckets [first, end) (element indices, `bucket` elements each) into w: runs of whole
+// buckets through run(first, buckets, dst) -> PackedRun, written straight into w's buffer
+// (bucket_bytes each at most) while w stands on a byte boundary and `runs` is set, and every other
+// bucket (where a run stopped, a partial last one) through one(first).
+template <typename Run, typename One>
+void encode_in_runs(BitWriter& w, std::size_t first, std::size_t end, std::size_t bucket,
+                    std::size_t bucket_bytes, bool runs, Run run, One one) {
+  while (first < end) {
+    // At most 256 buckets per call, so that the reserved span stays a small multiple of a run.
+    const std::size_t whole = runs ? std::min<std::size_t>((end - first) / bucket, 256) : 0;
+    std::byte* dst = whole > 0 ? w.reserve_bytes(whole * bucket_bytes) : nullptr;
+    if (dst != nullptr) {
+      const PackedRun done = run(first, whole, reinterpret_cast<std::uint8_t*>(dst));
+      w.commit_bytes(done.bytes);
+      first += done.buckets * bucket;
+      if (done.buckets == whole) continue;
+    }
+    one(first);
+    first += bucket;
+  }
+}
 
 // Appends / reads nb whole bytes (8 bits each, least significant first), 64 bits per call.
 void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb);

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "parallel.hpp"
 #include "qsgd_kernels.hpp"
+#include "sign_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
 
 namespace thinwire::codec {
@@ -25,8 +28,102 @@ std::size_t bucket_length(std::size_t d, std::uint32_t bucket) noexcept {
   return bucket == 0 || bucket > d ? d : static_cast<std::size_t>(bucket);
 }
 
-template <bool kOverwrite>
-void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out) {
+// Payload bits of a d-element vector (d > 0) in buckets of `bucket`: a scale per bucket, a bit
+// per element (the most: a zero bucket sends only its scale).
+std::uint64_t max_bits_total(std::size_t d, std::size_t bucket) noexcept {
+  return std::uint64_t{(d + bucket - 1) / bucket} * kScaleBits + std::uint64_t{d};
+}
+
+// The payload bits written straight into the message buffer for the fused kernel
+// (kernels::SignBits), with the bucket scale put in front of a bucket's bits after them.
+class DirectBits {
+ public:
+  // `base` receives bit 0; the caller has checked that the buffer holds the largest payload.
+  explicit DirectBits(std::byte* base) noexcept : base_(base), bits_{base, 0, 0} {}
+
+  [[nodiscard]] kernels::SignBits& bits() noexcept { return bits_; }
+  [[nodiscard]] std::uint64_t position() const noexcept {
+    return static_cast<std::uint64_t>(bits_.next - base_) * 8 + bits_.used;
+  }
+
+  void put32(std::uint32_t value) noexcept {
+    const unsigned used = bits_.used;
+    bits_.acc |= std::uint64_t{value} << used;
+    if (used >= 32) {
+      store_word();
+      bits_.acc = (std::uint64_t{value} >> 1) >> (63 - used);
+      bits_.used = used - 32;
+    } else {
+      bits_.used = used + 32;
+    }
+  }
+
+  // ORs `value` into the 32 bits at `pos` (written as zeros before): into the stored words or,
+  // for the word not stored yet, into the pending bits.
+  void or32_at(std::uint64_t pos, std::uint32_t value) noexcept {
+    const std::size_t stored = static_cast<std::size_t>(bits_.next - base_) / 8;
+    const auto word = static_cast<std::size_t>(pos / 64);
+    const auto offset = static_cast<unsigned>(pos % 64);
+    or_word(stored, word, std::uint64_t{value} << offset);
+    if (offset > 32) or_word(stored, word + 1, std::uint64_t{value} >> (64 - offset));
+  }
+
+  // Stores the pending bits (zero-padded to a whole byte); returns the payload bytes.
+  std::size_t finish() noexcept {
+    const std::size_t tail = (bits_.used + 7) / 8;
+    std::memcpy(bits_.next, &bits_.acc, tail);
+    return static_cast<std::size_t>(bits_.next - base_) + tail;
+  }
+
+ private:
+  void store_word() noexcept {
+    std::memcpy(bits_.next, &bits_.acc, 8);
+    bits_.next += 8;
+  }
+  void or_word(std::size_t stored, std::size_t word, std::uint64_t part) noexcept {
+    if (word < stored) {
+      std::uint64_t x = 0;
+      std::memcpy(&x, base_ + 8 * word, 8);
+      x |= part;
+      std::memcpy(base_ + 8 * word, &x, 8);
+    } else {
+      bits_.acc |= part;  // word == stored: the word still pending
+    }
+  }
+
+  std::byte* base_;
+  kernels::SignBits bits_;
+};
+
+// Encodes the buckets of u (d elements from element `first` of the vector v, cut into buckets of
+// `bucket`) with the fused kernel: one pass over each bucket computes its bits and its |u| sum.
+// The scale goes in front of the bits once known; a zero scale rewinds the bucket to the scale
+// alone (the format sends no bits then).
+void encode_direct(std::span<const float> v, std::size_t first, std::size_t last,
+                   std::size_t bucket, DirectBits& out) {
+  for (; first < last; first += bucket) {
+    const std::span<const float> u = v.subspan(first, std::min(bucket, last - first));
+    const kernels::SignBits start = out.bits();
+    const std::uint64_t at = out.position();
+    out.put32(0);
+    const double sum = kernels::sign_bits_sum(u.data(), u.size(), out.bits());
+    // As sign_scale: the kernel's sum is kernels::sum_abs's value.
+    const auto scale = static_cast<float>(sum / static_cast<double>(u.size()));
+    if (!std::isfinite(scale)) require_finite(v, kName);
+    if (scale == 0.0f) {
+      out.bits() = start;
+      out.put32(0);
+    } else {
+      out.or32_at(at, std::bit_cast<std::uint32_t>(scale));
+    }
+  }
+}
+
+// Reads each bucket's scale and hands (bucket's elements, scale) to decode_bucket, zero-filling
+// (overwrite) or skipping zero-scale buckets, which send no bits.
+template <bool kOverwrite, typename DecodeBucket>
+void for_each_bucket(BitReader& r, std::uint32_t bucket_param, std::span<float> out,
+                     DecodeBucket decode_bucket) {
   const std::size_t d = out.size();
   if (d == 0) return;
   const std::size_t bucket = bucket_length(d, bucket_param);
@@ -37,8 +134,29 @@ void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out) 
       if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
       continue;
     }
-    sign_decode_bucket(r, scale, u, kOverwrite ? DecodeMode::kOverwrite : DecodeMode::kAccumulate);
+    decode_bucket(u, scale);
   }
+}
+
+// Decodes every bucket with kernels::sign_values_at, straight from the payload bytes; the same
+// checks, in the same order, as decode_all.
+template <bool kOverwrite>
+void decode_direct(std::span<const std::byte> payload, BitReader& r, std::uint32_t bucket_param,
+                   std::span<float> out) {
+  for_each_bucket<kOverwrite>(r, bucket_param, out, [&](std::span<float> u, float scale) {
+    const std::uint64_t at = r.position();
+    r.skip(u.size());  // throws if the message ends inside the bucket's bits
+    kernels::sign_values_at(payload.data(), payload.size(), at, u.size(), scale, u.data(),
+                            kOverwrite);
+  });
+}
+
+template <bool kOverwrite>
+void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path) {
+  for_each_bucket<kOverwrite>(r, bucket_param, out, [&](std::span<float> u, float scale) {
+    sign_decode_bucket(r, scale, u, kOverwrite ? DecodeMode::kOverwrite : DecodeMode::kAccumulate,
+                       path);
+  });
 }
 
 }  // namespace
@@ -87,35 +205,57 @@ void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeM
   }
 }
 
-std::string SignCodec::spec() const {
-  return std::string(kName) + ":bucket=" + std::to_string(bucket_) + threads_spec_suffix(threads_);
-}
-
-std::size_t SignCodec::max_encoded_bytes(std::size_t d) const {
-  std::uint64_t bits = 0;
-  if (d > 0) {
-    const std::uint64_t bucket = bucket_length(d, bucket_);
-    bits = (d + bucket - 1) / bucket * kScaleBits + std::uint64_t{d};
+double sign_abs_sum(std::span<const float> u, KernelPath path) {
+  if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
+    return kernels::sign_sum_abs(u.data(), u.size());
   }
-  return kHeaderBytes + kParamsBytes + static_cast<std::size_t>((bits + 7) / 8);
+  return kernels::sum_abs(u.data(), u.size());
 }
 
-std::size_t SignCodec::encode_into(std::span<const float> v, const EncodeContext& /*ctx*/,
-                                   std::span<std::byte> out) const {
+std::size_t sign_payload_max_bytes(std::size_t d, std::uint32_t bucket) noexcept {
+  return d == 0 ? 0
+                : static_cast<std::size_t>((max_bits_total(d, bucket_length(d, bucket)) + 7) / 8);
+}
+
+std::size_t sign_encode_payload(std::span<const float> v, std::uint32_t bucket_param,
+                                std::span<std::byte> out, KernelPath path, unsigned threads) {
   // No separate finiteness pass: the scale is finite iff its bucket is (a double sum of |finite|
   // floats cannot overflow), so a non-finite scale sends us to require_finite for the error.
-  MessageWriter msg(out, id(), v.size());
-  write_params(msg.params());
-  BitWriter w(msg.payload_area());
   const std::size_t d = v.size();
-  if (d == 0) return msg.finish(w.finish());
-  const std::size_t bucket = bucket_length(d, bucket_);
+  BitWriter w(out);
+  if (d == 0) return w.finish();
+  const std::size_t bucket = bucket_length(d, bucket_param);
   const std::size_t buckets = (d - 1) / bucket + 1;
-  const std::size_t parts = parallel::part_count(threads_, d, buckets);
+  const std::size_t parts = parallel::part_count(threads, d, buckets);
   const auto range = [&](std::size_t q) {
     return std::pair{parallel::first_bucket(q, parts, buckets),
                      parallel::first_bucket(q + 1, parts, buckets)};
   };
+  const auto max_bits = [&](std::size_t q) -> std::uint64_t {
+    const auto [b0, b1] = range(q);  // a 32-bit scale per bucket and 1 bit per element
+    return (b1 - b0) * kScaleBits + (std::min(d, b1 * bucket) - b0 * bucket);
+  };
+  // The fused kernel writes whole words without BitWriter's bounds checks: only into a buffer
+  // known to hold the largest payload (a smaller one takes the checked path, which throws).
+  if (path == KernelPath::kFast && kernels::has_sign_kernels() &&
+      out.size() >= sign_payload_max_bytes(d, bucket_param)) {
+    if (parts == 1) {
+      DirectBits direct(out.data());
+      encode_direct(v, 0, d, bucket, direct);
+      return direct.finish();
+    }
+    // Each part into its own buffer, then appended: the same bits as one part.
+    parallel::encode_parts(parts, w, max_bits, [&](std::size_t q, BitWriter& pw) {
+      const auto [b0, b1] = range(q);
+      std::vector<std::byte> buf((max_bits(q) + 7) / 8);
+      DirectBits direct(buf.data());
+      encode_direct(v, b0 * bucket, std::min(d, b1 * bucket), bucket, direct);
+      const std::uint64_t bits = direct.position();
+      direct.finish();
+      pw.put_stream(buf, bits);
+    });
+    return w.finish();
+  }
   const auto encode_part = [&](std::size_t q, BitWriter& pw) {
     const auto [b0, b1] = range(q);
     for (std::size_t first = b0 * bucket; first < std::min(d, b1 * bucket); first += bucket) {
@@ -123,36 +263,58 @@ std::size_t SignCodec::encode_into(std::span<const float> v, const EncodeContext
       const float scale = sign_scale(u);
       if (!std::isfinite(scale)) require_finite(v, kName);
       pw.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
-      if (scale != 0.0f) sign_encode_bucket(u, pw);
+      if (scale != 0.0f) sign_encode_bucket(u, pw, path);
     }
   };
   if (parts == 1) {
     encode_part(0, w);
   } else {
-    parallel::encode_parts(
-        parts, w,
-        [&](std::size_t q) -> std::uint64_t {
-          const auto [b0, b1] = range(q);  // a 32-bit scale per bucket and 1 bit per element
-          return (b1 - b0) * kScaleBits + (std::min(d, b1 * bucket) - b0 * bucket);
-        },
-        encode_part);
+    parallel::encode_parts(parts, w, max_bits, encode_part);
   }
-  return msg.finish(w.finish());
+  return w.finish();
 }
 
-void SignCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
-                               DecodeMode mode) const {
+void sign_decode_payload(std::span<const std::byte> payload, std::uint32_t bucket,
+                         std::span<float> out, DecodeMode mode, KernelPath path) {
   BitReader r(payload);
-  if (mode == DecodeMode::kOverwrite) {
-    decode_all<true>(r, bucket_, out);
+  const bool overwrite = mode == DecodeMode::kOverwrite;
+  if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
+    if (overwrite) {
+      decode_direct<true>(payload, r, bucket, out);
+    } else {
+      decode_direct<false>(payload, r, bucket, out);
+    }
+  } else if (overwrite) {
+    decode_all<true>(r, bucket, out, path);
   } else {
-    decode_all<false>(r, bucket_, out);
+    decode_all<false>(r, bucket, out, path);
   }
   const std::uint64_t left = r.remaining();
   if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
     corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +
             " bits after the last bucket (at most 7 zero padding bits allowed)");
   }
+}
+
+std::string SignCodec::spec() const {
+  return std::string(kName) + ":bucket=" + std::to_string(bucket_) + threads_spec_suffix(threads_);
+}
+
+std::size_t SignCodec::max_encoded_bytes(std::size_t d) const {
+  return kHeaderBytes + kParamsBytes + sign_payload_max_bytes(d, bucket_);
+}
+
+std::size_t SignCodec::encode_into(std::span<const float> v, const EncodeContext& /*ctx*/,
+                                   std::span<std::byte> out) const {
+  MessageWriter msg(out, id(), v.size());
+  write_params(msg.params());
+  return msg.finish(
+      sign_encode_payload(v, bucket_, msg.payload_area(), KernelPath::kFast, threads_));
+}
+
+void SignCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
+                               DecodeMode mode) const {
+  sign_decode_payload(payload, bucket_, out, mode);
 }
 
 void SignCodec::write_params(ParamWriter& w) const { w.put_u32(bucket_); }

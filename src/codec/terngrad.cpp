@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "decode_kernels.hpp"
 #include "parallel.hpp"
 #include "qsgd_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
@@ -55,12 +56,35 @@ bool terngrad_float_inverse(float scale) noexcept {
   return 1.0 / static_cast<double>(scale) <= 0x1.0p100;
 }
 
+// The multi-bucket AVX-512 decoder (decode_kernels.hpp), where the CPU has it. Returns the element
+// where the per-bucket loop goes on: d, or the first of a bucket the kernel leaves to it (an
+// invalid scale, which that loop reports, or the stream's end).
 template <bool kOverwrite>
-void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path) {
+std::size_t decode_runs(BitReader& r, const std::byte* base, std::size_t bucket,
+                        std::span<float> out) {
+  const std::size_t d = out.size();
+  // Odd buckets end inside a byte and would stop the kernel at every bucket: those stay below.
+  if ((bucket % 4 != 0 && bucket < d) || !kernels::has_fast_decode()) return 0;
+  kernels::PackedCursor c;
+  const kernels::PackedStop stop =
+      kernels::decode_packed_stream(r, base, {d, bucket, 2, 0}, c, out.data(), kOverwrite);
+  if (stop == kernels::PackedStop::kBadField) {
+    corrupt("the bucket starting at element " + std::to_string(c.first) +
+            " holds the invalid 2-bit code 3");
+  }
+  return stop == kernels::PackedStop::kDone ? d : c.next;
+}
+
+// base: r's buffer where the caller knows it (the kernel then reads it in place), else null.
+template <bool kOverwrite>
+void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path,
+                const std::byte* base = nullptr) {
   const std::size_t d = out.size();
   if (d == 0) return;
   const std::size_t bucket = bucket_length(d, bucket_param);
-  for (std::size_t first = 0; first < d; first += bucket) {
+  const std::size_t start =
+      path == KernelPath::kFast ? decode_runs<kOverwrite>(r, base, bucket, out) : 0;
+  for (std::size_t first = start; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
     const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
@@ -98,31 +122,40 @@ float terngrad_scale(std::span<const float> u, double clip) {
   return threshold < static_cast<double>(m) ? static_cast<float>(threshold) : m;
 }
 
-void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float scale, RngKey key,
-                            BitWriter& w) {
-  // b_i ~ Bernoulli(min(|u_i|, s_t)/s_t): one uniform per element (counter = element index). The
-  // probability is computed in fp32 (as kernels::terngrad_fields does) when 1/s_t fits.
+namespace {
+
+void encode_bucket_reference(std::span<const float> u, std::size_t first, float scale,
+                             const RoundingKey& key, BitWriter& w) {
+  // b_i ~ Bernoulli(min(|u_i|, s_t)/s_t) from the element's 24 rounding bits (counter = element
+  // index): the probability is computed in fp32 (as kernels::terngrad_fields does) when 1/s_t
+  // fits, and rounded up to a multiple of 2^-24 by round_up24.
   const double inv = 1.0 / static_cast<double>(scale);
   const bool use_float = terngrad_float_inverse(scale);
   const auto inv_f = static_cast<float>(std::min(inv, 0x1.0p100));
+  RoundingCursor rounding(key);
   for (std::size_t i = 0; i < u.size(); ++i) {
-    const float uniform = key.rounding_uniform(first + i);
-    const bool keep = use_float ? uniform < std::min(std::fabs(u[i]), scale) * inv_f
-                                : static_cast<double>(uniform) <
-                                      static_cast<double>(std::min(std::fabs(u[i]), scale)) * inv;
+    const std::uint32_t r = rounding.bits24(first + i);
+    const float m = std::min(std::fabs(u[i]), scale);
+    const bool keep = use_float ? round_up24(r, m * inv_f * 0x1.0p24f) != 0
+                                : round_up24(r, static_cast<double>(m) * inv * 0x1.0p24) != 0;
     w.put(keep ? (u[i] < 0.0f ? kCodeMinus : kCodePlus) : kCodeZero, 2);
   }
 }
 
-namespace {
-
-// The fast path of one bucket with 1/scale in fp32: the fused packing kernel where the CPU has
-// it, then the field kernel for the last (< 16) elements.
-void encode_bucket_fast(std::span<const float> u, std::size_t first, float scale, RngKey key,
-                        BitWriter& w) {
+// The fast path of one bucket with 1/scale in fp32: the fused packing kernel from the first
+// element on a 16-element rounding group where the CPU has it, the field kernel elsewhere.
+void encode_bucket_fast(std::span<const float> u, std::size_t first, float scale,
+                        const RoundingKey& key, BitWriter& w) {
   const auto inv = static_cast<float>(1.0 / static_cast<double>(scale));
+  std::uint32_t fields[kernels::kQsgdChunk];
+  const auto put_fields = [&](std::size_t off, std::size_t n) {
+    kernels::terngrad_fields(u.data() + off, n, first + off, scale, inv, key, fields);
+    kernels::put_fields(w, fields, n, 2);
+  };
   std::size_t off = 0;
   if (kernels::has_fused_pack()) {
+    off = std::min(u.size(), (16 - first % 16) % 16);
+    if (off > 0) put_fields(0, off);
     alignas(64) std::uint64_t words[kernels::kQsgdChunk / 32];
     while (u.size() - off >= 16) {
       const std::size_t n = std::min(kernels::kQsgdChunk, (u.size() - off) / 16 * 16);
@@ -133,31 +166,48 @@ void encode_bucket_fast(std::span<const float> u, std::size_t first, float scale
       off += n;
     }
   }
-  std::uint32_t fields[kernels::kQsgdChunk];
   for (; off < u.size(); off += kernels::kQsgdChunk) {
-    const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
-    kernels::terngrad_fields(u.data() + off, n, first + off, scale, inv, key, fields);
-    kernels::put_fields(w, fields, n, 2);
+    put_fields(off, std::min(kernels::kQsgdChunk, u.size() - off));
   }
 }
 
+}  // namespace
+
+void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float scale, RngKey key,
+                            BitWriter& w) {
+  encode_bucket_reference(u, first, scale, RoundingKey(key), w);
+}
+
+namespace {
+
 void encode_buckets(std::span<const float> v, const TernGradParams& p, std::size_t bucket,
-                    std::size_t b0, std::size_t b1, RngKey key, BitWriter& w, KernelPath path) {
+                    std::size_t b0, std::size_t b1, RngKey rng, BitWriter& w, KernelPath path) {
+  const RoundingKey key(rng);
   const std::size_t d = v.size();
-  for (std::size_t first = b0 * bucket; first < std::min(d, b1 * bucket); first += bucket) {
+  const auto encode_one = [&](std::size_t first) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const float scale = terngrad_scale(u, p.clip);
     // Without clipping the scale is the bit-pattern maximum, an infinity or NaN pattern iff the
     // bucket holds one (TernGradCodec::encode_into relies on this instead of a separate pass).
     if (std::bit_cast<std::uint32_t>(scale) >= 0x7F800000U) require_finite(v, kName);
     w.put(std::bit_cast<std::uint32_t>(scale), kScaleBits);
-    if (scale == 0.0f) continue;
+    if (scale == 0.0f) return;
     if (path == KernelPath::kReference || !terngrad_float_inverse(scale)) {
-      terngrad_encode_bucket(u, first, scale, key, w);
-      continue;
+      encode_bucket_reference(u, first, scale, key, w);
+    } else {
+      encode_bucket_fast(u, first, scale, key, w);
     }
-    encode_bucket_fast(u, first, scale, key, w);
-  }
+  };
+  // Runs of whole buckets straight into the output (kernels::terngrad_pack_buckets) without
+  // clipping, when buckets are whole 16-element rounding groups.
+  const bool runs =
+      path == KernelPath::kFast && p.clip == 0.0 && bucket % 16 == 0 && kernels::has_fused_pack();
+  kernels::encode_in_runs(
+      w, b0 * bucket, std::min(d, b1 * bucket), bucket, 4 + bucket / 4, runs,
+      [&](std::size_t first, std::size_t whole, std::uint8_t* dst) {
+        return kernels::terngrad_pack_buckets(v.data() + first, whole, bucket, first, key, dst);
+      },
+      encode_one);
 }
 
 }  // namespace
@@ -252,7 +302,12 @@ std::size_t TernGradCodec::encode_into(std::span<const float> v, const EncodeCon
 void TernGradCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
                                    DecodeMode mode) const {
   BitReader r(payload);
-  terngrad_decode_payload(r, params_.bucket, out, mode);
+  // As terngrad_decode_payload, with r's buffer for the kernel to read in place.
+  if (mode == DecodeMode::kOverwrite) {
+    decode_all<true>(r, params_.bucket, out, KernelPath::kFast, payload.data());
+  } else {
+    decode_all<false>(r, params_.bucket, out, KernelPath::kFast, payload.data());
+  }
   const std::uint64_t left = r.remaining();
   if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
     corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +

@@ -4,7 +4,7 @@
 // bucket u with scale ‖u‖ (2-norm, or max-norm as in the paper's experiments), r_i = |u_i|/‖u‖,
 // ℓ_i = ⌊s·r_i⌋, and the level is ℓ_i + 1 with probability s·r_i − ℓ_i, else ℓ_i, drawn from the
 // counter-based RNG with counter = element index (so any slice is reproducible on its own; the
-// rounding stream RngKey::rounding_uniform, whose 32-bit mixer vectorizes 16 lanes wide).
+// rounding stream of core/rounding.hpp, two AES rounds per four elements).
 // Decoding gives ‖u‖·sgn(u_i)·level_i/s with sgn(0) = +1; E Q(u) = u.
 //
 // Payload: per bucket a 32-bit fp32 scale (a zero bucket sends only its scale), then
@@ -62,13 +62,13 @@ void write_qsgd_params(ParamWriter& w, const QsgdParams& p);
 [[nodiscard]] std::uint64_t qsgd_payload_max_bits(std::size_t d, const QsgdParams& p);
 [[nodiscard]] std::size_t qsgd_payload_max_bytes(std::size_t d, const QsgdParams& p);
 
-// Appends the payload bits for v to w (does not finish w). Random numbers: key.rounding_uniform(i)
-// for element i of v; s·r_i in fp32 unless s/scale overflows it (see qsgd.cpp). v must be finite
-// (with norm=max the fast path checks it per bucket); throws InvalidArgument if a bucket's 2-norm
-// exceeds the fp32 range (its scale could not be sent). `path` picks the vectorized kernels or
-// the scalar reference; the bits are the same. `threads` > 1 encodes large vectors (at least
-// 2^15 elements per thread, at least one bucket each) on up to that many threads, cut at bucket
-// boundaries; the bits are the same for any thread count.
+// Appends the payload bits for v to w (does not finish w). Random numbers:
+// RoundingKey(key).bits24(i) for element i of v; s·r_i in fp32 unless s/scale overflows it (see
+// qsgd.cpp). v must be finite (with norm=max the fast path checks it per bucket); throws
+// InvalidArgument if a bucket's 2-norm exceeds the fp32 range (its scale could not be sent). `path`
+// picks the vectorized kernels or the scalar reference; the bits are the same. `threads` > 1
+// encodes large vectors (at least 2^15 elements per thread, at least one bucket each) on up to that
+// many threads, cut at bucket boundaries; the bits are the same for any thread count.
 void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
                          KernelPath path = KernelPath::kFast, unsigned threads = 1);
 

@@ -32,9 +32,10 @@
 namespace thinwire::codec {
 
 // Replaces out with k distinct indices drawn uniformly from [0, d), ascending; a pure function
-// of (key, d, k). O(k) expected draws (Floyd's algorithm with an open-addressing set, then a
-// sort of the k indices) when k <= d/8, else one O(d) pass of selection sampling (Knuth's
-// Algorithm S). k is capped at d; throws InvalidArgument if d >= 2^32.
+// of (key, d, k). When k <= d/8, Floyd's algorithm (k draws) on a bitmap of d bits whose set
+// bits are then listed in order, or, when d/k is very large, on an open-addressing set followed
+// by a sort (the same draws and decisions, so the same indices); else one O(d) pass of selection
+// sampling (Knuth's Algorithm S). k is capped at d; throws InvalidArgument if d >= 2^32.
 void sample_without_replacement(RngKey key, std::size_t d, std::size_t k,
                                 std::vector<std::uint32_t>& out);
 

@@ -37,7 +37,7 @@ struct TernGradParams {
 // The bucket's scale after optional clipping: max_i min(|u_i|, c·σ).
 [[nodiscard]] float terngrad_scale(std::span<const float> u, double clip);
 // Appends 2 bits per element of u (first = index of u[0] in the vector, the RNG counter of
-// key.rounding_uniform). The scalar reference; the codec runs the vectorized kernels, which give
+// RoundingKey(key).bits24). The scalar reference; the codec runs the vectorized kernels, which give
 // the same bits.
 void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float scale, RngKey key,
                             BitWriter& w);

@@ -69,6 +69,17 @@ class BitWriter {
     put(tail, rest);
   }
 
+  // For kernels that write whole bytes straight into the output: if the stream is at a byte
+  // boundary and n more bytes fit, returns where they go (the caller then writes at most n bytes
+  // there and calls commit_bytes with how many it wrote); otherwise nullptr, and nothing changes
+  // but that pending whole bytes may have been written out.
+  [[nodiscard]] std::byte* reserve_bytes(std::size_t n) {
+    settle_bytes();
+    if (used_ != 0 || n > out_.size() - pos_) return nullptr;
+    return out_.data() + pos_;
+  }
+  void commit_bytes(std::size_t n) noexcept { pos_ += n; }
+
   // Flushes the partial word; returns the number of bytes written in total.
   std::size_t finish() {
     const std::size_t tail = (used_ + 7) / 8;

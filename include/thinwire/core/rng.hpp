@@ -31,25 +31,9 @@ enum class RngPurpose : std::uint32_t {
   return z ^ (z >> 31);
 }
 
-// A 32-bit bijective mixer ("lowbias32": xorshift-multiply rounds with constants found by
-// C. Wellons' hash prospector, measured avalanche bias ~0.17 %). Used only for the cheap
-// stochastic-rounding uniforms below, where 16 lanes per AVX-512 vector matter.
-[[nodiscard]] constexpr std::uint32_t mix32(std::uint32_t x) noexcept {
-  x ^= x >> 16;
-  x *= 0x7FEB352DU;
-  x ^= x >> 15;
-  x *= 0x846CA68BU;
-  x ^= x >> 16;
-  return x;
-}
-
 __extension__ using Uint128 = unsigned __int128;
 
 inline constexpr std::uint64_t kGolden64 = 0x9E3779B97F4A7C15ULL;
-inline constexpr std::uint32_t kGolden32 = 0x9E3779B9U;
-// Counters per block of the rounding stream (see RngKey::rounding_uniform).
-inline constexpr unsigned kRoundingBlockLog2 = 10;
-inline constexpr std::uint64_t kRoundingBlock = std::uint64_t{1} << kRoundingBlockLog2;
 
 // A stream key: a 64-bit value derived from (seed, rank, iteration, purpose).
 struct RngKey {
@@ -77,25 +61,6 @@ struct RngKey {
   // Uniform float in [0, 1) with 24 random bits for counter i.
   [[nodiscard]] constexpr float uniform(std::uint64_t i) const noexcept {
     return static_cast<float>(bits(i) >> 40) * 0x1.0p-24f;
-  }
-
-  // The rounding stream: uniform float in [0, 1) with 24 random bits for counter i, cheaper than
-  // uniform(i) and meant for per-element stochastic rounding (QSGD, TernGrad). Counters are
-  // grouped in blocks of 1024; block c gets a 32-bit key from the full 64-bit mixer
-  // (rounding_block_key), and counter j of the block is mix32(block key + j·golden32). So blocks
-  // (and streams of different keys) are as unrelated as the 64-bit stream's values, and within a
-  // block the 1024 inputs are distinct, hence so are the outputs (mix32 is a bijection). Vector
-  // kernels compute the block key once and then one mix32 per element (two 32-bit multiplies).
-  [[nodiscard]] constexpr std::uint32_t rounding_block_key(std::uint64_t block) const noexcept {
-    return static_cast<std::uint32_t>(bits(block) >> 32);
-  }
-  [[nodiscard]] static constexpr float rounding_uniform_in_block(std::uint32_t block_key,
-                                                                 std::uint32_t j) noexcept {
-    return static_cast<float>(mix32(block_key + j * kGolden32) >> 8) * 0x1.0p-24f;
-  }
-  [[nodiscard]] constexpr float rounding_uniform(std::uint64_t i) const noexcept {
-    return rounding_uniform_in_block(rounding_block_key(i >> kRoundingBlockLog2),
-                                     static_cast<std::uint32_t>(i & (kRoundingBlock - 1)));
   }
 
   // Uniform double in [0, 1) with 53 random bits for counter i.

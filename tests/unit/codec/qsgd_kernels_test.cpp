@@ -1,7 +1,7 @@
 // The vectorized QSGD kernels against the scalar reference (KernelPath::kReference): identical
 // payload bits for the same key and identical decoded floats, over sizes that are and are not
 // multiples of the vector width (16), the chunk (1024), the rounding block (1024) and the bucket;
-// plus a sanity check of the rounding stream's uniforms.
+// plus the rounding stream's vector generators against its software definition.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "qsgd_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/sign.hpp"
 #include "thinwire/codec/terngrad.hpp"
 #include "thinwire/core/rng.hpp"
+#include "thinwire/core/rounding.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -80,6 +82,79 @@ TEST(QsgdKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
     }
   }
   EXPECT_GT(cases, 1000);
+}
+
+// The whole-bucket runs (qsgd_pack_buckets, taken when the payload starts on a byte boundary and
+// the bucket is a multiple of 16) against the reference: buckets that are odd multiples of 16 (a
+// rounding block then starts in the middle of a pair of groups), a zero bucket, a bucket with a
+// subnormal scale (the double path, which stops a run), and a partial last bucket.
+TEST(QsgdKernelsTest, WholeBucketRunsMatchTheReference) {
+  for (const std::uint32_t bucket : {16U, 48U, 512U, 528U}) {
+    for (const std::size_t d : {std::size_t{40} * bucket, std::size_t{40} * bucket + 37}) {
+      std::vector<float> v = heavy_tailed(d, bucket + d);
+      std::fill_n(v.begin() + 3 * bucket, bucket, 0.0f);
+      for (std::size_t i = 7 * bucket; i < 8 * bucket; ++i) v[i] = (i % 3 == 0 ? -1 : 1) * 1e-42f;
+      for (const std::uint32_t s : {1U, 5U, 7U, 100U, 127U}) {
+        const QsgdParams p{.levels = s, .bucket = bucket};
+        for (const unsigned threads : {1U, 3U}) {
+          std::vector<std::byte> fast(qsgd_payload_max_bytes(d, p));
+          std::vector<std::byte> ref(fast.size());
+          BitWriter wf(fast);
+          BitWriter wr(ref);
+          const RngKey key = RngKey::make(11, 2, 3, RngPurpose::kQuantize);
+          qsgd_encode_payload(v, p, key, wf, KernelPath::kFast, threads);
+          qsgd_encode_payload(v, p, key, wr, KernelPath::kReference);
+          fast.resize(wf.finish());
+          ref.resize(wr.finish());
+          ASSERT_EQ(fast, ref) << "d=" << d << " " << qsgd_params_spec(p) << " threads " << threads;
+        }
+      }
+    }
+  }
+}
+
+// TernGrad's whole-bucket runs (kernels::terngrad_pack_buckets) against the reference, as above.
+TEST(TernGradKernelsTest, WholeBucketRunsMatchTheReference) {
+  for (const std::uint32_t bucket : {16U, 48U, 512U, 528U}) {
+    for (const std::size_t d : {std::size_t{40} * bucket, std::size_t{40} * bucket + 37}) {
+      std::vector<float> v = heavy_tailed(d, bucket + d);
+      std::fill_n(v.begin() + 3 * bucket, bucket, 0.0f);
+      for (std::size_t i = 7 * bucket; i < 8 * bucket; ++i) v[i] = (i % 3 == 0 ? -1 : 1) * 1e-42f;
+      const TernGradParams p{.bucket = bucket};
+      for (const unsigned threads : {1U, 3U}) {
+        std::vector<std::byte> fast(8 * d + 64);
+        std::vector<std::byte> ref(fast.size());
+        BitWriter wf(fast);
+        BitWriter wr(ref);
+        const RngKey key = RngKey::make(11, 2, 3, RngPurpose::kQuantize);
+        terngrad_encode_payload(v, p, key, wf, KernelPath::kFast, threads);
+        terngrad_encode_payload(v, p, key, wr, KernelPath::kReference);
+        fast.resize(wf.finish());
+        ref.resize(wr.finish());
+        ASSERT_EQ(fast, ref) << "d=" << d << " bucket=" << bucket << " threads " << threads;
+      }
+    }
+  }
+}
+
+// A non-finite element inside a run gives the reference's error.
+TEST(QsgdKernelsTest, WholeBucketRunsRejectNonFiniteInput) {
+  std::vector<float> v = heavy_tailed(20 * 512, 4);
+  v[9 * 512 + 100] = std::nanf("");
+  const QsgdParams p{.levels = 7, .bucket = 512};
+  const auto message = [&](KernelPath path) {
+    std::vector<std::byte> buf(qsgd_payload_max_bytes(v.size(), p));
+    BitWriter w(buf);
+    try {
+      qsgd_encode_payload(v, p, RngKey::make(1, 0, 0, RngPurpose::kQuantize), w, path);
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string fast = message(KernelPath::kFast);
+  EXPECT_NE(fast.find("element 4708"), std::string::npos) << fast;
+  EXPECT_EQ(fast, message(KernelPath::kReference));
 }
 
 // Elias with s = √d and one bucket (the QSGD paper's setting): long gaps and levels that do and do
@@ -330,27 +405,22 @@ TEST(SignKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
   }
 }
 
-// The rounding stream: n = 2^16 uniforms have mean 1/2 and variance 1/12; the sample mean's
-// standard deviation is sqrt(1/12/n) ~ 1.1e-3, so 6 sigma is 7e-3. Counters straddling a block
-// boundary equal the per-block formula.
-TEST(QsgdKernelsTest, RoundingUniformsLookUniform) {
-  const RngKey key = RngKey::make(3, 0, 9, RngPurpose::kQuantize);
-  const std::size_t n = std::size_t{1} << 16;
-  double sum = 0.0;
-  double sum2 = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double u = key.rounding_uniform(i);
-    ASSERT_GE(u, 0.0);
-    ASSERT_LT(u, 1.0);
-    sum += u;
-    sum2 += u * u;
+// The vector generators of the rounding stream (VAES, AES-NI, whichever this CPU has) give the
+// software values for every start and length: unaligned starts, runs across rounding blocks.
+TEST(QsgdKernelsTest, RoundingBitsMatchTheSoftwareStream) {
+  const RoundingKey key(RngKey::make(3, 0, 9, RngPurpose::kQuantize));
+  std::vector<std::uint32_t> got(3000);
+  for (const kernels::AesPath use : {kernels::AesPath::kBest, kernels::AesPath::kAesNi}) {
+    for (const std::uint64_t first : {0UL, 1UL, 3UL, 15UL, 16UL, 1000UL, 1023UL, 1024UL, 99999UL}) {
+      for (const std::size_t n : {1UL, 3UL, 16UL, 17UL, 48UL, 1025UL, 3000UL}) {
+        kernels::rounding_bits(key, first, n, got.data(), use);
+        for (std::size_t k = 0; k < n; ++k) {
+          ASSERT_EQ(got[k], key.bits24(first + k))
+              << "path " << static_cast<int>(use) << " first " << first << " k " << k;
+        }
+      }
+    }
   }
-  const double mean = sum / static_cast<double>(n);
-  EXPECT_NEAR(mean, 0.5, 7e-3);
-  EXPECT_NEAR(sum2 / static_cast<double>(n) - mean * mean, 1.0 / 12.0, 7e-3);
-  EXPECT_EQ(key.rounding_uniform(kRoundingBlock + 3),
-            RngKey::rounding_uniform_in_block(key.rounding_block_key(1), 3));
-  EXPECT_NE(key.rounding_uniform(5), key.derive(1).rounding_uniform(5));
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "sparse_test_util.hpp"
@@ -67,6 +69,129 @@ TEST(SampleWithoutReplacementTest, UniformInclusionBothMethods) {
   expect_uniform_inclusion(64, 8, 20000);   // Floyd, at the boundary
   expect_uniform_inclusion(64, 9, 20000);   // selection sampling
   expect_uniform_inclusion(64, 50, 20000);  // selection sampling
+}
+
+// The sampler as it was first written: Floyd's algorithm over a std::set, then the set's order.
+// Faster samplers must pick exactly these indices (messages and shared-seed decoding depend on
+// it).
+std::vector<std::uint32_t> reference_sample(RngKey key, std::size_t d, std::size_t k) {
+  k = std::min(k, d);
+  std::vector<std::uint32_t> out;
+  if (k == d) {
+    for (std::size_t i = 0; i < d; ++i) out.push_back(static_cast<std::uint32_t>(i));
+  } else if (k > d / 8) {
+    std::size_t need = k;
+    for (std::size_t i = 0; need > 0; ++i) {
+      if (key.below(i, d - i) < need) {
+        out.push_back(static_cast<std::uint32_t>(i));
+        --need;
+      }
+    }
+  } else {
+    std::set<std::uint32_t> taken;
+    RngStream rng(key);
+    for (std::size_t j = d - k; j < d; ++j) {
+      const auto t = static_cast<std::uint32_t>(rng.next_below(j + 1));
+      taken.insert(taken.contains(t) ? static_cast<std::uint32_t>(j) : t);
+    }
+    out.assign(taken.begin(), taken.end());
+  }
+  return out;
+}
+
+TEST(SampleWithoutReplacementTest, SameIndicesAsTheReferenceFloyd) {
+  struct Case {
+    std::size_t d;
+    std::size_t k;
+  };
+  const Case cases[] = {{1, 1},          {2, 1},         {63, 1},         {64, 8},
+                        {65, 8},         {100, 12},      {1000, 125},     {1000, 124},
+                        {4097, 1},       {4096, 1},      {8191, 1},       {8192, 2},
+                        {100003, 24},    {100003, 25},   {100003, 1000},  {100003, 12500},
+                        {1 << 20, 255},  {1 << 20, 256}, {1 << 20, 1000}, {(1 << 20) + 37, 131076},
+                        {1 << 22, 41943}};
+  std::vector<std::uint32_t> out;
+  for (const Case& c : cases) {
+    for (std::uint64_t seed = 0; seed < 3; ++seed) {
+      const RngKey key = testing::test_key(1000 * seed + c.k);
+      sample_without_replacement(key, c.d, c.k, out);
+      ASSERT_EQ(out, reference_sample(key, c.d, c.k)) << "d = " << c.d << " k = " << c.k;
+    }
+  }
+  // Dense enough that Floyd's draws often collide (k = d/8), at every d near a word boundary.
+  for (std::size_t d = 120; d < 200; ++d) {
+    for (const std::size_t k : {std::size_t{1}, d / 16, d / 8}) {
+      sample_without_replacement(testing::test_key(d), d, k, out);
+      ASSERT_EQ(out, reference_sample(testing::test_key(d), d, k)) << "d = " << d << " k = " << k;
+    }
+  }
+}
+
+// The payload written the plain way: the reference indices as Elias-delta gaps (unless
+// shared), then every kept value as a raw float32.
+std::vector<std::byte> reference_payload(std::span<const float> v, RngKey key, std::size_t k,
+                                         bool shared) {
+  const std::vector<std::uint32_t> kept = reference_sample(key, v.size(), k);
+  std::vector<std::byte> buffer(16 * kept.size() + 64);
+  BitWriter w(buffer);
+  std::uint64_t next = 0;
+  for (const std::uint32_t i : kept) {
+    if (!shared) EliasDelta::put(w, i + 1 - next);
+    next = std::uint64_t{i} + 1;
+  }
+  for (const std::uint32_t i : kept) w.put(std::bit_cast<std::uint32_t>(v[i]), 32);
+  buffer.resize(w.finish());
+  return buffer;
+}
+
+TEST(RandKTest, MessagesMatchTheReferenceEncoding) {
+  for (const std::size_t d : {std::size_t{1}, std::size_t{9}, std::size_t{64}, std::size_t{200},
+                              std::size_t{4095}, std::size_t{100003}, std::size_t{1} << 20}) {
+    const std::vector<float> v = testing::normal_vector(d, d);
+    for (const char* spec :
+         {"randk:k=1", "randk:k=0.01", "randk:k=0.1", "randk:k=0.125", "randk:k=0.3",
+          "randk:k=0.01,shared_seed=5", "randk:k=3,shared_seed=2"}) {
+      const auto codec = make_codec(spec);
+      const auto& randk = static_cast<const RandKCodec&>(*codec);
+      const EncodeContext ctx{.seed = 11, .rank = 2, .iteration = 7};
+      const RngKey key = randk.shared_seed()
+                             ? RngKey::make(*randk.shared_seed(), 0, 7, RngPurpose::kSharedIndex)
+                             : ctx.key(RngPurpose::kSparsify);
+      const auto message = codec->encode(v, ctx);
+      EXPECT_EQ(payload_of(message),
+                reference_payload(v, key, randk.kept(d), randk.shared_seed().has_value()))
+          << spec << " d = " << d;
+    }
+  }
+}
+
+TEST(RandKTest, RejectsNonFiniteInputNamingTheElement) {
+  std::vector<float> v = testing::normal_vector(2, 10000);
+  v[7777] = std::numeric_limits<float>::quiet_NaN();
+  v[9000] = std::numeric_limits<float>::infinity();
+  try {
+    (void)make_codec("randk:k=0.01")->encode(v);
+    ADD_FAILURE() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("input element 7777 is not finite"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(RandKTest, OverflowErrorNamesTheFirstKeptElement) {
+  const std::size_t d = 10000;
+  std::vector<float> v(d, 3e38f);  // every kept value overflows once scaled by d/k = 100
+  std::vector<std::uint32_t> kept;
+  const auto codec = make_codec("randk:k=0.01");
+  static_cast<const RandKCodec&>(*codec).indices(d, {.seed = 4}, kept);
+  try {
+    (void)codec->encode(v, {.seed = 4});
+    ADD_FAILURE() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("element " + std::to_string(kept[0]) + " ("),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(RandKTest, KeepsKElementsScaledByDOverK) {

@@ -73,33 +73,13 @@ double best_seconds(int reps, const std::function<void()>& f) {
   return best;
 }
 
-// Reads every 32-bit word of in[0..n_in) and writes out[0..n_out), block by block in step, so
-// both streams run at once as in a codec. Returns the OR of the input (kept so that the reads
-// are not optimized away).
-template <typename In>
-std::uint64_t streaming_pass(const In* in, std::size_t n_in, std::byte* out, std::size_t n_out) {
-  // Blocks of >= 1024 input words (at most 4096 blocks): long enough that the per-block store
-  // call does not dominate, short enough that reads and writes interleave.
-  const std::size_t kBlocks = std::clamp<std::size_t>(n_in / 1024, 1, 4096);
-  std::uint64_t seen = 0;
-  std::size_t written = 0;
-  for (std::size_t b = 0; b < kBlocks; ++b) {
-    const std::size_t i0 = n_in * b / kBlocks;
-    const std::size_t i1 = n_in * (b + 1) / kBlocks;
-    In acc = 0;
-    for (std::size_t i = i0; i < i1; ++i) acc |= in[i];
-    seen |= acc;
-    const std::size_t o1 = n_out * (b + 1) / kBlocks;
-    std::memset(out + written, static_cast<int>(acc & 0xFF), o1 - written);
-    written = o1;
-  }
-  return seen;
-}
-
-// As streaming_pass, but adds to y[0..d) instead of storing bytes: per block, y[i] += a value
-// derived from the block's OR (so that neither the reads nor the adds can be dropped).
-template <typename In>
-std::uint64_t accumulate_pass(const In* in, std::size_t n_in, float* y, std::size_t d) {
+// Reads every word of in[0..n_in) block by block and hands each block's OR and its share [o0, o1)
+// of an n_out-element output to emit, so that the reads and the writes run at once as in a codec.
+// Blocks of >= 1024 input words (at most 4096 blocks): long enough that the per-block call does
+// not dominate, short enough that reads and writes interleave. Returns the OR of the input (kept
+// so that the reads are not optimized away).
+template <typename In, typename Emit>
+std::uint64_t blocked_pass(const In* in, std::size_t n_in, std::size_t n_out, Emit emit) {
   const std::size_t kBlocks = std::clamp<std::size_t>(n_in / 1024, 1, 4096);
   std::uint64_t seen = 0;
   std::size_t done = 0;
@@ -109,13 +89,31 @@ std::uint64_t accumulate_pass(const In* in, std::size_t n_in, float* y, std::siz
     In acc = 0;
     for (std::size_t i = i0; i < i1; ++i) acc |= in[i];
     seen |= acc;
-    // 0 or 2^-40: y stays put to the eye over any number of runs, and the adds are real.
-    const float c = static_cast<float>(acc & 1) * 0x1.0p-40f;
-    const std::size_t o1 = d * (b + 1) / kBlocks;
-    for (std::size_t i = done; i < o1; ++i) y[i] += c;
+    const std::size_t o1 = n_out * (b + 1) / kBlocks;
+    emit(acc, done, o1);
     done = o1;
   }
   return seen;
+}
+
+// Reads in[0..n_in) and stores out[0..n_out) (the bytes an encoder or decoder must move).
+template <typename In>
+std::uint64_t streaming_pass(const In* in, std::size_t n_in, std::byte* out, std::size_t n_out) {
+  return blocked_pass(in, n_in, n_out, [out](In acc, std::size_t o0, std::size_t o1) {
+    std::memset(out + o0, static_cast<int>(acc & 0xFF), o1 - o0);
+  });
+}
+
+// Reads in[0..n_in) and adds to y[0..d) (what an accumulating decoder must move): per block,
+// y[i] += a value derived from the block's OR, so that neither the reads nor the adds can be
+// dropped.
+template <typename In>
+std::uint64_t accumulate_pass(const In* in, std::size_t n_in, float* y, std::size_t d) {
+  return blocked_pass(in, n_in, d, [y](In acc, std::size_t o0, std::size_t o1) {
+    // 0 or 2^-40: y stays put to the eye over any number of runs, and the adds are real.
+    const float c = static_cast<float>(acc & 1) * 0x1.0p-40f;
+    for (std::size_t i = o0; i < o1; ++i) y[i] += c;
+  });
 }
 
 nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigned threads) {

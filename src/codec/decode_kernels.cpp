@@ -379,15 +379,15 @@ PackedStop decode_packed(const std::uint8_t* in, std::uint64_t avail_bits,
   }
 }
 
-PackedStop decode_packed_stream(BitReader& r, const std::byte* base, const PackedLayout& layout,
-                                PackedCursor& cursor, float* out, bool overwrite) {
+PackedStop decode_packed_stream(BitReader& r, const PackedLayout& layout, PackedCursor& cursor,
+                                float* out, bool overwrite) {
   constexpr std::size_t kWords = 1024;
   alignas(64) std::uint64_t buf[kWords];
   for (;;) {
     const std::uint8_t* in = nullptr;
     std::uint64_t bits = r.remaining();
-    if (base != nullptr && r.position() % 8 == 0) {
-      in = reinterpret_cast<const std::uint8_t*>(base) + r.position() / 8;
+    if (r.position() % 8 == 0) {
+      in = reinterpret_cast<const std::uint8_t*>(r.bytes().data()) + r.position() / 8;
     } else {
       bits = std::min<std::uint64_t>(bits, 64 * kWords);
       BitReader ahead = r;
@@ -416,8 +416,7 @@ PackedStop decode_packed(const std::uint8_t*, std::uint64_t, const PackedLayout&
   used = 0;
   return PackedStop::kNeedInput;
 }
-PackedStop decode_packed_stream(BitReader&, const std::byte*, const PackedLayout&, PackedCursor&,
-                                float*, bool) {
+PackedStop decode_packed_stream(BitReader&, const PackedLayout&, PackedCursor&, float*, bool) {
   return PackedStop::kNeedInput;
 }
 

@@ -55,14 +55,13 @@ PackedStop decode_packed(const std::uint8_t* in, std::uint64_t avail_bits,
                          float* out, bool overwrite) noexcept;
 
 // decode_packed over the stream r from its position (a bucket's scale, cursor zeroed); r ends at
-// the cursor's position. `base`, if not null, is r's buffer: from a byte position the kernel reads
-// it in place, in one call. Otherwise (or off a byte) it gets stack copies of the next stream bits,
-// 8 KiB at a time (a BitReader copies its bits out; it does not lend its buffer). Returns kDone,
+// the cursor's position. From a byte position the kernel reads r's buffer in place, in one call;
+// off a byte it gets stack copies of the next stream bits, 8 KiB at a time. Returns kDone,
 // kBadField, kBadScale, or kNeedInput where the rest is not for the kernel (the stream ends inside
 // a scale, or the next bucket does not start on a byte); cursor.next is then a bucket's first
 // element, for the caller's per-bucket decoder to go on from. Throws BitReader's CorruptMessage
 // if the stream ends inside a bucket's fields. Requires has_fast_decode().
-PackedStop decode_packed_stream(BitReader& r, const std::byte* base, const PackedLayout& layout,
-                                PackedCursor& cursor, float* out, bool overwrite);
+PackedStop decode_packed_stream(BitReader& r, const PackedLayout& layout, PackedCursor& cursor,
+                                float* out, bool overwrite);
 
 }  // namespace thinwire::codec::kernels

@@ -79,15 +79,10 @@ class GroupStream {
         broadcast(key_->whitening(g >> kRoundingBlockLog2)),
         _mm512_setr_epi32(q0, 0, 0, 0, q0 + 1, 0, 0, 0, q0 + 2, 0, 0, 0, q0 + 3, 0, 0, 0));
   }
-  // next() for the group at g, the stream's position, moving to the new whitening first when g
-  // starts a rounding block.
+  // The 24-bit values of the group at g, the stream's position (top bits zero), moving to the new
+  // whitening first when g starts a rounding block; then advances by 16.
   THINWIRE_VAES __m512i at(std::uint64_t g) noexcept {
     if ((g & (kRoundingBlock - 1)) == 0) seek(g);
-    return next();
-  }
-  // The 24-bit values of the group at the stream's position (top bits zero), then advances by 16;
-  // the caller seeks again at each rounding block boundary.
-  THINWIRE_VAES __m512i next() noexcept {
     const __m512i h = _mm512_aesenc_epi128(_mm512_aesenc_epi128(x_, r1_), r2_);
     x_ = _mm512_add_epi32(x_, _mm512_setr_epi32(4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0));
     return _mm512_maskz_srli_epi32(kAll, h, 8);
@@ -129,12 +124,17 @@ THINWIRE_AESNI void rounding_bits_aesni(const RoundingKey& key, std::uint64_t fi
   };
   const __m128i r1 = load(key.round1());
   const __m128i r2 = load(key.round2());
+  std::uint64_t block = first >> kRoundingBlockLog2;
+  __m128i whitening = load(key.whitening(block));
   std::size_t k = 0;
   while (k < n) {
     const std::uint64_t i = first + k;
+    if ((i >> kRoundingBlockLog2) != block) {
+      block = i >> kRoundingBlockLog2;
+      whitening = load(key.whitening(block));
+    }
     const std::uint64_t q = i >> kRoundingQuadLog2;
-    __m128i x = load(key.whitening(i >> kRoundingBlockLog2));
-    x = _mm_add_epi32(x, _mm_cvtsi32_si128(static_cast<int>(q & 255)));
+    const __m128i x = _mm_add_epi32(whitening, _mm_cvtsi32_si128(static_cast<int>(q & 255)));
     alignas(16) std::uint32_t w[4];
     _mm_store_si128(reinterpret_cast<__m128i*>(w),
                     _mm_srli_epi32(_mm_aesenc_si128(_mm_aesenc_si128(x, r1), r2), 8));

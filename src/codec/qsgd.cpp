@@ -162,14 +162,6 @@ void encode_bucket_elias(std::span<const float> u, std::size_t first, float scal
   GapCode::put(w, u.size() + 1 - next);  // terminator: lands exactly on the bucket end
 }
 
-// Elias gamma of n >= 1 as one (value, width) pair: len = ⌊log2 n⌋ zeros, a one, the len low
-// bits of n; least significant bit first, as EliasGamma::put writes it.
-inline std::uint64_t gamma_word(std::uint64_t n, unsigned& width) noexcept {
-  const auto len = static_cast<unsigned>(std::bit_width(n)) - 1;
-  width = 2 * len + 1;
-  return (std::uint64_t{1} << len) | ((n & ((std::uint64_t{1} << len) - 1)) << (len + 1));
-}
-
 // The same bits as encode_bucket_elias<EliasGamma>: levels from the vectorized kernel, then per
 // non-zero level one combined write of gap code, sign and level code when they fit 64 bits.
 void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first, float inv,
@@ -202,8 +194,8 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
         const std::uint64_t i = off + j;
         unsigned gap_bits = 0;
         unsigned level_bits = 0;
-        const std::uint64_t gap = gamma_word(i + 1 - next, gap_bits);
-        const std::uint64_t lev = gamma_word(level, level_bits);
+        const std::uint64_t gap = EliasGamma::word(i + 1 - next, gap_bits);
+        const std::uint64_t lev = EliasGamma::word(level, level_bits);
         const std::uint64_t sign = fields[j] >> width;
         if (gap_bits + 1 + level_bits <= 56) {
           w.put(gap | (sign << gap_bits) | (lev << (gap_bits + 1)), gap_bits + 1 + level_bits);
@@ -468,8 +460,7 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
 // the CPU has it. Returns the element where the per-bucket loop goes on: d, or the first of a
 // bucket the kernel leaves to it (an invalid scale, which that loop reports, or the stream's end).
 template <bool kOverwrite>
-std::size_t decode_packed_runs(BitReader& r, const std::byte* base, const QsgdParams& p,
-                               std::span<float> out) {
+std::size_t decode_packed_runs(BitReader& r, const QsgdParams& p, std::span<float> out) {
   const std::size_t d = out.size();
   const std::size_t bucket = bucket_length(d, p);
   const unsigned fw = level_width(p.levels) + 1;
@@ -480,7 +471,7 @@ std::size_t decode_packed_runs(BitReader& r, const std::byte* base, const QsgdPa
   }
   kernels::PackedCursor c;
   const kernels::PackedStop stop =
-      kernels::decode_packed_stream(r, base, {d, bucket, fw, p.levels}, c, out.data(), kOverwrite);
+      kernels::decode_packed_stream(r, {d, bucket, fw, p.levels}, c, out.data(), kOverwrite);
   if (stop == kernels::PackedStop::kBadField) {
     corrupt("the bucket starting at element " + std::to_string(c.first) +
             " holds a level above s = " + std::to_string(p.levels) + " or a signed zero level");
@@ -488,15 +479,13 @@ std::size_t decode_packed_runs(BitReader& r, const std::byte* base, const QsgdPa
   return stop == kernels::PackedStop::kDone ? d : c.next;
 }
 
-// base: r's buffer where the caller knows it (the packed kernels then read it in place), else null.
 template <bool kOverwrite>
-void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelPath path,
-                const std::byte* base = nullptr) {
+void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelPath path) {
   const std::size_t d = out.size();
   if (d == 0) return;
   const std::size_t bucket = bucket_length(d, p);
   const std::size_t start = p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast
-                                ? decode_packed_runs<kOverwrite>(r, base, p, out)
+                                ? decode_packed_runs<kOverwrite>(r, p, out)
                                 : 0;
   for (std::size_t first = start; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
@@ -737,13 +726,7 @@ std::size_t QsgdCodec::encode_into(std::span<const float> v, const EncodeContext
 void QsgdCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
                                DecodeMode mode) const {
   BitReader r(payload);
-  check_levels(params_.levels);
-  // As qsgd_decode_payload, with r's buffer for the packed kernels to read in place.
-  if (mode == DecodeMode::kOverwrite) {
-    decode_all<true>(r, params_, out, KernelPath::kFast, payload.data());
-  } else {
-    decode_all<false>(r, params_, out, KernelPath::kFast, payload.data());
-  }
+  qsgd_decode_payload(r, params_, out, mode);
   // The payload is exactly the bit stream padded with zero bits to a whole byte.
   const std::uint64_t left = r.remaining();
   if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {

@@ -131,18 +131,6 @@ std::size_t list_set_bits(const std::uint64_t* words, std::size_t n, std::uint32
   return m;
 }
 
-// Elias-delta code of a gap g in [1, 2^32) as one (value, width) pair, the same bits as
-// EliasDelta::put: the gamma code of len = bit_width(g) (l zeros, a one, the l low bits of len,
-// with l = bit_width(len) - 1), then the len - 1 low bits of g. At most 2·5 + 32 = 42 bits.
-inline std::uint64_t delta_word(std::uint64_t g, unsigned& width) noexcept {
-  const auto len = static_cast<unsigned>(std::bit_width(g));
-  const auto l = static_cast<unsigned>(std::bit_width(len)) - 1;
-  width = 2 * l + len;
-  const std::uint64_t gamma =
-      (std::uint64_t{1} << l) | (std::uint64_t{len & ((1U << l) - 1)} << (l + 1));
-  return gamma | ((g & ((std::uint64_t{1} << (len - 1)) - 1)) << (2 * l + 1));
-}
-
 // Writes the Elias-delta codes of the gaps of kept (ascending) indices, the same bits as
 // sparse::IndexWriter, as a bit stream into `words` (room for 42·kept.size() bits + 1 word) and
 // returns its length in bits. Branch-free: each code is or-ed into a 64-bit accumulator that is
@@ -155,7 +143,7 @@ std::uint64_t gap_stream(std::span<const std::uint32_t> kept, std::uint64_t* wor
   std::uint64_t next = 0;  // one past the previous index
   for (const std::uint32_t i : kept) {
     unsigned width = 0;
-    const std::uint64_t code = delta_word(i + 1 - next, width);
+    const std::uint64_t code = EliasDelta::word(i + 1 - next, width);
     next = std::uint64_t{i} + 1;
     acc |= code << used;
     words[w] = acc;

@@ -138,16 +138,15 @@ void for_each_bucket(BitReader& r, std::uint32_t bucket_param, std::span<float> 
   }
 }
 
-// Decodes every bucket with kernels::sign_values_at, straight from the payload bytes; the same
-// checks, in the same order, as decode_all.
+// Decodes every bucket with kernels::sign_values_at, straight from r's bytes; the same checks, in
+// the same order, as decode_all.
 template <bool kOverwrite>
-void decode_direct(std::span<const std::byte> payload, BitReader& r, std::uint32_t bucket_param,
-                   std::span<float> out) {
+void decode_direct(BitReader& r, std::uint32_t bucket_param, std::span<float> out) {
+  const std::span<const std::byte> bytes = r.bytes();
   for_each_bucket<kOverwrite>(r, bucket_param, out, [&](std::span<float> u, float scale) {
     const std::uint64_t at = r.position();
     r.skip(u.size());  // throws if the message ends inside the bucket's bits
-    kernels::sign_values_at(payload.data(), payload.size(), at, u.size(), scale, u.data(),
-                            kOverwrite);
+    kernels::sign_values_at(bytes.data(), bytes.size(), at, u.size(), scale, u.data(), kOverwrite);
   });
 }
 
@@ -280,9 +279,9 @@ void sign_decode_payload(std::span<const std::byte> payload, std::uint32_t bucke
   const bool overwrite = mode == DecodeMode::kOverwrite;
   if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
     if (overwrite) {
-      decode_direct<true>(payload, r, bucket, out);
+      decode_direct<true>(r, bucket, out);
     } else {
-      decode_direct<false>(payload, r, bucket, out);
+      decode_direct<false>(r, bucket, out);
     }
   } else if (overwrite) {
     decode_all<true>(r, bucket, out, path);

@@ -60,14 +60,13 @@ bool terngrad_float_inverse(float scale) noexcept {
 // where the per-bucket loop goes on: d, or the first of a bucket the kernel leaves to it (an
 // invalid scale, which that loop reports, or the stream's end).
 template <bool kOverwrite>
-std::size_t decode_runs(BitReader& r, const std::byte* base, std::size_t bucket,
-                        std::span<float> out) {
+std::size_t decode_runs(BitReader& r, std::size_t bucket, std::span<float> out) {
   const std::size_t d = out.size();
   // Odd buckets end inside a byte and would stop the kernel at every bucket: those stay below.
   if ((bucket % 4 != 0 && bucket < d) || !kernels::has_fast_decode()) return 0;
   kernels::PackedCursor c;
   const kernels::PackedStop stop =
-      kernels::decode_packed_stream(r, base, {d, bucket, 2, 0}, c, out.data(), kOverwrite);
+      kernels::decode_packed_stream(r, {d, bucket, 2, 0}, c, out.data(), kOverwrite);
   if (stop == kernels::PackedStop::kBadField) {
     corrupt("the bucket starting at element " + std::to_string(c.first) +
             " holds the invalid 2-bit code 3");
@@ -75,15 +74,12 @@ std::size_t decode_runs(BitReader& r, const std::byte* base, std::size_t bucket,
   return stop == kernels::PackedStop::kDone ? d : c.next;
 }
 
-// base: r's buffer where the caller knows it (the kernel then reads it in place), else null.
 template <bool kOverwrite>
-void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path,
-                const std::byte* base = nullptr) {
+void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path) {
   const std::size_t d = out.size();
   if (d == 0) return;
   const std::size_t bucket = bucket_length(d, bucket_param);
-  const std::size_t start =
-      path == KernelPath::kFast ? decode_runs<kOverwrite>(r, base, bucket, out) : 0;
+  const std::size_t start = path == KernelPath::kFast ? decode_runs<kOverwrite>(r, bucket, out) : 0;
   for (std::size_t first = start; first < d; first += bucket) {
     const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
     const float scale = kernels::read_bucket_scale(r, first, kName);
@@ -302,12 +298,7 @@ std::size_t TernGradCodec::encode_into(std::span<const float> v, const EncodeCon
 void TernGradCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
                                    DecodeMode mode) const {
   BitReader r(payload);
-  // As terngrad_decode_payload, with r's buffer for the kernel to read in place.
-  if (mode == DecodeMode::kOverwrite) {
-    decode_all<true>(r, params_.bucket, out, KernelPath::kFast, payload.data());
-  } else {
-    decode_all<false>(r, params_.bucket, out, KernelPath::kFast, payload.data());
-  }
+  terngrad_decode_payload(r, params_.bucket, out, mode);
   const std::uint64_t left = r.remaining();
   if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
     corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +

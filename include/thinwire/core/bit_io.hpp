@@ -223,6 +223,9 @@ class BitReader {
 
   bool get_bit() { return get(1) != 0; }
 
+  // The whole input, read-only, for kernels that decode in place from a byte position.
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return in_; }
+
   // Reads n whole 64-bit words into out (8·n bytes, little-endian), exactly as n calls of
   // get(64) would, with one bounds check for the lot (bulk input of the packed decoders).
   void get_words(std::byte* out, std::size_t n) {
@@ -322,6 +325,13 @@ struct EliasGamma {
   [[nodiscard]] static constexpr unsigned bits(std::uint64_t n) noexcept {
     return 2 * static_cast<unsigned>(std::bit_width(n) - 1) + 1;
   }
+  // The code of n as one value of `width` bits, least significant bit first (the bits put
+  // writes), for hot loops that write several codes at once; n < 2^32, so that it fits 64 bits.
+  [[nodiscard]] static constexpr std::uint64_t word(std::uint64_t n, unsigned& width) noexcept {
+    const auto len = static_cast<unsigned>(std::bit_width(n)) - 1;
+    width = 2 * len + 1;
+    return (std::uint64_t{1} << len) | ((n & ((std::uint64_t{1} << len) - 1)) << (len + 1));
+  }
   static void put(BitWriter& w, std::uint64_t n) {
     const unsigned len = static_cast<unsigned>(std::bit_width(n)) - 1;
     w.put(std::uint64_t{1} << len, len + 1);
@@ -341,6 +351,14 @@ struct EliasDelta {
   [[nodiscard]] static constexpr unsigned bits(std::uint64_t n) noexcept {
     const auto len = static_cast<std::uint64_t>(std::bit_width(n));
     return EliasGamma::bits(len) + static_cast<unsigned>(len) - 1;
+  }
+  // As EliasGamma::word, for n < 2^32 (at most 42 bits).
+  [[nodiscard]] static constexpr std::uint64_t word(std::uint64_t n, unsigned& width) noexcept {
+    const auto len = static_cast<unsigned>(std::bit_width(n));
+    unsigned gamma_width = 0;
+    const std::uint64_t gamma = EliasGamma::word(len, gamma_width);
+    width = gamma_width + len - 1;
+    return gamma | ((n & ((std::uint64_t{1} << (len - 1)) - 1)) << gamma_width);
   }
   static void put(BitWriter& w, std::uint64_t n) {
     const auto len = static_cast<unsigned>(std::bit_width(n));

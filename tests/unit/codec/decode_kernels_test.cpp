@@ -111,8 +111,8 @@ Outcome terngrad_decode(std::span<const std::byte> bytes, unsigned prefix, std::
   });
 }
 
-// Through the codec's decode_payload, which hands the payload to the kernel to read in place
-// (the *_decode_payload functions above give it stack copies). s = 0: TernGrad.
+// Through the codec's decode_payload, whose payload starts on a byte, so the kernel reads it in
+// place (the *_decode_payload calls above with a prefix give it stack copies). s = 0: TernGrad.
 Outcome decode_in_place(std::span<const std::byte> payload, std::uint32_t s, std::uint32_t bucket,
                         std::size_t d, DecodeMode mode) {
   return run_decode(payload, 0, d, [&](BitReader&, std::span<float> out) {
@@ -243,7 +243,7 @@ TEST(DecodeKernelsTest, TheKernelDecodesWholeVectors) {
     BitReader r(msg);
     kernels::PackedCursor c;
     const unsigned fw = s == 0 ? 2 : static_cast<unsigned>(std::bit_width(s)) + 1;
-    EXPECT_EQ(kernels::decode_packed_stream(r, nullptr, {d, bucket, fw, s}, c, out.data(), true),
+    EXPECT_EQ(kernels::decode_packed_stream(r, {d, bucket, fw, s}, c, out.data(), true),
               kernels::PackedStop::kDone)
         << "s=" << s;
     EXPECT_EQ(c.next, d);

@@ -88,25 +88,45 @@ TEST(QsgdKernelsTest, FastAndReferenceGiveIdenticalBitsAndValues) {
 // the bucket is a multiple of 16) against the reference: buckets that are odd multiples of 16 (a
 // rounding block then starts in the middle of a pair of groups), a zero bucket, a bucket with a
 // subnormal scale (the double path, which stops a run), and a partial last bucket.
+// The input of the whole-bucket run tests: 40 buckets (and 37 elements more when `tail`), bucket 3
+// all zeros, bucket 7 subnormal (its scale takes the double path).
+std::vector<float> run_test_vector(std::uint32_t bucket, bool tail) {
+  const std::size_t d = std::size_t{40} * bucket + (tail ? 37 : 0);
+  std::vector<float> v = heavy_tailed(d, bucket + d);
+  std::fill_n(v.begin() + 3 * bucket, bucket, 0.0f);
+  for (std::size_t i = 7 * bucket; i < 8 * bucket; ++i) v[i] = (i % 3 == 0 ? -1 : 1) * 1e-42f;
+  return v;
+}
+
+// The bytes encode(w) writes through a writer w over `capacity` bytes, starting on a byte (so
+// that the runs can be taken).
+template <typename Encode>
+std::vector<std::byte> aligned_payload(std::size_t capacity, Encode encode) {
+  std::vector<std::byte> buf(capacity);
+  BitWriter w(buf);
+  encode(w);
+  buf.resize(w.finish());
+  return buf;
+}
+
+constexpr RngKey kRunKey = RngKey::make(11, 2, 3, RngPurpose::kQuantize);
+
 TEST(QsgdKernelsTest, WholeBucketRunsMatchTheReference) {
   for (const std::uint32_t bucket : {16U, 48U, 512U, 528U}) {
-    for (const std::size_t d : {std::size_t{40} * bucket, std::size_t{40} * bucket + 37}) {
-      std::vector<float> v = heavy_tailed(d, bucket + d);
-      std::fill_n(v.begin() + 3 * bucket, bucket, 0.0f);
-      for (std::size_t i = 7 * bucket; i < 8 * bucket; ++i) v[i] = (i % 3 == 0 ? -1 : 1) * 1e-42f;
+    for (const bool tail : {false, true}) {
+      const std::vector<float> v = run_test_vector(bucket, tail);
       for (const std::uint32_t s : {1U, 5U, 7U, 100U, 127U}) {
         const QsgdParams p{.levels = s, .bucket = bucket};
+        const std::size_t capacity = qsgd_payload_max_bytes(v.size(), p);
+        const auto ref = aligned_payload(capacity, [&](BitWriter& w) {
+          qsgd_encode_payload(v, p, kRunKey, w, KernelPath::kReference);
+        });
         for (const unsigned threads : {1U, 3U}) {
-          std::vector<std::byte> fast(qsgd_payload_max_bytes(d, p));
-          std::vector<std::byte> ref(fast.size());
-          BitWriter wf(fast);
-          BitWriter wr(ref);
-          const RngKey key = RngKey::make(11, 2, 3, RngPurpose::kQuantize);
-          qsgd_encode_payload(v, p, key, wf, KernelPath::kFast, threads);
-          qsgd_encode_payload(v, p, key, wr, KernelPath::kReference);
-          fast.resize(wf.finish());
-          ref.resize(wr.finish());
-          ASSERT_EQ(fast, ref) << "d=" << d << " " << qsgd_params_spec(p) << " threads " << threads;
+          const auto fast = aligned_payload(capacity, [&](BitWriter& w) {
+            qsgd_encode_payload(v, p, kRunKey, w, KernelPath::kFast, threads);
+          });
+          ASSERT_EQ(fast, ref) << "d=" << v.size() << " " << qsgd_params_spec(p) << " threads "
+                               << threads;
         }
       }
     }
@@ -116,22 +136,18 @@ TEST(QsgdKernelsTest, WholeBucketRunsMatchTheReference) {
 // TernGrad's whole-bucket runs (kernels::terngrad_pack_buckets) against the reference, as above.
 TEST(TernGradKernelsTest, WholeBucketRunsMatchTheReference) {
   for (const std::uint32_t bucket : {16U, 48U, 512U, 528U}) {
-    for (const std::size_t d : {std::size_t{40} * bucket, std::size_t{40} * bucket + 37}) {
-      std::vector<float> v = heavy_tailed(d, bucket + d);
-      std::fill_n(v.begin() + 3 * bucket, bucket, 0.0f);
-      for (std::size_t i = 7 * bucket; i < 8 * bucket; ++i) v[i] = (i % 3 == 0 ? -1 : 1) * 1e-42f;
+    for (const bool tail : {false, true}) {
+      const std::vector<float> v = run_test_vector(bucket, tail);
       const TernGradParams p{.bucket = bucket};
+      const std::size_t capacity = 8 * v.size() + 64;
+      const auto ref = aligned_payload(capacity, [&](BitWriter& w) {
+        terngrad_encode_payload(v, p, kRunKey, w, KernelPath::kReference);
+      });
       for (const unsigned threads : {1U, 3U}) {
-        std::vector<std::byte> fast(8 * d + 64);
-        std::vector<std::byte> ref(fast.size());
-        BitWriter wf(fast);
-        BitWriter wr(ref);
-        const RngKey key = RngKey::make(11, 2, 3, RngPurpose::kQuantize);
-        terngrad_encode_payload(v, p, key, wf, KernelPath::kFast, threads);
-        terngrad_encode_payload(v, p, key, wr, KernelPath::kReference);
-        fast.resize(wf.finish());
-        ref.resize(wr.finish());
-        ASSERT_EQ(fast, ref) << "d=" << d << " bucket=" << bucket << " threads " << threads;
+        const auto fast = aligned_payload(capacity, [&](BitWriter& w) {
+          terngrad_encode_payload(v, p, kRunKey, w, KernelPath::kFast, threads);
+        });
+        ASSERT_EQ(fast, ref) << "d=" << v.size() << " bucket=" << bucket << " threads " << threads;
       }
     }
   }

@@ -52,6 +52,28 @@ void expect_code_round_trip() {
 TEST(BitIoTest, EliasGammaRoundTrips) { expect_code_round_trip<EliasGamma>(); }
 TEST(BitIoTest, EliasDeltaRoundTrips) { expect_code_round_trip<EliasDelta>(); }
 
+// Code::word gives the bits and width Code::put writes, for n below 2^32.
+template <typename Code>
+void expect_word_matches_put() {
+  for (std::uint64_t n : {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{255},
+                          std::uint64_t{256}, std::uint64_t{12345}, std::uint64_t{1} << 31,
+                          (std::uint64_t{1} << 32) - 1}) {
+    std::vector<std::byte> buffer(16);
+    BitWriter w(buffer);
+    Code::put(w, n);
+    const std::uint64_t written = w.bits_written();
+    w.finish();
+    BitReader r(buffer);
+    unsigned width = 0;
+    const std::uint64_t word = Code::word(n, width);
+    EXPECT_EQ(width, written) << "n=" << n;
+    EXPECT_EQ(word, r.get(width)) << "n=" << n;
+  }
+}
+
+TEST(BitIoTest, EliasGammaWordMatchesPut) { expect_word_matches_put<EliasGamma>(); }
+TEST(BitIoTest, EliasDeltaWordMatchesPut) { expect_word_matches_put<EliasDelta>(); }
+
 TEST(BitIoTest, EliasGammaLengths) {
   EXPECT_EQ(EliasGamma::bits(1), 1u);
   EXPECT_EQ(EliasGamma::bits(2), 3u);

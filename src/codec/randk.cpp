@@ -319,18 +319,18 @@ void RandKCodec::decode_payload(std::span<const std::byte> payload, std::span<fl
     sample_without_replacement(shared_key(iteration_), d, k, kept_indices);
   } else {
     kept_indices.resize(k);
-    sparse::IndexReader index_reader(/*fixed_width=*/false, d, kName);
-    for (std::size_t j = 0; j < k; ++j) {
-      kept_indices[j] = static_cast<std::uint32_t>(index_reader.get(r));
-    }
+    sparse::IndexReader(/*fixed_width=*/false, d, kName).get_all(r, kept_indices);
   }
   // Unbiasedness: each index is kept with probability k/d, so the kept value is scaled by d/k.
   const double factor = scale(d);
   std::vector<float> values(k);
+  sparse::get_finite_f32s(r, values, kName);
+  bool overflow = false;
   for (float& x : values) {
-    x = static_cast<float>(static_cast<double>(sparse::get_finite_f32(r, kName)) * factor);
-    if (std::isinf(x)) throw CorruptMessage("randk: scaled value exceeds the fp32 range");
+    x = static_cast<float>(static_cast<double>(x) * factor);
+    overflow |= std::isinf(x);
   }
+  if (overflow) throw CorruptMessage("randk: scaled value exceeds the fp32 range");
   sparse::finish_payload(r, kName);
 
   sparse::scatter<std::uint32_t>(kept_indices, values, out, mode);

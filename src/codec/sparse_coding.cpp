@@ -46,6 +46,57 @@ void IndexReader::fail_gap(std::uint64_t gap) const {
                        " leads past the " + std::to_string(d_) + " elements");
 }
 
+template <typename Index>
+void IndexReader::get_all_impl(BitReader& r, std::span<Index> out) {
+  std::size_t j = 0;
+  if (!fixed_width_) {
+    // A gap g < 2^32 is coded in at most 42 bits: the gamma code of L = bit_width(g) <= 32 (at
+    // most 11 bits, at most 5 leading zeros), then L - 1 low bits. The window holds 57 bits, and
+    // is refilled from the input whenever fewer than 42 are left in it, so every code read here
+    // lies wholly in the window. Positions stay inside the buffer: the loop runs only while 64
+    // bits remain after the window's start.
+    const std::uint64_t d = d_;
+    std::uint64_t next = next_;
+    std::uint64_t window = 0;
+    unsigned held = 0;  // bits of the window not yet consumed
+    std::uint64_t consumed = 0;
+    while (j < out.size()) {
+      if (held < 42) {
+        r.skip(consumed);
+        consumed = 0;
+        if (r.remaining() < 64) break;
+        window = r.peek57();
+        held = 57;
+      }
+      const auto zeros = static_cast<unsigned>(std::countr_zero(window | (std::uint64_t{1} << 6)));
+      if (zeros > 5) break;  // a length of 64 or more: get() names the problem
+      const unsigned len_low_bits = zeros;
+      const std::uint64_t len =
+          (std::uint64_t{1} << len_low_bits) |
+          ((window >> (zeros + 1)) & ((std::uint64_t{1} << len_low_bits) - 1));
+      if (len > 32) break;
+      const unsigned gamma_width = 2 * zeros + 1;
+      const auto low = static_cast<unsigned>(len - 1);
+      const std::uint64_t gap =
+          (std::uint64_t{1} << low) | ((window >> gamma_width) & ((std::uint64_t{1} << low) - 1));
+      if (gap > d - next) break;
+      const unsigned width = gamma_width + low;
+      const std::uint64_t index = next + gap - 1;
+      out[j++] = static_cast<Index>(index);
+      next = index + 1;
+      window >>= width;
+      held -= width;
+      consumed += width;
+    }
+    r.skip(consumed);
+    next_ = next;
+  }
+  for (; j < out.size(); ++j) out[j] = static_cast<Index>(get(r));
+}
+
+void IndexReader::get_all(BitReader& r, std::span<std::uint32_t> out) { get_all_impl(r, out); }
+void IndexReader::get_all(BitReader& r, std::span<std::uint64_t> out) { get_all_impl(r, out); }
+
 std::uint64_t get_count(BitReader& r, std::uint64_t d, std::string_view codec) {
   const std::uint64_t count = EliasDelta::get(r) - 1;
   if (count > d) {
@@ -59,6 +110,20 @@ float get_finite_f32(BitReader& r, std::string_view codec) {
   const auto x = std::bit_cast<float>(static_cast<std::uint32_t>(r.get(32)));
   if (!std::isfinite(x)) throw CorruptMessage(std::string(codec) + ": non-finite value in payload");
   return x;
+}
+
+void get_finite_f32s(BitReader& r, std::span<float> out, std::string_view codec) {
+  // One load per value while 64 bits remain; the rest, and a non-finite value (for its message),
+  // through get_finite_f32.
+  constexpr std::uint32_t kExponent = 0x7F800000;
+  std::size_t j = 0;
+  for (; j < out.size() && r.remaining() >= 64; ++j) {
+    const auto bits = static_cast<std::uint32_t>(r.peek57());
+    if ((bits & kExponent) == kExponent) break;
+    out[j] = std::bit_cast<float>(bits);
+    r.skip(32);
+  }
+  for (; j < out.size(); ++j) out[j] = get_finite_f32(r, codec);
 }
 
 void finish_payload(BitReader& r, std::string_view codec) {

@@ -92,7 +92,16 @@ class IndexReader {
     return index;
   }
 
+  // Fills `out` as out.size() calls of get() would: the same indices, and the same exception
+  // at the same index for a bad code. Elias-delta gaps are decoded from a 64-bit window, several
+  // per load, while the input lasts; anything unusual goes to get() for its message.
+  void get_all(BitReader& r, std::span<std::uint32_t> out);
+  void get_all(BitReader& r, std::span<std::uint64_t> out);
+
  private:
+  template <typename Index>
+  void get_all_impl(BitReader& r, std::span<Index> out);
+
   [[noreturn]] void fail(std::uint64_t index) const;
   [[noreturn]] void fail_gap(std::uint64_t gap) const;
 
@@ -113,6 +122,8 @@ inline void put_count(BitWriter& w, std::uint64_t count) { EliasDelta::put(w, co
 inline void put_f32(BitWriter& w, float x) { w.put(std::bit_cast<std::uint32_t>(x), 32); }
 // Reads a float32 and throws CorruptMessage if it is not finite (no encoder writes one).
 [[nodiscard]] float get_finite_f32(BitReader& r, std::string_view codec);
+// Reads out.size() float32s, as that many get_finite_f32 calls would.
+void get_finite_f32s(BitReader& r, std::span<float> out, std::string_view codec);
 
 // The end of a payload: fewer than 8 bits may remain and they must be the zero padding that
 // BitWriter::finish writes; anything else is trailing garbage (CorruptMessage).
@@ -124,8 +135,18 @@ template <typename Index>
 void scatter(std::span<const Index> indices, std::span<const float> values, std::span<float> out,
              DecodeMode mode) {
   if (mode == DecodeMode::kOverwrite) {
-    std::fill(out.begin(), out.end(), 0.0f);
-    for (std::size_t j = 0; j < indices.size(); ++j) out[indices[j]] = values[j];
+    // One pass in address order: the zeros before each kept element, then the element. Filling
+    // all of out first and scattering after would miss the cache on every kept element's line
+    // once out is larger than the cache.
+    float* const base = out.data();
+    std::size_t filled = 0;
+    for (std::size_t j = 0; j < indices.size(); ++j) {
+      const auto i = static_cast<std::size_t>(indices[j]);
+      std::fill(base + filled, base + i, 0.0f);
+      base[i] = values[j];
+      filled = i + 1;
+    }
+    std::fill(base + filled, base + out.size(), 0.0f);
   } else {
     for (std::size_t j = 0; j < indices.size(); ++j) out[indices[j]] += values[j];
   }

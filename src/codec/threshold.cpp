@@ -60,8 +60,7 @@ void ThresholdCodec::decode_payload(std::span<const std::byte> payload, std::spa
   BitReader r(payload);
   const std::uint64_t count = sparse::get_count(r, d, kName);
   std::vector<std::uint64_t> indices(count);
-  sparse::IndexReader index_reader(/*fixed_width=*/false, d, kName);
-  for (std::uint64_t& i : indices) i = index_reader.get(r);
+  sparse::IndexReader(/*fixed_width=*/false, d, kName).get_all(r, indices);
   std::vector<float> values(count);
   for (float& x : values) {
     x = sparse::get_finite_f32(r, kName);

@@ -78,15 +78,12 @@ void TopKCodec::decode_payload(std::span<const std::byte> payload, std::span<flo
   const std::size_t k = kept(d);
   BitReader r(payload);
   std::vector<std::uint32_t> indices(k);
-  sparse::IndexReader index_reader(index_ == IndexCoding::kFixed, d, kName);
-  for (std::size_t j = 0; j < k; ++j) {
-    indices[j] = static_cast<std::uint32_t>(index_reader.get(r));
-  }
+  sparse::IndexReader(index_ == IndexCoding::kFixed, d, kName).get_all(r, indices);
   std::vector<float> values(k);
   if (qsgd_) {
     qsgd_decode_payload(r, *qsgd_, values, DecodeMode::kOverwrite);
   } else {
-    for (std::size_t j = 0; j < k; ++j) values[j] = sparse::get_finite_f32(r, kName);
+    sparse::get_finite_f32s(r, values, kName);
   }
   sparse::finish_payload(r, kName);
 

@@ -133,8 +133,7 @@ void WangniCodec::decode_payload(std::span<const std::byte> payload, std::span<f
   if (std::signbit(cap)) throw CorruptMessage("wangni: negative cap in payload");
   const std::uint64_t count = sparse::get_count(r, d, kName);
   std::vector<std::uint64_t> indices(count);
-  sparse::IndexReader index_reader(/*fixed_width=*/false, d, kName);
-  for (std::uint64_t& i : indices) i = index_reader.get(r);
+  sparse::IndexReader(/*fixed_width=*/false, d, kName).get_all(r, indices);
   std::vector<float> values(count);
   for (float& x : values) {
     if (r.get_bit()) {

@@ -155,10 +155,11 @@ class QsgdQuantizer {
 
   THINWIRE_VAES __m512i fields16(const float* u, __m512i r) const noexcept {
     const __m512i xb = _mm512_loadu_si512(u);
-    const __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(xb, _mm512_set1_epi32(0x7FFFFFFF)));
-    // std::min(a, b) is b < a ? b : a; vminps(a, b) is a < b ? a : b: equal unless they are
-    // equal (then the same value) or NaN (excluded: the input is finite, inv and s finite).
-    const __m512 sr = _mm512_maskz_min_ps(kAll, _mm512_mul_ps(ax, inv_), s_);
+    // min(|x|·inv, s) in one vrangeps (imm 0b1010: the smaller magnitude, sign cleared): |x·inv|
+    // is |x|·inv exactly, and of two equal magnitudes either one is the same value. NaN, where
+    // vrangeps and std::min differ, is excluded: the input is finite, inv and s finite.
+    const __m512 sr =
+        _mm512_maskz_range_ps(kAll, _mm512_mul_ps(_mm512_castsi512_ps(xb), inv_), s_, 0b1010);
     const __m512i q =
         _mm512_maskz_cvt_roundps_epi32(kAll, _mm512_mul_ps(sr, _mm512_set1_ps(0x1.0p24f)),
                                        _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
@@ -174,7 +175,9 @@ class QsgdQuantizer {
   __m512i sign_field_;
 };
 
-// TernGrad codes of 16 elements: keep << negative, keep = round_up24(r, p·2^24) != 0.
+// TernGrad codes of 16 elements: keep << negative, keep = round_up24(r, p·2^24) != 0, p =
+// min(|x|, scale)/scale. Unclipped, scale is the bucket's maximum and the min is the identity.
+template <bool kClipped>
 class TernGradQuantizer {
  public:
   THINWIRE_VAES TernGradQuantizer(float scale, float inv) noexcept
@@ -182,19 +185,17 @@ class TernGradQuantizer {
 
   THINWIRE_VAES __m512i fields16(const float* u, __m512i r) const noexcept {
     const __m512i xb = _mm512_loadu_si512(u);
-    const __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(xb, _mm512_set1_epi32(0x7FFFFFFF)));
-    const __m512 p = _mm512_mul_ps(_mm512_maskz_min_ps(kAll, ax, scale_), inv_);
+    __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(xb, _mm512_set1_epi32(0x7FFFFFFF)));
+    if constexpr (kClipped) ax = _mm512_maskz_min_ps(kAll, ax, scale_);
+    const __m512 p = _mm512_mul_ps(ax, inv_);
     const __m512i c =
         _mm512_maskz_cvt_roundps_epi32(kAll, _mm512_mul_ps(p, _mm512_set1_ps(0x1.0p24f)),
                                        _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
     const __mmask16 keep = _mm512_test_epi32_mask(_mm512_add_epi32(c, r),
                                                   _mm512_set1_epi32(static_cast<int>(0xFF000000U)));
-    // x < 0 (not the sign bit: -0 is not negative, and is never kept anyway).
-    const __mmask16 negative =
-        _mm512_test_epi32_mask(xb, _mm512_set1_epi32(static_cast<int>(0x80000000U))) &
-        _mm512_cmp_ps_mask(ax, _mm512_setzero_ps(), _CMP_NEQ_OQ);
-    const __m512i one = _mm512_set1_epi32(1);
-    return _mm512_maskz_mov_epi32(keep, _mm512_mask_mov_epi32(one, negative, _mm512_set1_epi32(2)));
+    // 1 + the sign bit: 2 for x < 0. A -0 has the sign bit but p = 0, so it is never kept.
+    return _mm512_maskz_add_epi32(keep, _mm512_maskz_srli_epi32(kAll, xb, 31),
+                                  _mm512_set1_epi32(1));
   }
 
  private:
@@ -223,27 +224,33 @@ THINWIRE_VAES inline void store16(__m512i fields, std::uint8_t* out) noexcept {
   }
 }
 
-// 32 FW-bit fields from two vectors of 16 (a: elements 0-15, b: 16-31): one vpermt2b gathers the
-// bytes for FW = 8 (the low byte of each lane) and FW = 4 (the low byte of each 64-bit lane after
-// pairing), a 32- or 16-byte masked store.
+// 32 FW-bit fields from two vectors of 16 (a: elements 0-15, b: 16-31). One vpermt2b gathers the
+// low byte of every lane (field m in byte m); for FW < 8, vpmaddubsw (and for FW = 2 vpmaddwd)
+// then merges neighbouring fields, f0 + f1·2^FW, which is their bit concatenation since each is
+// below 2^FW, and a vpermb collects the merged bytes. Four vector instructions and one masked
+// store for 32 elements (the 2-bit path was two vpmovdb, four extracts and four pext before).
 template <unsigned FW>
 THINWIRE_VAES inline void store32(__m512i a, __m512i b, std::uint8_t* out) noexcept {
+  const __m512i lane_bytes =
+      _mm512_setr_epi32(0x0C080400, 0x1C181410, 0x2C282420, 0x3C383430, 0x4C484440, 0x5C585450,
+                        0x6C686460, 0x7C787470, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i fields = _mm512_maskz_permutex2var_epi8(0xFFFFFFFFULL, a, lane_bytes, b);
   if constexpr (FW == 8) {
-    const __m512i idx =
-        _mm512_setr_epi32(0x0C080400, 0x1C181410, 0x2C282420, 0x3C383430, 0x4C484440, 0x5C585450,
-                          0x6C686460, 0x7C787470, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i bytes = _mm512_maskz_permutex2var_epi8(~std::uint64_t{0}, a, idx, b);
-    _mm512_mask_storeu_epi8(out, 0xFFFFFFFFULL, bytes);
+    _mm512_mask_storeu_epi8(out, 0xFFFFFFFFULL, fields);
   } else if constexpr (FW == 4) {
-    const __m512i pa = _mm512_or_si512(a, _mm512_maskz_srli_epi64(0xFF, a, 28));
-    const __m512i pb = _mm512_or_si512(b, _mm512_maskz_srli_epi64(0xFF, b, 28));
-    const __m512i idx = _mm512_setr_epi32(0x18100800, 0x38302820, 0x58504840, 0x78706860, 0, 0, 0,
-                                          0, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i bytes = _mm512_maskz_permutex2var_epi8(~std::uint64_t{0}, pa, idx, pb);
-    _mm512_mask_storeu_epi8(out, 0xFFFFULL, bytes);
+    const __m512i pairs = _mm512_maskz_maddubs_epi16(0xFFFF, fields, _mm512_set1_epi16(0x1001));
+    const __m512i word_bytes = _mm512_setr_epi32(0x06040200, 0x0E0C0A08, 0x16141210, 0x1E1C1A18, 0,
+                                                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm512_mask_storeu_epi8(out, 0xFFFFULL,
+                            _mm512_maskz_permutexvar_epi8(0xFFFFULL, word_bytes, pairs));
   } else {
-    store16<FW>(a, out);
-    store16<FW>(b, out + 2 * FW);
+    static_assert(FW == 2);
+    const __m512i pairs = _mm512_maskz_maddubs_epi16(0xFFFF, fields, _mm512_set1_epi16(0x0401));
+    const __m512i quads = _mm512_maskz_madd_epi16(0xFF, pairs, _mm512_set1_epi32(0x00100001));
+    const __m512i dword_bytes =
+        _mm512_setr_epi32(0x0C080400, 0x1C181410, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm512_mask_storeu_epi8(out, 0xFFULL,
+                            _mm512_maskz_permutexvar_epi8(0xFFULL, dword_bytes, quads));
   }
 }
 
@@ -337,7 +344,7 @@ THINWIRE_VAES void qsgd_pack_vaes(const float* u, std::size_t n, std::uint64_t f
 THINWIRE_VAES void terngrad_pack_vaes(const float* u, std::size_t n, std::uint64_t first,
                                       float scale, float inv, const RoundingKey& key,
                                       std::uint8_t* out) noexcept {
-  pack_from<2>(u, n, first, TernGradQuantizer(scale, inv), key, out);
+  pack_from<2>(u, n, first, TernGradQuantizer<true>(scale, inv), key, out);
 }
 
 }  // namespace
@@ -365,8 +372,9 @@ struct QsgdBuckets {
 };
 struct TernGradBuckets {
   [[nodiscard]] static float numerator() noexcept { return 1.0f; }
-  THINWIRE_VAES TernGradQuantizer quantizer(float scale, float inv) const noexcept {
-    return TernGradQuantizer(scale, inv);
+  // Runs are unclipped (see terngrad_pack_buckets): no element exceeds the scale.
+  THINWIRE_VAES TernGradQuantizer<false> quantizer(float scale, float inv) const noexcept {
+    return TernGradQuantizer<false>(scale, inv);
   }
 };
 

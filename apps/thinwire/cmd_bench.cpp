@@ -31,6 +31,7 @@
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/codec/select.hpp"
 #include "thinwire/codec/topk.hpp"
+#include "thinwire/core/checksum.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/core/spec.hpp"
 
@@ -157,6 +158,9 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
   guard ^= std::bit_cast<std::uint32_t>(acc_out[d / 2]);  // the sums are used, so they stay
   const double t_memcpy =
       best_seconds(reps, [&] { std::memcpy(floats_out.data(), v.data(), 4 * d); });
+  // The XXH3-64 message checksum alone, which every encode stamps and every decode verifies: how
+  // much of those passes is the checksum rather than the codec.
+  const double t_checksum = best_seconds(reps, [&] { guard ^= checksum64(message); });
 
   nlohmann::json j;
   j["codec"] = codec->spec();
@@ -174,6 +178,7 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
   j["decode_ceiling_elems_per_s"] = dd / t_decode_ceiling;
   j["accumulate_ceiling_elems_per_s"] = dd / t_accumulate_ceiling;
   j["memcpy_elems_per_s"] = dd / t_memcpy;
+  j["checksum_elems_per_s"] = dd / t_checksum;
   j["encode_vs_ceiling"] = t_ceiling / t_encode;
   j["decode_vs_ceiling"] = t_decode_ceiling / t_decode;
   j["accumulate_vs_ceiling"] = t_accumulate_ceiling / t_accumulate;
@@ -215,6 +220,7 @@ void print_table(const nlohmann::json& j) {
   std::printf("%-26s %10.3f\n", "ceiling (decode)", g("decode_ceiling_elems_per_s"));
   std::printf("%-26s %10.3f\n", "ceiling (accumulate)", g("accumulate_ceiling_elems_per_s"));
   std::printf("%-26s %10.3f\n", "memcpy", g("memcpy_elems_per_s"));
+  std::printf("%-26s %10.3f\n", "checksum (of the message)", g("checksum_elems_per_s"));
   if (j.contains("nth_element_elems_per_s")) {
     std::printf("%-26s %10.3f\n", "select_top_k", g("select_elems_per_s"));
     std::printf("%-26s %10.3f %12s\n", "std::nth_element", g("nth_element_elems_per_s"), "");

@@ -69,7 +69,8 @@ TEST_F(BenchCliTest, JsonHasTheRequiredKeys) {
   for (const char* key :
        {"encode_elems_per_s", "decode_elems_per_s", "accumulate_elems_per_s", "ceiling_elems_per_s",
         "decode_ceiling_elems_per_s", "accumulate_ceiling_elems_per_s", "memcpy_elems_per_s",
-        "encode_vs_ceiling", "decode_vs_ceiling", "accumulate_vs_ceiling"}) {
+        "checksum_elems_per_s", "encode_vs_ceiling", "decode_vs_ceiling",
+        "accumulate_vs_ceiling"}) {
     expect_rate(j, key);
   }
   // Each decode pass is measured against its own ceiling, from the same run.

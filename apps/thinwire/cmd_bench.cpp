@@ -12,6 +12,9 @@
 // a constant derived from it added), so the ratios read as "fraction of the machine's streaming
 // limit": decode against the decode ceiling, accumulate against the accumulate ceiling. For topk
 // it also times std::nth_element selecting the same k on the magnitudes of the same data.
+// With --threads T (or threads=T in the spec) encode, decode and accumulate all get T threads;
+// decode_threads reports how many parts the decoder actually cuts the message into (1 for codecs
+// that do not split, see codec::decode). The ceiling passes stay one-threaded loops.
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -133,10 +136,13 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
     n = codec->encode_into(v, {.seed = opt.seed, .rank = 0, .iteration = iteration++}, msg);
   });
   const std::span<const std::byte> message(msg.data(), n);
-  const double t_decode =
-      best_seconds(reps, [&] { codec::decode(message, out, codec::DecodeMode::kOverwrite); });
-  const double t_accumulate =
-      best_seconds(reps, [&] { codec::decode(message, out, codec::DecodeMode::kAccumulate); });
+  // Decode gets the encode's thread count; codecs that cannot split a payload ignore it, and
+  // decode_threads reports how many the decoder actually cuts this message into.
+  const double t_decode = best_seconds(
+      reps, [&] { codec::decode(message, out, codec::DecodeMode::kOverwrite, threads); });
+  const double t_accumulate = best_seconds(
+      reps, [&] { codec::decode(message, out, codec::DecodeMode::kAccumulate, threads); });
+  const unsigned decode_threads = codec::codec_of(message)->max_decode_threads(d, threads);
 
   // The ceilings, on the same buffers (input floats as words; output sized as the message).
   std::vector<std::byte> sink(n);
@@ -166,7 +172,7 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
   j["codec"] = codec->spec();
   j["size"] = opt.size;
   j["threads"] = threads;
-  j["decode_threads"] = 1;  // decoding is single-threaded
+  j["decode_threads"] = decode_threads;
   j["reps"] = reps;
   j["timer"] = "wall clock, best of reps";
   j["message_bytes"] = n;
@@ -206,9 +212,10 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
 void print_table(const nlohmann::json& j) {
   const auto g = [&](const char* key) { return j[key].get<double>() / 1e9; };
   std::printf("codec      %s\n", j["codec"].get<std::string>().c_str());
-  std::printf("size       %llu elements, %.3f bits/element, encode threads %u\n",
+  std::printf("size       %llu elements, %.3f bits/element, encode threads %u, decode threads %u\n",
               static_cast<unsigned long long>(j["size"].get<std::uint64_t>()),
-              j["bits_per_element"].get<double>(), j["threads"].get<unsigned>());
+              j["bits_per_element"].get<double>(), j["threads"].get<unsigned>(),
+              j["decode_threads"].get<unsigned>());
   std::printf("%-26s %10s %12s\n", "pass", "G elem/s", "vs ceiling");
   std::printf("%-26s %10.3f %12.2f\n", "encode", g("encode_elems_per_s"),
               j["encode_vs_ceiling"].get<double>());
@@ -281,7 +288,8 @@ void add_bench_command(CLI::App& app) {
   bench->add_option("--size", opt->size, "Number of float32 elements in the vector")->required();
   bench
       ->add_option("--threads", opt->threads,
-                   "Encode threads (qsgd, terngrad, sign; a local setting, same bytes)")
+                   "Encode and decode threads (qsgd, terngrad, sign; a local setting, same "
+                   "bytes and values)")
       ->check(CLI::Range(1U, 64U));
   bench->add_option("--reps", opt->reps, "Runs per measurement; the best is reported")
       ->check(CLI::PositiveNumber);

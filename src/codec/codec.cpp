@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "parallel.hpp"
 #include "qsgd_kernels.hpp"
 #include "thinwire/codec/registry.hpp"
 
@@ -21,12 +22,25 @@ std::unique_ptr<Codec> codec_from_view(const MessageView& view) {
   return codec;
 }
 
-void decode_view(const MessageView& view, std::span<float> out, DecodeMode mode) {
+void check_threads(unsigned threads) {
+  if (threads < 1 || threads > parallel::kMaxThreads) {
+    throw InvalidArgument("decode: threads must be in [1, " +
+                          std::to_string(parallel::kMaxThreads) + "], got " +
+                          std::to_string(threads));
+  }
+}
+
+void decode_view(const MessageView& view, std::span<float> out, DecodeMode mode, unsigned threads) {
   if (out.size() != view.header.elements) {
     throw InvalidArgument("decode: message holds " + std::to_string(view.header.elements) +
                           " elements but the output has " + std::to_string(out.size()));
   }
-  codec_from_view(view)->decode_payload(view.payload, out, mode);
+  const std::unique_ptr<Codec> codec = codec_from_view(view);
+  if (threads == 1) {
+    codec->decode_payload(view.payload, out, mode);
+  } else {
+    codec->decode_payload_parallel(view.payload, out, mode, threads);
+  }
 }
 
 }  // namespace
@@ -42,11 +56,23 @@ std::unique_ptr<Codec> codec_of(std::span<const std::byte> message) {
 }
 
 void decode(std::span<const std::byte> message, std::span<float> out, DecodeMode mode) {
-  decode_view(parse_message(message), out, mode);
+  decode_view(parse_message(message), out, mode, 1);
+}
+
+void decode(std::span<const std::byte> message, std::span<float> out, DecodeMode mode,
+            unsigned threads) {
+  check_threads(threads);
+  decode_view(parse_message(message), out, mode, threads);
 }
 
 void decode_unverified(std::span<const std::byte> message, std::span<float> out, DecodeMode mode) {
-  decode_view(parse_message(message, /*verify_checksum=*/false), out, mode);
+  decode_view(parse_message(message, /*verify_checksum=*/false), out, mode, 1);
+}
+
+void decode_unverified(std::span<const std::byte> message, std::span<float> out, DecodeMode mode,
+                       unsigned threads) {
+  check_threads(threads);
+  decode_view(parse_message(message, /*verify_checksum=*/false), out, mode, threads);
 }
 
 MessageInfo inspect(std::span<const std::byte> message) {

@@ -13,6 +13,7 @@
 
 #include "decode_kernels.hpp"
 #include "parallel.hpp"
+#include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
 
 namespace thinwire::codec {
@@ -457,12 +458,13 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
 }
 
 // Packed 2, 4 or 8-bit fields through the multi-bucket AVX-512 decoder (decode_kernels.hpp), where
-// the CPU has it. Returns the element where the per-bucket loop goes on: d, or the first of a
-// bucket the kernel leaves to it (an invalid scale, which that loop reports, or the stream's end).
+// the CPU has it; out and base as in decode_buckets. Returns the index in out where the per-bucket
+// loop goes on: out.size(), or the first of a bucket the kernel leaves to it (an invalid scale,
+// which that loop reports, or the stream's end).
 template <bool kOverwrite>
-std::size_t decode_packed_runs(BitReader& r, const QsgdParams& p, std::span<float> out) {
+std::size_t decode_packed_runs(BitReader& r, const QsgdParams& p, std::size_t bucket,
+                               std::span<float> out, std::size_t base) {
   const std::size_t d = out.size();
-  const std::size_t bucket = bucket_length(d, p);
   const unsigned fw = level_width(p.levels) + 1;
   // Buckets that end inside a byte would stop the kernel at every bucket: those stay below.
   if ((fw != 2 && fw != 4 && fw != 8) || (bucket * fw % 8 != 0 && bucket < d) ||
@@ -473,22 +475,26 @@ std::size_t decode_packed_runs(BitReader& r, const QsgdParams& p, std::span<floa
   const kernels::PackedStop stop =
       kernels::decode_packed_stream(r, {d, bucket, fw, p.levels}, c, out.data(), kOverwrite);
   if (stop == kernels::PackedStop::kBadField) {
-    corrupt("the bucket starting at element " + std::to_string(c.first) +
+    corrupt("the bucket starting at element " + std::to_string(base + c.first) +
             " holds a level above s = " + std::to_string(p.levels) + " or a signed zero level");
   }
   return stop == kernels::PackedStop::kDone ? d : c.next;
 }
 
+// Decodes the buckets of out, which is elements [base, base + out.size()) of the vector: whole
+// buckets of `bucket` elements from base (a bucket boundary) on, the last one possibly shorter.
+// The whole payload is base 0; a part of a multi-threaded decode is a range of buckets, and its
+// errors name elements of the whole vector, as the one-thread decoder does.
 template <bool kOverwrite>
-void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelPath path) {
+void decode_buckets(BitReader& r, const QsgdParams& p, std::size_t bucket, std::span<float> out,
+                    std::size_t base, KernelPath path) {
   const std::size_t d = out.size();
-  if (d == 0) return;
-  const std::size_t bucket = bucket_length(d, p);
   const std::size_t start = p.coding == QsgdParams::Coding::kPacked && path == KernelPath::kFast
-                                ? decode_packed_runs<kOverwrite>(r, p, out)
+                                ? decode_packed_runs<kOverwrite>(r, p, bucket, out, base)
                                 : 0;
-  for (std::size_t first = start; first < d; first += bucket) {
-    const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
+  for (std::size_t at = start; at < d; at += bucket) {
+    const std::span<float> u = out.subspan(at, std::min(bucket, d - at));
+    const std::size_t first = base + at;
     const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
       if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
@@ -506,6 +512,20 @@ void decode_all(BitReader& r, const QsgdParams& p, std::span<float> out, KernelP
       decode_bucket_elias<EliasGamma, kOverwrite>(r, scale, p.levels, u, first);
     }
   }
+}
+
+void decode_range(BitReader& r, const QsgdParams& p, std::size_t bucket, std::span<float> out,
+                  std::size_t base, DecodeMode mode, KernelPath path) {
+  if (mode == DecodeMode::kOverwrite) {
+    decode_buckets<true>(r, p, bucket, out, base, path);
+  } else {
+    decode_buckets<false>(r, p, bucket, out, base, path);
+  }
+}
+
+// The packed payload's shape for the multi-threaded decoder (parallel_decode.hpp).
+parallel::BucketLayout packed_layout(std::size_t d, const QsgdParams& p) noexcept {
+  return {.d = d, .bucket = bucket_length(d, p), .field_bits = level_width(p.levels) + 1};
 }
 
 }  // namespace
@@ -670,11 +690,8 @@ void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey k
 void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out, DecodeMode mode,
                          KernelPath path) {
   check_levels(p.levels);
-  if (mode == DecodeMode::kOverwrite) {
-    decode_all<true>(r, p, out, path);
-  } else {
-    decode_all<false>(r, p, out, path);
-  }
+  if (out.empty()) return;
+  decode_range(r, p, bucket_length(out.size(), p), out, 0, mode, path);
 }
 
 double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
@@ -733,6 +750,27 @@ void QsgdCodec::decode_payload(std::span<const std::byte> payload, std::span<flo
     corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +
             " bits after the last bucket (at most 7 zero padding bits allowed)");
   }
+}
+
+void QsgdCodec::decode_payload_parallel(std::span<const std::byte> payload, std::span<float> out,
+                                        DecodeMode mode, unsigned threads) const {
+  check_levels(params_.levels);
+  const std::size_t d = out.size();
+  // Elias-coded buckets have data-dependent lengths that only decoding them finds: one thread.
+  const bool split =
+      params_.coding == QsgdParams::Coding::kPacked && d > 0 &&
+      parallel::decode_bucket_parts(payload, packed_layout(d, params_), threads,
+                                    [&](BitReader& r, std::size_t first, std::size_t last) {
+                                      decode_range(r, params_, bucket_length(d, params_),
+                                                   out.subspan(first, last - first), first, mode,
+                                                   KernelPath::kFast);
+                                    });
+  if (!split) decode_payload(payload, out, mode);
+}
+
+unsigned QsgdCodec::max_decode_threads(std::size_t d, unsigned threads) const {
+  if (params_.coding != QsgdParams::Coding::kPacked || d == 0) return 1;
+  return static_cast<unsigned>(parallel::bucket_parts(packed_layout(d, params_), threads));
 }
 
 void QsgdCodec::write_params(ParamWriter& w) const { write_qsgd_params(w, params_); }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "parallel.hpp"
+#include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
 #include "sign_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
@@ -119,43 +120,70 @@ void encode_direct(std::span<const float> v, std::size_t first, std::size_t last
   }
 }
 
-// Reads each bucket's scale and hands (bucket's elements, scale) to decode_bucket, zero-filling
-// (overwrite) or skipping zero-scale buckets, which send no bits.
-template <bool kOverwrite, typename DecodeBucket>
-void for_each_bucket(BitReader& r, std::uint32_t bucket_param, std::span<float> out,
-                     DecodeBucket decode_bucket) {
-  const std::size_t d = out.size();
-  if (d == 0) return;
-  const std::size_t bucket = bucket_length(d, bucket_param);
-  for (std::size_t first = 0; first < d; first += bucket) {
-    const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
-    const float scale = kernels::read_bucket_scale(r, first, kName);
-    if (scale == 0.0f) {
-      if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
-      continue;
-    }
-    decode_bucket(u, scale);
+// Decodes u, a run of one bucket's bits (all of them, or a part's share) after its non-zero
+// scale: straight from r's bytes with kernels::sign_values_at where the CPU has it (the same
+// checks: the skip throws where the reader would, if the message ends inside the bits).
+void decode_bits(BitReader& r, float scale, std::span<float> u, DecodeMode mode, KernelPath path) {
+  if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
+    const std::span<const std::byte> bytes = r.bytes();
+    const std::uint64_t at = r.position();
+    r.skip(u.size());
+    kernels::sign_values_at(bytes.data(), bytes.size(), at, u.size(), scale, u.data(),
+                            mode == DecodeMode::kOverwrite);
+  } else {
+    sign_decode_bucket(r, scale, u, mode, path);
   }
 }
 
-// Decodes every bucket with kernels::sign_values_at, straight from r's bytes; the same checks, in
-// the same order, as decode_all.
-template <bool kOverwrite>
-void decode_direct(BitReader& r, std::uint32_t bucket_param, std::span<float> out) {
-  const std::span<const std::byte> bytes = r.bytes();
-  for_each_bucket<kOverwrite>(r, bucket_param, out, [&](std::span<float> u, float scale) {
-    const std::uint64_t at = r.position();
-    r.skip(u.size());  // throws if the message ends inside the bucket's bits
-    kernels::sign_values_at(bytes.data(), bytes.size(), at, u.size(), scale, u.data(), kOverwrite);
-  });
+// Decodes the buckets of out, which is elements [base, base + out.size()) of the vector: whole
+// buckets of `bucket` elements from base (a bucket boundary) on, the last one possibly shorter.
+// base is 0 for the whole payload and a part's first element in a multi-threaded decode (errors
+// name elements of the whole vector either way). A zero-scale bucket sends no bits: zero-filled
+// (overwrite) or skipped.
+void decode_buckets(BitReader& r, std::size_t bucket, std::span<float> out, std::size_t base,
+                    DecodeMode mode, KernelPath path) {
+  for (std::size_t at = 0; at < out.size(); at += bucket) {
+    const std::span<float> u = out.subspan(at, std::min(bucket, out.size() - at));
+    const float scale = kernels::read_bucket_scale(r, base + at, kName);
+    if (scale != 0.0f) {
+      decode_bits(r, scale, u, mode, path);
+    } else if (mode == DecodeMode::kOverwrite) {
+      std::fill(u.begin(), u.end(), 0.0f);
+    }
+  }
 }
 
-template <bool kOverwrite>
-void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path) {
-  for_each_bucket<kOverwrite>(r, bucket_param, out, [&](std::span<float> u, float scale) {
-    sign_decode_bucket(r, scale, u, kOverwrite ? DecodeMode::kOverwrite : DecodeMode::kAccumulate,
-                       path);
+// A single bucket (the default, bucket=0) is one scale and then a bit per element, so unlike the
+// other bucketed codecs it can be cut anywhere: into runs of kSplitChunk elements, each part's
+// bits starting on a whole byte after the 32-bit scale.
+constexpr std::size_t kSplitChunk = 512;
+
+std::size_t chunk_count(std::size_t d) noexcept { return (d - 1) / kSplitChunk + 1; }
+
+// Decodes a one-bucket payload of out.size() > 0 elements on up to `threads` threads; false,
+// having decoded nothing, if that is one part, the bucket is zero (only a scale to read), or the
+// payload is not exactly one valid scale, the bits and zero padding (the one-thread decoder then
+// reports the error).
+bool decode_one_bucket_parts(std::span<const std::byte> payload, std::span<float> out,
+                             DecodeMode mode, unsigned threads) {
+  const std::size_t d = out.size();
+  const std::size_t chunks = chunk_count(d);
+  const std::size_t parts = parallel::part_count(threads, d, chunks);
+  if (parts == 1 || !parallel::scan_buckets(payload, {.d = d, .bucket = d, .field_bits = 1}, 1)) {
+    return false;
+  }
+  BitReader r(payload);
+  const float scale = kernels::read_bucket_scale(r, 0, kName);
+  if (scale == 0.0f) return false;
+  parallel::run_parts(parts, [&](std::size_t p) {
+    const std::size_t first = parallel::first_bucket(p, parts, chunks) * kSplitChunk;
+    const std::size_t last =
+        std::min(d, parallel::first_bucket(p + 1, parts, chunks) * kSplitChunk);
+    BitReader part(payload);
+    part.skip(kScaleBits + first);
+    decode_bits(part, scale, out.subspan(first, last - first), mode, KernelPath::kFast);
   });
+  return true;
 }
 
 }  // namespace
@@ -276,18 +304,7 @@ std::size_t sign_encode_payload(std::span<const float> v, std::uint32_t bucket_p
 void sign_decode_payload(std::span<const std::byte> payload, std::uint32_t bucket,
                          std::span<float> out, DecodeMode mode, KernelPath path) {
   BitReader r(payload);
-  const bool overwrite = mode == DecodeMode::kOverwrite;
-  if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
-    if (overwrite) {
-      decode_direct<true>(r, bucket, out);
-    } else {
-      decode_direct<false>(r, bucket, out);
-    }
-  } else if (overwrite) {
-    decode_all<true>(r, bucket, out, path);
-  } else {
-    decode_all<false>(r, bucket, out, path);
-  }
+  if (!out.empty()) decode_buckets(r, bucket_length(out.size(), bucket), out, 0, mode, path);
   const std::uint64_t left = r.remaining();
   if (left >= 8 || r.get(static_cast<unsigned>(left)) != 0) {
     corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +
@@ -314,6 +331,30 @@ std::size_t SignCodec::encode_into(std::span<const float> v, const EncodeContext
 void SignCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,
                                DecodeMode mode) const {
   sign_decode_payload(payload, bucket_, out, mode);
+}
+
+void SignCodec::decode_payload_parallel(std::span<const std::byte> payload, std::span<float> out,
+                                        DecodeMode mode, unsigned threads) const {
+  const std::size_t d = out.size();
+  const std::size_t bucket = d == 0 ? 0 : bucket_length(d, bucket_);
+  const auto decode_part = [&](BitReader& r, std::size_t first, std::size_t last) {
+    decode_buckets(r, bucket, out.subspan(first, last - first), first, mode, KernelPath::kFast);
+  };
+  const bool split =
+      d > 0 && (bucket == d ? decode_one_bucket_parts(payload, out, mode, threads)
+                            : parallel::decode_bucket_parts(
+                                  payload, {.d = d, .bucket = bucket, .field_bits = 1}, threads,
+                                  decode_part));
+  if (!split) decode_payload(payload, out, mode);
+}
+
+unsigned SignCodec::max_decode_threads(std::size_t d, unsigned threads) const {
+  if (d == 0) return 1;
+  const std::size_t bucket = bucket_length(d, bucket_);
+  const std::size_t parts =
+      bucket == d ? parallel::part_count(threads, d, chunk_count(d))
+                  : parallel::bucket_parts({.d = d, .bucket = bucket, .field_bits = 1}, threads);
+  return static_cast<unsigned>(parts);
 }
 
 void SignCodec::write_params(ParamWriter& w) const { w.put_u32(bucket_); }

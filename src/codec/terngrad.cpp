@@ -9,6 +9,7 @@
 
 #include "decode_kernels.hpp"
 #include "parallel.hpp"
+#include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
 
@@ -56,11 +57,12 @@ bool terngrad_float_inverse(float scale) noexcept {
   return 1.0 / static_cast<double>(scale) <= 0x1.0p100;
 }
 
-// The multi-bucket AVX-512 decoder (decode_kernels.hpp), where the CPU has it. Returns the element
-// where the per-bucket loop goes on: d, or the first of a bucket the kernel leaves to it (an
-// invalid scale, which that loop reports, or the stream's end).
+// The multi-bucket AVX-512 decoder (decode_kernels.hpp), where the CPU has it; out and base as in
+// decode_buckets. Returns the index in out where the per-bucket loop goes on: out.size(), or the
+// first of a bucket the kernel leaves to it (an invalid scale, which that loop reports, or the
+// stream's end).
 template <bool kOverwrite>
-std::size_t decode_runs(BitReader& r, std::size_t bucket, std::span<float> out) {
+std::size_t decode_runs(BitReader& r, std::size_t bucket, std::span<float> out, std::size_t base) {
   const std::size_t d = out.size();
   // Odd buckets end inside a byte and would stop the kernel at every bucket: those stay below.
   if ((bucket % 4 != 0 && bucket < d) || !kernels::has_fast_decode()) return 0;
@@ -68,20 +70,25 @@ std::size_t decode_runs(BitReader& r, std::size_t bucket, std::span<float> out) 
   const kernels::PackedStop stop =
       kernels::decode_packed_stream(r, {d, bucket, 2, 0}, c, out.data(), kOverwrite);
   if (stop == kernels::PackedStop::kBadField) {
-    corrupt("the bucket starting at element " + std::to_string(c.first) +
+    corrupt("the bucket starting at element " + std::to_string(base + c.first) +
             " holds the invalid 2-bit code 3");
   }
   return stop == kernels::PackedStop::kDone ? d : c.next;
 }
 
+// Decodes the buckets of out, which is elements [base, base + out.size()) of the vector: whole
+// buckets of `bucket` elements from base (a bucket boundary) on, the last one possibly shorter.
+// base is 0 for the whole payload and a part's first element in a multi-threaded decode (errors
+// name elements of the whole vector either way).
 template <bool kOverwrite>
-void decode_all(BitReader& r, std::uint32_t bucket_param, std::span<float> out, KernelPath path) {
+void decode_buckets(BitReader& r, std::size_t bucket, std::span<float> out, std::size_t base,
+                    KernelPath path) {
   const std::size_t d = out.size();
-  if (d == 0) return;
-  const std::size_t bucket = bucket_length(d, bucket_param);
-  const std::size_t start = path == KernelPath::kFast ? decode_runs<kOverwrite>(r, bucket, out) : 0;
-  for (std::size_t first = start; first < d; first += bucket) {
-    const std::span<float> u = out.subspan(first, std::min(bucket, d - first));
+  const std::size_t start =
+      path == KernelPath::kFast ? decode_runs<kOverwrite>(r, bucket, out, base) : 0;
+  for (std::size_t at = start; at < d; at += bucket) {
+    const std::span<float> u = out.subspan(at, std::min(bucket, d - at));
+    const std::size_t first = base + at;
     const float scale = kernels::read_bucket_scale(r, first, kName);
     if (scale == 0.0f) {
       if constexpr (kOverwrite) std::fill(u.begin(), u.end(), 0.0f);
@@ -233,13 +240,28 @@ void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, 
       });
 }
 
+namespace {
+
+void decode_range(BitReader& r, std::size_t bucket, std::span<float> out, std::size_t base,
+                  DecodeMode mode, KernelPath path) {
+  if (mode == DecodeMode::kOverwrite) {
+    decode_buckets<true>(r, bucket, out, base, path);
+  } else {
+    decode_buckets<false>(r, bucket, out, base, path);
+  }
+}
+
+// The payload's shape for the multi-threaded decoder (parallel_decode.hpp): 2-bit codes.
+parallel::BucketLayout payload_layout(std::size_t d, std::uint32_t bucket) noexcept {
+  return {.d = d, .bucket = bucket_length(d, bucket), .field_bits = 2};
+}
+
+}  // namespace
+
 void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
                              DecodeMode mode, KernelPath path) {
-  if (mode == DecodeMode::kOverwrite) {
-    decode_all<true>(r, bucket, out, path);
-  } else {
-    decode_all<false>(r, bucket, out, path);
-  }
+  if (out.empty()) return;
+  decode_range(r, bucket_length(out.size(), bucket), out, 0, mode, path);
 }
 
 double terngrad_variance(std::span<const float> v, const TernGradParams& p) {
@@ -304,6 +326,24 @@ void TernGradCodec::decode_payload(std::span<const std::byte> payload, std::span
     corrupt("payload of " + std::to_string(payload.size()) + " bytes has " + std::to_string(left) +
             " bits after the last bucket (at most 7 zero padding bits allowed)");
   }
+}
+
+void TernGradCodec::decode_payload_parallel(std::span<const std::byte> payload,
+                                            std::span<float> out, DecodeMode mode,
+                                            unsigned threads) const {
+  const std::size_t d = out.size();
+  const bool split =
+      d > 0 && parallel::decode_bucket_parts(
+                   payload, payload_layout(d, params_.bucket), threads,
+                   [&](BitReader& r, std::size_t first, std::size_t last) {
+                     decode_range(r, bucket_length(d, params_.bucket),
+                                  out.subspan(first, last - first), first, mode, KernelPath::kFast);
+                   });
+  if (!split) decode_payload(payload, out, mode);
+}
+
+unsigned TernGradCodec::max_decode_threads(std::size_t d, unsigned threads) const {
+  return static_cast<unsigned>(parallel::bucket_parts(payload_layout(d, params_.bucket), threads));
 }
 
 void TernGradCodec::write_params(ParamWriter& w) const {

@@ -81,6 +81,7 @@ TEST_F(BenchCliTest, JsonHasTheRequiredKeys) {
                    j["accumulate_elems_per_s"].get<double>() /
                        j["accumulate_ceiling_elems_per_s"].get<double>());
   EXPECT_EQ(j["threads"], 1);
+  EXPECT_EQ(j["decode_threads"], 1);
   EXPECT_EQ(j["size"], 5000);
   EXPECT_EQ(j["reps"], 2);
   EXPECT_EQ(j["codec"], spec);
@@ -108,12 +109,21 @@ TEST_F(BenchCliTest, ThreadsFlagReachesTheCodec) {
     EXPECT_EQ(j["threads"], 2) << spec;
     EXPECT_NE(j["codec"].get<std::string>().find("threads=2"), std::string::npos) << j["codec"];
     expect_rate(j, "encode_elems_per_s");
+    // Decode runs on the same threads: 70000 elements make two parts of at least 2^15.
+    EXPECT_EQ(j["decode_threads"], 2) << spec;
   }
-  // A threads key in the spec is reported too.
+  // A threads key in the spec is reported too; 1000 elements are one part, decoded on one thread.
   const nlohmann::json j =
       bench_json(bench({"--codec", "qsgd:threads=3", "--size", "1000", "--reps", "1", "--json"}));
   ASSERT_TRUE(j.is_object());
   EXPECT_EQ(j["threads"], 3);
+  EXPECT_EQ(j["decode_threads"], 1);
+  // Elias-coded buckets have no fixed size: encode splits, decode does not.
+  const nlohmann::json elias = bench_json(bench({"--codec", "qsgd:coding=elias", "--size", "70000",
+                                                 "--threads", "2", "--reps", "1", "--json"}));
+  ASSERT_TRUE(elias.is_object());
+  EXPECT_EQ(elias["threads"], 2);
+  EXPECT_EQ(elias["decode_threads"], 1);
 }
 
 TEST_F(BenchCliTest, EveryExampleCodecRuns) {

@@ -66,6 +66,20 @@ class Codec {
   virtual void decode_payload(std::span<const std::byte> payload, std::span<float> out,
                               DecodeMode mode) const = 0;
 
+  // The same values, bit for bit, and the same errors, decoded on up to `threads` (>= 1) threads
+  // where the payload can be cut into independent parts (see decode() below for which codecs
+  // can); this default decodes on the calling thread. A separate name rather than an overload of
+  // decode_payload, so that codecs overriding one do not hide the other.
+  virtual void decode_payload_parallel(std::span<const std::byte> payload, std::span<float> out,
+                                       DecodeMode mode, unsigned /*threads*/) const {
+    decode_payload(payload, out, mode);
+  }
+  // The most threads decode_payload_parallel(…, threads) uses for a d-element message: 1 unless
+  // this codec splits its payloads (reported by `thinwire bench`).
+  [[nodiscard]] virtual unsigned max_decode_threads(std::size_t /*d*/, unsigned /*threads*/) const {
+    return 1;
+  }
+
   // Serializes the parameters into a message's params section (read back by the registry).
   virtual void write_params(ParamWriter& w) const = 0;
 
@@ -82,8 +96,24 @@ class Codec {
 // reads or writes out of bounds.
 void decode(std::span<const std::byte> message, std::span<float> out, DecodeMode mode);
 
+// The same on up to `threads` threads (in [1, 64], else InvalidArgument; 1 is the decode above),
+// for large vectors: the output is the same bit for bit and a bad message throws the same
+// CorruptMessage (the structure of the payload is checked before any part is decoded, a damaged
+// field is reported as the one-thread decoder reports it). threads is a local setting like the
+// codec spec's `threads` key: it is never on the wire. Threads come from the process-wide pool
+// that multi-threaded encode uses; a caller that finds it busy decodes on its own thread.
+// Codecs that split a payload, at bucket boundaries, into parts of at least 2^15 elements:
+//   qsgd with coding=packed (not elias: its buckets have no fixed size), terngrad, sign.
+// A single bucket (bucket=0, or bucket >= d) is not split, except by sign, whose one-bit fields
+// after one shared scale are cut anywhere. The other codecs (identity, fp16/bf16, the sparse
+// codecs) decode on the calling thread.
+void decode(std::span<const std::byte> message, std::span<float> out, DecodeMode mode,
+            unsigned threads);
+
 // Same as decode() but skips the checksum; for fuzzing the payload decoders only.
 void decode_unverified(std::span<const std::byte> message, std::span<float> out, DecodeMode mode);
+void decode_unverified(std::span<const std::byte> message, std::span<float> out, DecodeMode mode,
+                       unsigned threads);
 
 // Summary of a message, as printed by `thinwire inspect`.
 struct MessageInfo {

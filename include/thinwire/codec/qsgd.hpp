@@ -104,6 +104,10 @@ class QsgdCodec final : public Codec {
                           std::span<std::byte> out) const override;
   void decode_payload(std::span<const std::byte> payload, std::span<float> out,
                       DecodeMode mode) const override;
+  // coding=packed: bucket ranges on up to `threads` threads (codec::decode); elias: one thread.
+  void decode_payload_parallel(std::span<const std::byte> payload, std::span<float> out,
+                               DecodeMode mode, unsigned threads) const override;
+  [[nodiscard]] unsigned max_decode_threads(std::size_t d, unsigned threads) const override;
   void write_params(ParamWriter& w) const override;
 
   static std::unique_ptr<Codec> from_spec(Spec& spec);

@@ -136,13 +136,11 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
     n = codec->encode_into(v, {.seed = opt.seed, .rank = 0, .iteration = iteration++}, msg);
   });
   const std::span<const std::byte> message(msg.data(), n);
-  // Decode gets the encode's thread count; codecs that cannot split a payload ignore it, and
-  // decode_threads reports how many the decoder actually cuts this message into.
   const double t_decode = best_seconds(
       reps, [&] { codec::decode(message, out, codec::DecodeMode::kOverwrite, threads); });
   const double t_accumulate = best_seconds(
       reps, [&] { codec::decode(message, out, codec::DecodeMode::kAccumulate, threads); });
-  const unsigned decode_threads = codec::codec_of(message)->max_decode_threads(d, threads);
+  const unsigned decode_threads = codec->max_decode_threads(d, threads);
 
   // The ceilings, on the same buffers (input floats as words; output sized as the message).
   std::vector<std::byte> sink(n);

@@ -50,45 +50,32 @@ template <typename Index>
 void IndexReader::get_all_impl(BitReader& r, std::span<Index> out) {
   std::size_t j = 0;
   if (!fixed_width_) {
-    // A gap g < 2^32 is coded in at most 42 bits: the gamma code of L = bit_width(g) <= 32 (at
-    // most 11 bits, at most 5 leading zeros), then L - 1 low bits. The window holds 57 bits, and
-    // is refilled from the input whenever fewer than 42 are left in it, so every code read here
-    // lies wholly in the window. Positions stay inside the buffer: the loop runs only while 64
-    // bits remain after the window's start.
+    // Gaps of valid indices are below 2^32: EliasDelta::from_word reads them from a 57-bit window,
+    // several per load, while a whole code still fits in what is left of it. The loop runs only
+    // while 64 bits remain, so the window lies inside the buffer. A code from_word does not read,
+    // or a gap past the end, goes to get() below, which reports it.
+    constexpr unsigned kWindowBits = 57;
+    // Locals, not the members: stores to out could alias them and force a reload per gap.
     const std::uint64_t d = d_;
     std::uint64_t next = next_;
-    std::uint64_t window = 0;
-    unsigned held = 0;  // bits of the window not yet consumed
-    std::uint64_t consumed = 0;
-    while (j < out.size()) {
-      if (held < 42) {
-        r.skip(consumed);
-        consumed = 0;
-        if (r.remaining() < 64) break;
-        window = r.peek57();
-        held = 57;
+    bool fast = true;
+    while (fast && j < out.size() && r.remaining() >= 64) {
+      std::uint64_t window = r.peek57();
+      unsigned used = 0;
+      while (used <= kWindowBits - EliasDelta::kMaxWordBits && j < out.size()) {
+        unsigned width = 0;
+        const std::uint64_t gap = EliasDelta::from_word(window, width);
+        if (gap == 0 || gap > d - next) {
+          fast = false;
+          break;
+        }
+        next += gap;
+        out[j++] = static_cast<Index>(next - 1);
+        window >>= width;
+        used += width;
       }
-      const auto zeros = static_cast<unsigned>(std::countr_zero(window | (std::uint64_t{1} << 6)));
-      if (zeros > 5) break;  // a length of 64 or more: get() names the problem
-      const unsigned len_low_bits = zeros;
-      const std::uint64_t len =
-          (std::uint64_t{1} << len_low_bits) |
-          ((window >> (zeros + 1)) & ((std::uint64_t{1} << len_low_bits) - 1));
-      if (len > 32) break;
-      const unsigned gamma_width = 2 * zeros + 1;
-      const auto low = static_cast<unsigned>(len - 1);
-      const std::uint64_t gap =
-          (std::uint64_t{1} << low) | ((window >> gamma_width) & ((std::uint64_t{1} << low) - 1));
-      if (gap > d - next) break;
-      const unsigned width = gamma_width + low;
-      const std::uint64_t index = next + gap - 1;
-      out[j++] = static_cast<Index>(index);
-      next = index + 1;
-      window >>= width;
-      held -= width;
-      consumed += width;
+      r.skip(used);
     }
-    r.skip(consumed);
     next_ = next;
   }
   for (; j < out.size(); ++j) out[j] = static_cast<Index>(get(r));

@@ -360,6 +360,23 @@ struct EliasDelta {
     width = gamma_width + len - 1;
     return gamma | ((n & ((std::uint64_t{1} << (len - 1)) - 1)) << gamma_width);
   }
+  // The inverse of word: the n < 2^32 whose code starts at bit 0 of `window` (at least
+  // kMaxWordBits valid bits there) and its width; 0 if those bits start the code of no such n (a
+  // longer code, which get reads or rejects).
+  static constexpr unsigned kMaxWordBits = 42;
+  [[nodiscard]] static constexpr std::uint64_t from_word(std::uint64_t window,
+                                                         unsigned& width) noexcept {
+    // n < 2^32 has a bit length L <= 32, whose gamma code has at most 5 leading zeros.
+    const auto zeros = static_cast<unsigned>(std::countr_zero(window | (std::uint64_t{1} << 6)));
+    if (zeros > 5) return 0;
+    const std::uint64_t len =
+        (std::uint64_t{1} << zeros) | ((window >> (zeros + 1)) & ((std::uint64_t{1} << zeros) - 1));
+    if (len > 32) return 0;
+    const unsigned gamma_width = 2 * zeros + 1;
+    const auto low = static_cast<unsigned>(len - 1);
+    width = gamma_width + low;
+    return (std::uint64_t{1} << low) | ((window >> gamma_width) & ((std::uint64_t{1} << low) - 1));
+  }
   static void put(BitWriter& w, std::uint64_t n) {
     const auto len = static_cast<unsigned>(std::bit_width(n));
     EliasGamma::put(w, len);

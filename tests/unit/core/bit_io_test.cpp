@@ -74,6 +74,27 @@ void expect_word_matches_put() {
 TEST(BitIoTest, EliasGammaWordMatchesPut) { expect_word_matches_put<EliasGamma>(); }
 TEST(BitIoTest, EliasDeltaWordMatchesPut) { expect_word_matches_put<EliasDelta>(); }
 
+TEST(BitIoTest, EliasDeltaFromWordInvertsWord) {
+  for (std::uint64_t n :
+       {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{100},
+        std::uint64_t{12345}, std::uint64_t{1} << 31, (std::uint64_t{1} << 32) - 1}) {
+    unsigned width = 0;
+    // Bits above the code must not matter.
+    const std::uint64_t window = EliasDelta::word(n, width) | (~std::uint64_t{0} << width);
+    unsigned read_width = 0;
+    EXPECT_EQ(EliasDelta::from_word(window, read_width), n);
+    EXPECT_EQ(read_width, width) << "n=" << n;
+  }
+  // Codes of n >= 2^32 (bit length 33, or a length code with six leading zeros) are not read.
+  std::vector<std::byte> buffer(16);
+  BitWriter w(buffer);
+  EliasDelta::put(w, std::uint64_t{1} << 32);
+  w.finish();
+  unsigned width = 0;
+  EXPECT_EQ(EliasDelta::from_word(BitReader(buffer).peek(), width), 0u);
+  EXPECT_EQ(EliasDelta::from_word(std::uint64_t{1} << 6, width), 0u);
+}
+
 TEST(BitIoTest, EliasGammaLengths) {
   EXPECT_EQ(EliasGamma::bits(1), 1u);
   EXPECT_EQ(EliasGamma::bits(2), 3u);

@@ -79,8 +79,9 @@ TEST(BitIoTest, EliasDeltaFromWordInvertsWord) {
        {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{3}, std::uint64_t{100},
         std::uint64_t{12345}, std::uint64_t{1} << 31, (std::uint64_t{1} << 32) - 1}) {
     unsigned width = 0;
+    const std::uint64_t code = EliasDelta::word(n, width);
     // Bits above the code must not matter.
-    const std::uint64_t window = EliasDelta::word(n, width) | (~std::uint64_t{0} << width);
+    const std::uint64_t window = code | (~std::uint64_t{0} << width);
     unsigned read_width = 0;
     EXPECT_EQ(EliasDelta::from_word(window, read_width), n);
     EXPECT_EQ(read_width, width) << "n=" << n;

@@ -4,8 +4,12 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <optional>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "qsgd_kernels.hpp"
 #include "sparse_coding.hpp"
@@ -74,8 +78,8 @@ constexpr std::size_t kFloydBatch = 64;
 // key.below(counter + s, bound + s), with the 64x64 -> 128-bit product split into two 32x64-bit
 // ones (exact for bounds below 2^32, as every bound of a step that is used is) so that it
 // vectorizes.
-void draw_batch(RngKey key, std::uint64_t counter, std::uint64_t bound,
-                std::uint32_t* out) noexcept {
+void draw_batch_scalar(RngKey key, std::uint64_t counter, std::uint64_t bound,
+                       std::uint32_t* out) noexcept {
   for (std::size_t s = 0; s < kFloydBatch; ++s) {
     const std::uint64_t bits = key.bits(counter + s);
     const std::uint64_t n = bound + s;
@@ -83,6 +87,61 @@ void draw_batch(RngKey key, std::uint64_t counter, std::uint64_t bound,
     const std::uint64_t low = (bits & 0xFFFFFFFFU) * n;
     out[s] = static_cast<std::uint32_t>((high + (low >> 32)) >> 32);
   }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// An all-lanes mask on the zero-masking forms: GCC 12's unmasked forms of these start from an
+// "undefined" register and trip -Wmaybe-uninitialized (as in packed_kernels.cpp).
+constexpr __mmask8 kAll8 = 0xFF;
+
+// The same, eight draws per step in 512-bit lanes: the generator's two 64-bit products by
+// vpmullq, (counter + s)·kGolden64 by adding 8·kGolden64 per step, and the products by the
+// bound (below 2^32) by vpmuludq.
+__attribute__((target("avx512f,avx512dq"))) void draw_batch_avx512(RngKey key,
+                                                                   std::uint64_t counter,
+                                                                   std::uint64_t bound,
+                                                                   std::uint32_t* out) noexcept {
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m512i eight = _mm512_set1_epi64(8);
+  const __m512i golden = _mm512_set1_epi64(static_cast<long long>(kGolden64));
+  const __m512i value = _mm512_set1_epi64(static_cast<long long>(key.value));
+  const __m512i m1 = _mm512_set1_epi64(static_cast<long long>(0xBF58476D1CE4E5B9ULL));
+  const __m512i m2 = _mm512_set1_epi64(static_cast<long long>(0x94D049BB133111EBULL));
+  __m512i scrambled = _mm512_maskz_mullo_epi64(
+      kAll8, _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(counter)), lane), golden);
+  const __m512i golden8 = _mm512_maskz_mullo_epi64(kAll8, eight, golden);
+  __m512i n = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(bound)), lane);
+  for (std::size_t s = 0; s < kFloydBatch; s += 8) {
+    // mix64(value ^ (counter + s)·kGolden64), as RngKey::bits.
+    __m512i z = _mm512_xor_si512(value, scrambled);
+    z = _mm512_maskz_mullo_epi64(kAll8, _mm512_xor_si512(z, _mm512_maskz_srli_epi64(kAll8, z, 30)),
+                                 m1);
+    z = _mm512_maskz_mullo_epi64(kAll8, _mm512_xor_si512(z, _mm512_maskz_srli_epi64(kAll8, z, 27)),
+                                 m2);
+    z = _mm512_xor_si512(z, _mm512_maskz_srli_epi64(kAll8, z, 31));
+    const __m512i high = _mm512_maskz_mul_epu32(kAll8, _mm512_maskz_srli_epi64(kAll8, z, 32), n);
+    const __m512i low = _mm512_maskz_mul_epu32(kAll8, z, n);
+    const __m512i draw = _mm512_maskz_srli_epi64(
+        kAll8, _mm512_add_epi64(high, _mm512_maskz_srli_epi64(kAll8, low, 32)), 32);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + s),
+                        _mm512_maskz_cvtepi64_epi32(kAll8, draw));
+    scrambled = _mm512_add_epi64(scrambled, golden8);
+    n = _mm512_add_epi64(n, eight);
+  }
+}
+#endif
+
+void draw_batch(RngKey key, std::uint64_t counter, std::uint64_t bound,
+                std::uint32_t* out) noexcept {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  static const bool has_avx512 =
+      __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512dq") != 0;
+  if (has_avx512) {
+    draw_batch_avx512(key, counter, bound, out);
+    return;
+  }
+#endif
+  draw_batch_scalar(key, counter, bound, out);
 }
 
 // Runs Floyd's algorithm on `bitmap`, ceil(d/64) zeroed words (bit b of word w is index 64w + b).
@@ -101,64 +160,6 @@ void floyd_bitmap(RngKey key, std::size_t d, std::size_t k, std::uint64_t* bitma
       bitmap[pick >> 6] |= std::uint64_t{1} << (pick & 63);
     }
   }
-}
-
-// Writes base + the positions of the set bits of words[0 .. n) to out, ascending, and returns
-// their number; out needs room for that number + 2. Most words hold few bits (64·k/d on
-// average), so a loop per bit would mispredict on most words; instead two candidates per word
-// are written unconditionally (one past the word's last bit is garbage that the next word
-// overwrites) and the count advances by the popcount, with a loop only for the rarer words that
-// hold more. Bit 63 is forced on for the candidates: that moves no real position, and keeps the
-// compiler from branching on an empty word (where countr_zero would be 64).
-std::size_t list_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
-                          std::uint32_t* out) noexcept {
-  constexpr std::uint64_t kTop = std::uint64_t{1} << 63;
-  std::size_t m = 0;
-  for (std::size_t w = 0; w < n; ++w, base += 64) {
-    std::uint64_t bits = words[w];
-    const auto count = static_cast<std::size_t>(std::popcount(bits));
-    out[m] = base + static_cast<std::uint32_t>(std::countr_zero(bits | kTop));
-    bits &= bits - 1;
-    out[m + 1] = base + static_cast<std::uint32_t>(std::countr_zero(bits | kTop));
-    if (count > 2) [[unlikely]] {
-      bits &= bits - 1;
-      for (std::size_t r = m + 2; bits != 0; bits &= bits - 1, ++r) {
-        out[r] = base + static_cast<std::uint32_t>(std::countr_zero(bits));
-      }
-    }
-    m += count;
-  }
-  return m;
-}
-
-// Writes the Elias-delta codes of the gaps of kept (ascending) indices, the same bits as
-// sparse::IndexWriter, as a bit stream into `words` (room for 42·kept.size() bits + 1 word) and
-// returns its length in bits. Branch-free: each code is or-ed into a 64-bit accumulator that is
-// stored every time, and the store position advances by a word when it fills; so the loop's only
-// dependency chain is a few cycles per code.
-std::uint64_t gap_stream(std::span<const std::uint32_t> kept, std::uint64_t* words) noexcept {
-  std::uint64_t acc = 0;
-  unsigned used = 0;  // bits of acc in use, < 64
-  std::size_t w = 0;
-  std::uint64_t next = 0;  // one past the previous index
-  for (const std::uint32_t i : kept) {
-    unsigned width = 0;
-    const std::uint64_t code = EliasDelta::word(i + 1 - next, width);
-    next = std::uint64_t{i} + 1;
-    acc |= code << used;
-    words[w] = acc;
-    const unsigned total = used + width;
-    // When the word is full (full = 1), what is left of the code starts the next one; width <= 42
-    // means used >= 22 then, so the shift is in range. Masks rather than a condition, which the
-    // compiler would turn into an unpredictable branch.
-    const std::uint64_t full = total >> 6;
-    const std::uint64_t stay = full - 1;  // all ones unless full
-    acc = (acc & stay) | ((code >> ((64 - used) & 63)) & ~stay);
-    w += full;
-    used = total & 63;
-  }
-  words[w] = acc;
-  return 64 * std::uint64_t{w} + used;
 }
 
 // Checks that v is finite and gathers the raw values of the kept (ascending) elements into
@@ -184,6 +185,78 @@ std::optional<std::uint32_t> check_and_gather(std::span<const float> v,
   if (!finite) return std::nullopt;
   return max_magnitude;
 }
+
+// What one pass over v collects beside the values: the length of the gap stream, the largest
+// kept magnitude as float bits, and whether v is finite.
+struct PassResult {
+  std::uint64_t gap_bits = 0;
+  std::uint32_t max_magnitude = 0;
+  bool finite = true;
+};
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// The bitmap sampler's case on a CPU with AVX-512, in one pass over v a group of kGroup
+// elements at a time: the group's finiteness test (16 elements per instruction), then its set
+// bits listed, their gap codes appended to `gaps` (unless null: shared indices) and their values
+// gathered into `values` (4 bytes each) from the lines just read. The listing and coding then
+// cost little beside the stream of v from memory, as long as the reads run ahead of them, which
+// a prefetch kAhead elements ahead keeps so.
+__attribute__((target("avx512f,bmi,bmi2,popcnt"))) PassResult pass_over_bitmap_avx512(
+    std::span<const float> v, const std::uint64_t* bitmap, std::uint64_t* gaps,
+    std::byte* values) noexcept {
+  // Measured at d = 2^22, k = 1 %: groups of 256 with the prefetch 512 ahead into L1 beat 64 to
+  // 1024 and 256 to 1024 ahead, and into L2 (by 3 to 11 %).
+  constexpr std::size_t kGroup = 256;  // elements: four bitmap words
+  constexpr std::size_t kAhead = 512;
+  const std::size_t d = v.size();
+  const std::size_t prefetch_end = d > kAhead ? d - kAhead : 0;
+  const __m512i exponent = _mm512_set1_epi32(0x7F800000);
+  __mmask16 non_finite = 0;
+  sparse::GapCodeStream stream(gaps);
+  std::uint32_t listed[kGroup + sparse::kListSlack];
+  std::size_t m = 0;  // values gathered
+  PassResult result;
+  for (std::size_t g = 0; g < d; g += kGroup) {
+    const std::size_t end = std::min(d, g + kGroup);
+    if (end - g == kGroup) {
+      for (std::size_t i = g; i < end; i += 16) {
+        if (i < prefetch_end) {
+          _mm_prefetch(reinterpret_cast<const char*>(&v[i + kAhead]), _MM_HINT_T0);
+        }
+        const __m512i x = _mm512_loadu_si512(&v[i]);
+        non_finite |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(x, exponent), exponent);
+      }
+    } else {
+      result.finite &= kernels::all_finite(&v[g], end - g);
+    }
+    const std::size_t n = sparse::list_set_bits(bitmap + g / 64, (end - g + 63) / 64,
+                                                static_cast<std::uint32_t>(g), listed);
+    for (std::size_t j = 0; j < n; ++j) {
+      const std::uint32_t i = listed[j];
+      if (gaps != nullptr) stream.put_index(i);
+      const auto raw = std::bit_cast<std::uint32_t>(v[i]);
+      result.max_magnitude = std::max(result.max_magnitude, raw & 0x7FFFFFFFU);
+      std::memcpy(values + 4 * (m + j), &raw, 4);
+    }
+    m += n;
+  }
+  result.finite &= non_finite == 0;
+  if (gaps != nullptr) result.gap_bits = stream.finish();
+  return result;
+}
+
+// Whether sample_without_replacement(key, d, k) runs Floyd's algorithm on a bitmap.
+[[nodiscard]] bool bitmap_case(std::size_t d, std::size_t k) noexcept {
+  return k > 0 && k < d && k <= d / 8 && use_bitmap(d, k);
+}
+
+bool has_pass_over_bitmap() noexcept {
+  static const bool ok =
+      __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("bmi") != 0 &&
+      __builtin_cpu_supports("bmi2") != 0 && __builtin_cpu_supports("popcnt") != 0;
+  return ok;
+}
+#endif
 
 }  // namespace
 
@@ -217,8 +290,8 @@ void sample_without_replacement(RngKey key, std::size_t d, std::size_t k,
   }
   std::vector<std::uint64_t> bitmap((d + 63) / 64, 0);
   floyd_bitmap(key, d, k, bitmap.data());
-  out.resize(k + 2);
-  out.resize(list_set_bits(bitmap.data(), bitmap.size(), 0, out.data()));
+  out.resize(k + sparse::kListSlack);
+  out.resize(sparse::list_sparse_set_bits(bitmap.data(), bitmap.size(), 0, out.data(), k));
 }
 
 RandKCodec::RandKCodec(double k, std::optional<std::uint64_t> shared_seed, std::uint64_t iteration)
@@ -239,10 +312,13 @@ RngKey RandKCodec::shared_key(std::uint64_t iteration) const noexcept {
   return RngKey::make(*shared_seed_, 0, iteration, RngPurpose::kSharedIndex);
 }
 
+RngKey RandKCodec::index_key(const EncodeContext& ctx) const noexcept {
+  return shared_seed_ ? shared_key(ctx.iteration) : ctx.key(RngPurpose::kSparsify);
+}
+
 void RandKCodec::indices(std::size_t d, const EncodeContext& ctx,
                          std::vector<std::uint32_t>& out) const {
-  const RngKey key = shared_seed_ ? shared_key(ctx.iteration) : ctx.key(RngPurpose::kSparsify);
-  sample_without_replacement(key, d, kept(d), out);
+  sample_without_replacement(index_key(ctx), d, kept(d), out);
 }
 
 std::string RandKCodec::spec() const {
@@ -261,34 +337,52 @@ std::size_t RandKCodec::max_encoded_bytes(std::size_t d) const {
 std::size_t RandKCodec::encode_into(std::span<const float> v, const EncodeContext& ctx,
                                     std::span<std::byte> out) const {
   const std::size_t d = v.size();
-  // Non-finite input is rejected before anything else (the finiteness check itself runs with
-  // the gathers below, where v is read anyway).
+  // Non-finite input is rejected before the message is finished (the finiteness check itself
+  // runs with the gathers below, where v is read anyway).
   if (d > sparse::kMaxElements) require_finite(v, kName);
+  sparse::require_indexable(d, kName);
   const std::size_t k = kept(d);
-  std::vector<std::uint32_t> kept_indices;
-  indices(d, ctx, kept_indices);  // also rejects d >= 2^32
+  // The raw values go two to a word, the first in the low half (as two 32-bit puts would write
+  // them), appended after the indices in one go. The gather fills every word but the high half
+  // of the last when k is odd, so only that word is zeroed.
+  const auto packed = std::make_unique_for_overwrite<std::uint64_t[]>((k + 1) / 2);
+  if (k % 2 != 0) packed[k / 2] = 0;
+  auto* const values = reinterpret_cast<std::byte*>(packed.get());
 
   MessageWriter w(out, id(), d);
   write_params_for(w.params(), ctx.iteration);
   BitWriter bits(w.payload_area());
-  // The raw values go two to a word, the first in the low half (as two 32-bit puts would write
-  // them), appended after the indices in one go.
-  std::vector<std::uint64_t> packed((k + 1) / 2, 0);
-  auto* const values = reinterpret_cast<std::byte*>(packed.data());
-  if (!shared_seed_) {
-    std::vector<std::uint64_t> stream((42 * kept_indices.size() + 63) / 64 + 1);
-    const std::uint64_t n = gap_stream(kept_indices, stream.data());
-    bits.put_words(stream.data(), n / 64);
-    bits.put(stream[n / 64], static_cast<unsigned>(n % 64));
+  PassResult pass;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (bitmap_case(d, k) && has_pass_over_bitmap()) {
+    std::vector<std::uint64_t> bitmap((d + 63) / 64, 0);
+    floyd_bitmap(index_key(ctx), d, k, bitmap.data());
+    // (Not zeroed: the gap stream only writes it.)
+    const auto gaps =
+        std::make_unique_for_overwrite<std::uint64_t[]>(shared_seed_ ? 1 : 42 * k / 64 + 1);
+    pass = pass_over_bitmap_avx512(v, bitmap.data(), shared_seed_ ? nullptr : gaps.get(), values);
+    bits.put_words(gaps.get(), pass.gap_bits / 64);
+    if (pass.gap_bits % 64 != 0) {
+      bits.put(gaps[pass.gap_bits / 64], static_cast<unsigned>(pass.gap_bits % 64));
+    }
+  } else
+#endif
+  {
+    std::vector<std::uint32_t> kept_indices;
+    indices(d, ctx, kept_indices);
+    if (!shared_seed_) sparse::IndexWriter(/*fixed_width=*/false, d).put_all(bits, kept_indices);
+    const std::optional<std::uint32_t> kept_max = check_and_gather(v, kept_indices, values);
+    pass.finite = kept_max.has_value();
+    pass.max_magnitude = kept_max.value_or(0);
   }
-  const std::optional<std::uint32_t> kept_max = check_and_gather(v, kept_indices, values);
-  if (!kept_max) require_finite(v, kName);  // throws, naming the first non-finite element
-  const std::uint32_t max_magnitude = kept_max.value_or(0);
+  if (!pass.finite) require_finite(v, kName);  // throws, naming the first non-finite element
   // Scaling is monotone in the magnitude: if the largest kept value fits once scaled, all do;
   // if not, name the first that does not.
   const double factor = scale(d);
-  if (std::isinf(
-          static_cast<float>(static_cast<double>(std::bit_cast<float>(max_magnitude)) * factor))) {
+  if (std::isinf(static_cast<float>(static_cast<double>(std::bit_cast<float>(pass.max_magnitude)) *
+                                    factor))) {
+    std::vector<std::uint32_t> kept_indices;
+    indices(d, ctx, kept_indices);
     for (const std::uint32_t i : kept_indices) {
       if (std::isinf(static_cast<float>(static_cast<double>(v[i]) * factor))) {
         throw InvalidArgument("randk: element " + std::to_string(i) + " (" + std::to_string(v[i]) +
@@ -297,7 +391,7 @@ std::size_t RandKCodec::encode_into(std::span<const float> v, const EncodeContex
       }
     }
   }
-  bits.put_words(packed.data(), k / 2);
+  bits.put_words(packed.get(), k / 2);
   if (k % 2 != 0) bits.put(packed[k / 2], 32);
   return w.finish(bits.finish());
 }

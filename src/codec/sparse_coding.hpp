@@ -50,6 +50,51 @@ void require_indexable(std::size_t d, std::string_view codec);
 // Upper bound on the bits of any number (<= d) of ascending indices in [0, d).
 [[nodiscard]] std::uint64_t index_bits_bound_any_count(bool fixed_width, std::uint64_t d);
 
+// Elias-delta codes of index gaps (the bits IndexWriter writes) appended to a buffer of words,
+// from bit 0, without branches: each code is or-ed into a 64-bit accumulator that is stored every
+// time, and the store position advances by a word when it fills, so the only dependency chain is
+// a few cycles per code. The buffer needs room for 42 bits per code and one word more.
+class GapCodeStream {
+ public:
+  explicit GapCodeStream(std::uint64_t* words) noexcept : words_(words) {}
+
+  // Appends a code of `width` <= EliasDelta::kMaxWordBits bits.
+  void put_code(std::uint64_t code, unsigned width) noexcept {
+    acc_ |= code << used_;
+    words_[w_] = acc_;
+    const unsigned total = used_ + width;
+    // When the word is full (full = 1), what is left of the code starts the next one; a width
+    // <= 42 means used_ >= 22 then, so the shift is in range. Masks rather than a condition,
+    // which the compiler would turn into an unpredictable branch.
+    const std::uint64_t full = total >> 6;
+    const std::uint64_t stay = full - 1;  // all ones unless full
+    acc_ = (acc_ & stay) | ((code >> ((64 - used_) & 63)) & ~stay);
+    w_ += full;
+    used_ = total & 63;
+  }
+
+  // Appends the code of the gap to `index`, which must exceed the previous one (if any).
+  void put_index(std::uint32_t index) noexcept {
+    unsigned width = 0;
+    const std::uint64_t code = EliasDelta::word(index + 1 - next_, width);
+    next_ = std::uint64_t{index} + 1;
+    put_code(code, width);
+  }
+
+  // Stores the last partial word; returns the number of bits written.
+  std::uint64_t finish() noexcept {
+    words_[w_] = acc_;
+    return 64 * std::uint64_t{w_} + used_;
+  }
+
+ private:
+  std::uint64_t* words_;
+  std::uint64_t acc_ = 0;
+  unsigned used_ = 0;  // bits of acc_ in use, < 64
+  std::size_t w_ = 0;
+  std::uint64_t next_ = 0;  // one past the previous index
+};
+
 // Writes strictly increasing indices in [0, d); the caller guarantees the order.
 class IndexWriter {
  public:
@@ -64,6 +109,11 @@ class IndexWriter {
       next_ = index + 1;
     }
   }
+
+  // Writes the same bits as indices.size() calls of put(). Elias-delta codes are computed a
+  // block at a time (eight per AVX-512 instruction where the CPU has it) and concatenated
+  // without branches.
+  void put_all(BitWriter& w, std::span<const std::uint32_t> indices);
 
  private:
   bool fixed_width_;
@@ -111,6 +161,18 @@ class IndexReader {
   std::uint64_t next_ = 0;
   std::string_view codec_;
 };
+
+// Bitmaps of elements: bit b of words[w] is element 64w + b.
+//
+// list_set_bits writes base + the positions of the set bits of words[0, n) to out, ascending, and
+// returns their number; out needs room for that number + kListSlack.
+// list_sparse_set_bits does the same for bulk work, eight words per AVX-512 step where the CPU
+// has it and the bitmap is sparse (set_bits, the number of set bits or a bound on it, at most n).
+inline constexpr std::size_t kListSlack = 16;
+std::size_t list_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
+                          std::uint32_t* out) noexcept;
+std::size_t list_sparse_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
+                                 std::uint32_t* out, std::size_t set_bits) noexcept;
 
 // A data-dependent count in [0, d], as Elias-delta(count + 1).
 inline void put_count(BitWriter& w, std::uint64_t count) { EliasDelta::put(w, count + 1); }

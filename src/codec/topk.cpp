@@ -56,8 +56,7 @@ std::size_t TopKCodec::encode_into(std::span<const float> v, const EncodeContext
   MessageWriter w(out, id(), d);
   write_params(w.params());
   BitWriter bits(w.payload_area());
-  sparse::IndexWriter index_writer(index_ == IndexCoding::kFixed, d);
-  for (const std::uint32_t i : indices) index_writer.put(bits, i);
+  sparse::IndexWriter(index_ == IndexCoding::kFixed, d).put_all(bits, indices);
   if (qsgd_) {
     std::vector<float> values(indices.size());
     for (std::size_t j = 0; j < indices.size(); ++j) values[j] = v[indices[j]];

@@ -110,8 +110,7 @@ std::size_t WangniCodec::encode_into(std::span<const float> v, const EncodeConte
   BitWriter bits(w.payload_area());
   sparse::put_f32(bits, cap);
   sparse::put_count(bits, kept.size());
-  sparse::IndexWriter index_writer(/*fixed_width=*/false, d);
-  for (const std::uint32_t i : kept) index_writer.put(bits, i);
+  sparse::IndexWriter(/*fixed_width=*/false, d).put_all(bits, kept);
   for (const std::uint32_t i : kept) {
     // v_i/p_i is v_i itself for capped elements and sgn(v_i)·M for the others.
     const bool exact = std::fabs(v[i]) >= cap;

@@ -76,6 +76,8 @@ class RandKCodec final : public Codec {
  private:
   void write_params_for(ParamWriter& w, std::uint64_t iteration) const;
   [[nodiscard]] RngKey shared_key(std::uint64_t iteration) const noexcept;
+  // The key an encode under ctx draws its indices from.
+  [[nodiscard]] RngKey index_key(const EncodeContext& ctx) const noexcept;
 
   double k_;
   std::optional<std::uint64_t> shared_seed_;

@@ -178,6 +178,32 @@ TEST(RandKTest, RejectsNonFiniteInputNamingTheElement) {
   }
 }
 
+// Wherever the bad element sits (kept or not, in a whole group of the one-pass encoder or in
+// its tail), and with or without indices in the message.
+TEST(RandKTest, RejectsNonFiniteInputAnywhere) {
+  const std::size_t d = 10000;  // 39 groups of 256 and a tail of 16
+  for (const char* spec : {"randk:k=0.01", "randk:k=0.01,shared_seed=8", "randk:k=0.2"}) {
+    for (const std::size_t at : {std::size_t{0}, std::size_t{255}, std::size_t{256},
+                                 std::size_t{9983}, std::size_t{9984}, std::size_t{9999}}) {
+      for (const float bad :
+           {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+            -std::numeric_limits<float>::infinity()}) {
+        std::vector<float> v = testing::normal_vector(3, d);
+        v[at] = bad;
+        try {
+          (void)make_codec(spec)->encode(v);
+          ADD_FAILURE() << spec << ": no exception for element " << at;
+        } catch (const InvalidArgument& e) {
+          EXPECT_NE(
+              std::string(e.what()).find("input element " + std::to_string(at) + " is not finite"),
+              std::string::npos)
+              << e.what();
+        }
+      }
+    }
+  }
+}
+
 TEST(RandKTest, OverflowErrorNamesTheFirstKeptElement) {
   const std::size_t d = 10000;
   std::vector<float> v(d, 3e38f);  // every kept value overflows once scaled by d/k = 100

@@ -1,5 +1,6 @@
 // The bulk readers of sparse_coding.hpp against the one-at-a-time readers they replace: same
 // values, same final position, and for damaged input the same exception at the same element.
+// The bulk index writer against put(), and the bitmap listers against a loop over the bits.
 #include "sparse_coding.hpp"
 
 #include <gtest/gtest.h>
@@ -109,6 +110,89 @@ TEST(IndexReaderTest, GetAllMatchesGetOnValidStreams) {
           check_indices<std::uint64_t>(fixed, d, bytes, indices.size(), what);
           // Reading one index more than was written runs into the tail or the end.
           check_indices<std::uint64_t>(fixed, d, bytes, indices.size() + 1, what + " +1");
+        }
+      }
+    }
+  }
+}
+
+// put_all writes the bits of a put() per index, from any bit position, and put() carries on
+// after it (blocks of 256 codes and the eight-wide code path meet at every offset here).
+TEST(IndexWriterTest, PutAllMatchesPut) {
+  for (const bool fixed : {false, true}) {
+    for (const std::uint64_t d : {1ULL, 1000ULL, 1ULL << 22, (1ULL << 32) - 1}) {
+      for (const std::size_t k : {0U, 1U, 7U, 8U, 9U, 255U, 256U, 257U, 1000U, 5000U}) {
+        for (const unsigned lead : {0U, 5U, 63U}) {
+          const auto wide = some_indices(d * 17 + k + lead, d, k + 1);
+          if (wide.empty()) continue;
+          const std::vector<std::uint32_t> indices(wide.begin(), wide.end() - 1);
+          const auto write = [&](bool bulk) {
+            std::vector<std::byte> bytes(8 * (wide.size() * 9 + 4));
+            BitWriter w(bytes);
+            w.put(0x2DULL, lead);
+            IndexWriter writer(fixed, d);
+            if (bulk) {
+              writer.put_all(w, indices);
+            } else {
+              for (const std::uint32_t i : indices) writer.put(w, i);
+            }
+            writer.put(w, wide.back());
+            bytes.resize(w.finish());
+            return bytes;
+          };
+          EXPECT_EQ(write(true), write(false))
+              << "fixed " << fixed << " d " << d << " k " << indices.size() << " lead " << lead;
+        }
+      }
+    }
+  }
+}
+
+std::vector<std::uint32_t> set_bits_one_by_one(const std::vector<std::uint64_t>& words,
+                                               std::uint32_t base) {
+  std::vector<std::uint32_t> out;
+  for (std::size_t w = 0; w < words.size(); ++w) {
+    for (unsigned b = 0; b < 64; ++b) {
+      if (((words[w] >> b) & 1) != 0) out.push_back(base + static_cast<std::uint32_t>(64 * w + b));
+    }
+  }
+  return out;
+}
+
+// Both listers, on bitmaps from empty to full: sparse ones with words of up to four bits (the
+// eight-wide path) and with denser words among them (its fallback), at every length mod 8.
+TEST(ListSetBitsTest, MatchesALoopOverTheBits) {
+  RngStream rng(test_key(77));
+  for (const double bits_per_word : {0.0, 0.2, 0.64, 1.0, 3.0, 64.0}) {
+    for (std::size_t n = 0; n <= 41; ++n) {
+      for (const std::uint32_t base : {0U, 4160U, 0xFFFFFFFFU - 64U * 41U}) {
+        std::vector<std::uint64_t> words(n, 0);
+        for (std::uint64_t& word : words) {
+          if (bits_per_word == 64.0) {
+            word = ~std::uint64_t{0};
+            continue;
+          }
+          for (unsigned b = 0; b < 64; ++b) {
+            if (rng.next_uniform_double() < bits_per_word / 64.0) word |= std::uint64_t{1} << b;
+          }
+          if (rng.next_below(16) == 0) word |= 0x8000000000000001ULL;  // both ends of a word
+          if (rng.next_below(40) == 0) word |= 0x0F000000000F0000ULL;  // eight bits
+        }
+        const std::vector<std::uint32_t> expected = set_bits_one_by_one(words, base);
+        const std::string what =
+            "density " + std::to_string(bits_per_word) + " n " + std::to_string(n);
+        // Exactly the promised room, so that ASan sees any write past it.
+        std::vector<std::uint32_t> out(expected.size() + kListSlack);
+        ASSERT_EQ(list_set_bits(words.data(), n, base, out.data()), expected.size()) << what;
+        out.resize(expected.size());
+        EXPECT_EQ(out, expected) << what;
+        // set_bits = 0 takes the eight-wide path (where the CPU has it) whatever the density.
+        for (const std::size_t hint : {std::size_t{0}, expected.size()}) {
+          out.assign(expected.size() + kListSlack, 0);
+          ASSERT_EQ(list_sparse_set_bits(words.data(), n, base, out.data(), hint), expected.size())
+              << what;
+          out.resize(expected.size());
+          EXPECT_EQ(out, expected) << what << " hint " << hint;
         }
       }
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "decode_kernels.hpp"
+#include "sparse_test_util.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/terngrad.hpp"
 #include "thinwire/core/rng.hpp"
@@ -23,12 +24,7 @@ namespace {
 
 // Gradient-like values with a zero run (whole zero buckets for small buckets) and signed zeros.
 std::vector<float> gradient(std::size_t d, std::uint64_t seed) {
-  const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kTest);
-  std::vector<float> v(d);
-  for (std::size_t i = 0; i < d; ++i) {
-    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
-    v[i] = static_cast<float>(u * std::exp2(12.0 * key.uniform_double(2 * i + 1) - 6.0));
-  }
+  std::vector<float> v = testing::log_uniform_vector(testing::test_key(seed), d, -6.0, 6.0);
   for (std::size_t i = d / 3; i < std::min(d, d / 3 + 1100); ++i) v[i] = i % 2 ? 0.0f : -0.0f;
   return v;
 }

@@ -33,12 +33,7 @@ constexpr std::size_t kSevenParts = (std::size_t{1} << 18) + 77;
 // Gradient-like values with zero buckets (a zero bucket sends only its scale, which moves every
 // later bucket): at the start, around the part boundaries d/3 and 2d/3, and at the end.
 std::vector<float> gradient_like(std::size_t d, std::uint64_t seed, bool zero_buckets = true) {
-  const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kTest);
-  std::vector<float> v(d);
-  for (std::size_t i = 0; i < d; ++i) {
-    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
-    v[i] = static_cast<float>(u * std::exp2(10.0 * key.uniform_double(2 * i + 1) - 5.0));
-  }
+  std::vector<float> v = testing::log_uniform_vector(testing::test_key(seed), d, -5.0, 5.0);
   if (zero_buckets) {
     const auto zero = [&](std::size_t from, std::size_t to) {
       for (std::size_t i = from; i < std::min(to, d); ++i) v[i] = 0.0f;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "sparse_test_util.hpp"
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/rng.hpp"
@@ -18,12 +19,7 @@ namespace thinwire::codec {
 namespace {
 
 std::vector<float> gradient_like(std::size_t d, std::uint64_t seed) {
-  const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kTest);
-  std::vector<float> v(d);
-  for (std::size_t i = 0; i < d; ++i) {
-    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
-    v[i] = static_cast<float>(u * std::exp2(10.0 * key.uniform_double(2 * i + 1) - 5.0));
-  }
+  std::vector<float> v = testing::log_uniform_vector(testing::test_key(seed), d, -5.0, 5.0);
   // A zero bucket (sends only its scale) in the middle of the second part.
   for (std::size_t i = d / 2; i < d / 2 + 1100 && i < d; ++i) v[i] = 0.0f;
   return v;

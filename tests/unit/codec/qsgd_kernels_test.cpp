@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "qsgd_kernels.hpp"
+#include "sparse_test_util.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/sign.hpp"
 #include "thinwire/codec/terngrad.hpp"
@@ -22,12 +23,7 @@ namespace thinwire::codec {
 namespace {
 
 std::vector<float> heavy_tailed(std::size_t d, std::uint64_t seed) {
-  const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kTest);
-  std::vector<float> v(d);
-  for (std::size_t i = 0; i < d; ++i) {
-    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
-    v[i] = static_cast<float>(u * std::exp2(12.0 * key.uniform_double(2 * i + 1) - 6.0));
-  }
+  std::vector<float> v = testing::log_uniform_vector(testing::test_key(seed), d, -6.0, 6.0);
   if (d > 3) v[3] = 0.0f;
   if (d > 5) v[5] = -0.0f;
   return v;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sparse_test_util.hpp"
 #include "thinwire/codec/message.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/rng.hpp"
@@ -134,11 +135,9 @@ TEST(SignTest, DecoderRejectsInconsistentPayloads) {
 // Magnitudes over 2^-24..2^8 (so that the order of the double |u| sum matters), with +0 and -0
 // sprinkled in.
 std::vector<float> gradient_like(std::size_t d, std::uint64_t seed) {
-  const RngKey key = RngKey::make(seed, 0, d, RngPurpose::kTest);
-  std::vector<float> v(d);
+  std::vector<float> v =
+      testing::log_uniform_vector(RngKey::make(seed, 0, d, RngPurpose::kTest), d, -24.0, 8.0);
   for (std::size_t i = 0; i < d; ++i) {
-    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
-    v[i] = static_cast<float>(u * std::exp2(32.0 * key.uniform_double(2 * i + 1) - 24.0));
     if (i % 11 == 3) v[i] = 0.0f;
     if (i % 13 == 5) v[i] = -0.0f;
   }

@@ -1,4 +1,4 @@
-// Helpers shared by the sparsifying-codec tests: test vectors, a full-sort top-k oracle, and
+// Helpers shared by the codec tests: test vectors, a full-sort top-k oracle, and
 // message surgery for decoder corruption tests (decode_unverified skips the checksum, so a test
 // can hand a payload decoder exactly the bytes it wants).
 #pragma once
@@ -27,6 +27,17 @@ inline std::vector<float> normal_vector(std::uint64_t seed, std::size_t d) {
   RngStream rng(test_key(seed));
   std::vector<float> v(d);
   for (float& x : v) x = static_cast<float>(rng.next_normal());
+  return v;
+}
+
+// Gradient-like values: a uniform sign and size in (-1, 1) times 2^e, e uniform in [lo, hi), so
+// that the magnitudes spread over hi - lo octaves.
+inline std::vector<float> log_uniform_vector(RngKey key, std::size_t d, double lo, double hi) {
+  std::vector<float> v(d);
+  for (std::size_t i = 0; i < d; ++i) {
+    const double u = 2.0 * key.uniform_double(2 * i) - 1.0;
+    v[i] = static_cast<float>(u * std::exp2((hi - lo) * key.uniform_double(2 * i + 1) + lo));
+  }
   return v;
 }
 

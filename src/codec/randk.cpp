@@ -358,8 +358,8 @@ std::size_t RandKCodec::encode_into(std::span<const float> v, const EncodeContex
     std::vector<std::uint64_t> bitmap((d + 63) / 64, 0);
     floyd_bitmap(index_key(ctx), d, k, bitmap.data());
     // (Not zeroed: the gap stream only writes it.)
-    const auto gaps =
-        std::make_unique_for_overwrite<std::uint64_t[]>(shared_seed_ ? 1 : 42 * k / 64 + 1);
+    const auto gaps = std::make_unique_for_overwrite<std::uint64_t[]>(
+        shared_seed_ ? 1 : EliasDelta::kMaxWordBits * k / 64 + 1);
     pass = pass_over_bitmap_avx512(v, bitmap.data(), shared_seed_ ? nullptr : gaps.get(), values);
     bits.put_words(gaps.get(), pass.gap_bits / 64);
     if (pass.gap_bits % 64 != 0) {

@@ -216,7 +216,7 @@ void IndexWriter::put_all(BitWriter& w, std::span<const std::uint32_t> indices) 
   }
   std::uint64_t codes[kCodeBlock];
   std::uint64_t widths[kCodeBlock];
-  std::uint64_t words[(42 * kCodeBlock) / 64 + 1];
+  std::uint64_t words[(EliasDelta::kMaxWordBits * kCodeBlock) / 64 + 1];
   for (std::size_t b = 0; b < indices.size(); b += kCodeBlock) {
     const std::size_t n = std::min(kCodeBlock, indices.size() - b);
     unsigned width = 0;

@@ -53,7 +53,8 @@ void require_indexable(std::size_t d, std::string_view codec);
 // Elias-delta codes of index gaps (the bits IndexWriter writes) appended to a buffer of words,
 // from bit 0, without branches: each code is or-ed into a 64-bit accumulator that is stored every
 // time, and the store position advances by a word when it fills, so the only dependency chain is
-// a few cycles per code. The buffer needs room for 42 bits per code and one word more.
+// a few cycles per code. The buffer needs room for EliasDelta::kMaxWordBits (42) bits per code and
+// one word more.
 class GapCodeStream {
  public:
   explicit GapCodeStream(std::uint64_t* words) noexcept : words_(words) {}

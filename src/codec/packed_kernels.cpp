@@ -3,11 +3,13 @@
 //
 // The fused kernels load 16 floats, draw their 24-bit rounding values (two VAES rounds per 16
 // elements, core/rounding.hpp), round in the integer domain and write packed output bytes
-// directly: no field array, no per-field bit-writer call. For QSGD with 2-, 4- or 8-bit fields
-// and norm=max, qsgd_pack_buckets also takes whole runs of buckets (scale pass, scale, fields)
-// per call, so the per-bucket cost is a few instructions. The compiler does not fuse these steps
-// by itself, hence intrinsics, selected at run time; every result equals the portable field
-// kernels of qsgd_kernels.cpp and the scalar references (tests/unit/codec/qsgd_kernels_test.cpp).
+// directly: no field array, no per-field bit-writer call. Per 32 elements the sign and the
+// signed-zero rule are applied once, to gathered bytes (GFNI and a byte lookup). For QSGD with 2-,
+// 4- or 8-bit fields and norm=max, qsgd_pack_buckets also takes whole runs of buckets (scale pass,
+// scale, fields) per call, so the per-bucket cost is a few instructions. The compiler does not fuse
+// these steps by itself, hence intrinsics, selected at run time; every result equals the portable
+// field kernels of qsgd_kernels.cpp and the scalar references
+// (tests/unit/codec/qsgd_kernels_test.cpp).
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -19,7 +21,7 @@
 #include <immintrin.h>
 #define THINWIRE_FUSED_PACK 1
 #define THINWIRE_VAES \
-  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,bmi,bmi2,aes,vaes")))
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,aes,vaes,gfni")))
 #define THINWIRE_AESNI __attribute__((target("sse4.1,aes")))
 #endif
 
@@ -43,21 +45,22 @@ namespace {
 // "undefined" register and trip -Wmaybe-uninitialized (as in qsgd_kernels.cpp).
 constexpr __mmask16 kAll = 0xFFFF;
 
-// VAES is CPUID leaf 7, ECX bit 9 (read directly: not every compiler's __builtin_cpu_supports
-// knows the name; the AVX-512 checks there also cover the operating system's register support).
-bool cpu_has_vaes() noexcept {
+// VAES and GFNI are CPUID leaf 7, ECX bits 9 and 8 (read directly: not every compiler's
+// __builtin_cpu_supports knows the name; the AVX-512 checks there also cover the operating system's
+// register support).
+bool cpu_has_vaes_gfni() noexcept {
   unsigned a = 0;
   unsigned b = 0;
   unsigned c = 0;
   unsigned d = 0;
-  return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && ((c >> 9) & 1) != 0;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && ((c >> 8) & 3) == 3;
 }
 
 bool has_vaes() noexcept {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("bmi2") &&
-                         __builtin_cpu_supports("aes") && cpu_has_vaes();
+                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("aes") &&
+                         cpu_has_vaes_gfni();
   return ok;
 }
 
@@ -83,6 +86,10 @@ class GroupStream {
   // whitening first when g starts a rounding block; then advances by 16.
   THINWIRE_VAES __m512i at(std::uint64_t g) noexcept {
     if ((g & (kRoundingBlock - 1)) == 0) seek(g);
+    return next();
+  }
+  // The same within a rounding block: the caller seeks at every block's start.
+  THINWIRE_VAES __m512i next() noexcept {
     const __m512i h = _mm512_aesenc_epi128(_mm512_aesenc_epi128(x_, r1_), r2_);
     x_ = _mm512_add_epi32(x_, _mm512_setr_epi32(4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0));
     return _mm512_maskz_srli_epi32(kAll, h, 8);
@@ -142,18 +149,34 @@ THINWIRE_AESNI void rounding_bits_aesni(const RoundingKey& key, std::uint64_t fi
   }
 }
 
-// QSGD fields of 16 elements: level | negative << width, width <= 7 (s <= 127). With Q =
-// ⌈sr·2^24⌉ (sr·2^24 is exact and below 2^31), ⌊sr⌋ + round_up24(r, frac·2^24) = (Q + r) >> 24.
+// The quantizers below compute, for 16 elements, one byte per 32-bit lane (its byte 3) from which
+// fields() makes the element's field; store32 gathers those bytes for 32 elements with one
+// vpermt2b first, so that the work on field bytes is shared by 32 elements instead of 16.
+
+// The bytes that fields() turns into a fixed-width field by a 16-entry lookup (vpshufb): a
+// GF(2)-affine bit permutation (vgf2p8affineqb) moves the bits into the low nibble first.
+// `matrix` is the affine matrix (row i, for output bit i, in byte 7 - i) and `table` the lookup.
+THINWIRE_VAES inline __m512i lookup_bytes(__m512i bytes, std::uint64_t matrix,
+                                          __m512i table) noexcept {
+  const __m512i low = _mm512_maskz_gf2p8affine_epi64_epi8(
+      0xFFFFFFFFULL, bytes, _mm512_set1_epi64(static_cast<long long>(matrix)), 0);
+  return _mm512_maskz_shuffle_epi8(0xFFFFFFFFULL, table, low);
+}
+
+// QSGD fields of 16 elements: level | negative << width, width = FW - 1 <= 7 (s <= 127). With Q =
+// ⌈sr·2^24⌉ (sr·2^24 is exact and below 2^31), ⌊sr⌋ + round_up24(r, frac·2^24) = (Q + r) >> 24:
+// T = Q + r holds the level in bits 24 and up (below 2^31), and the lane's byte 3 is taken with
+// x's sign bit ORed into bit 31 (one vpternlogd): level | sign << 7. fields() then moves the sign
+// to bit FW - 1 and clears it where the level is 0 (-0 is not negative), once per 32 elements.
 // The constants live in registers (the quantizer is passed by value into the loops, so stores to
 // the output cannot alias them).
+template <unsigned FW>
 class QsgdQuantizer {
  public:
-  THINWIRE_VAES QsgdQuantizer(float inv, float s_f, unsigned width) noexcept
-      : inv_(_mm512_set1_ps(inv)),
-        s_(_mm512_set1_ps(s_f)),
-        sign_field_(_mm512_set1_epi32(static_cast<int>(1U << width))) {}
+  THINWIRE_VAES QsgdQuantizer(float inv, float s_f) noexcept
+      : inv_(_mm512_set1_ps(inv)), s_(_mm512_set1_ps(s_f)) {}
 
-  THINWIRE_VAES __m512i fields16(const float* u, __m512i r) const noexcept {
+  THINWIRE_VAES __m512i lanes16(const float* u, __m512i r) const noexcept {
     const __m512i xb = _mm512_loadu_si512(u);
     // min(|x|·inv, s) in one vrangeps (imm 0b1010: the smaller magnitude, sign cleared): |x·inv|
     // is |x|·inv exactly, and of two equal magnitudes either one is the same value. NaN, where
@@ -163,27 +186,50 @@ class QsgdQuantizer {
     const __m512i q =
         _mm512_maskz_cvt_roundps_epi32(kAll, _mm512_mul_ps(sr, _mm512_set1_ps(0x1.0p24f)),
                                        _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-    const __m512i level = _mm512_maskz_srli_epi32(kAll, _mm512_add_epi32(q, r), 24);
-    const __mmask16 negative = _mm512_mask_test_epi32_mask(
-        _mm512_test_epi32_mask(level, level), xb, _mm512_set1_epi32(static_cast<int>(0x80000000U)));
-    return _mm512_mask_or_epi32(level, negative, level, sign_field_);
+    // (q + r) | (xb & 0x80000000): imm 0xF8 is a | (b & c).
+    return _mm512_maskz_ternarylogic_epi32(kAll, _mm512_add_epi32(q, r), xb,
+                                           _mm512_set1_epi32(static_cast<int>(0x80000000U)), 0xF8);
+  }
+
+  // Field bytes from 32 gathered bytes level | sign << 7.
+  THINWIRE_VAES static __m512i fields(__m512i bytes) noexcept {
+    if constexpr (FW == 8) {
+      // A zero level keeps no sign: byte 0x80 becomes 0.
+      const __mmask64 zero = _mm512_testn_epi8_mask(bytes, _mm512_set1_epi8(0x7F));
+      return _mm512_maskz_mov_epi8(~zero & 0xFFFFFFFFULL, bytes);
+    } else if constexpr (FW == 4) {
+      // Bits 0-2 stay, bit 7 goes to bit 3; then field 8 (a signed zero) becomes 0.
+      return lookup_bytes(
+          bytes, 0x0102048000000000ULL,
+          _mm512_maskz_broadcast_i32x4(
+              kAll, _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 0, 9, 10, 11, 12, 13, 14, 15)));
+    } else {
+      static_assert(FW == 2);
+      // Bit 0 stays, bit 7 goes to bit 1; then field 2 (a signed zero) becomes 0.
+      return lookup_bytes(bytes, 0x0180000000000000ULL,
+                          _mm512_maskz_broadcast_i32x4(
+                              kAll, _mm_setr_epi8(0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)));
+    }
   }
 
  private:
   __m512 inv_;
   __m512 s_;
-  __m512i sign_field_;
 };
 
 // TernGrad codes of 16 elements: keep << negative, keep = round_up24(r, p·2^24) != 0, p =
 // min(|x|, scale)/scale. Unclipped, scale is the bucket's maximum and the min is the identity.
+// C = ⌈p·2^24⌉ is at most 2^24 + 4 (p exceeds 1 only where fl(1/scale) is subnormal, by 2^-22 at
+// most), so keep is (C + r) >> 24 != 0, with (C + r) >> 24 in {0, 1, 2}; the lane's byte 3 is that
+// with x's sign bit ORed into bit 7, and fields() maps it to the code (a -0 has the sign bit but
+// p = 0, so it is never kept).
 template <bool kClipped>
 class TernGradQuantizer {
  public:
   THINWIRE_VAES TernGradQuantizer(float scale, float inv) noexcept
       : scale_(_mm512_set1_ps(scale)), inv_(_mm512_set1_ps(inv)) {}
 
-  THINWIRE_VAES __m512i fields16(const float* u, __m512i r) const noexcept {
+  THINWIRE_VAES __m512i lanes16(const float* u, __m512i r) const noexcept {
     const __m512i xb = _mm512_loadu_si512(u);
     __m512 ax = _mm512_castsi512_ps(_mm512_and_si512(xb, _mm512_set1_epi32(0x7FFFFFFF)));
     if constexpr (kClipped) ax = _mm512_maskz_min_ps(kAll, ax, scale_);
@@ -191,11 +237,17 @@ class TernGradQuantizer {
     const __m512i c =
         _mm512_maskz_cvt_roundps_epi32(kAll, _mm512_mul_ps(p, _mm512_set1_ps(0x1.0p24f)),
                                        _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-    const __mmask16 keep = _mm512_test_epi32_mask(_mm512_add_epi32(c, r),
-                                                  _mm512_set1_epi32(static_cast<int>(0xFF000000U)));
-    // 1 + the sign bit: 2 for x < 0. A -0 has the sign bit but p = 0, so it is never kept.
-    return _mm512_maskz_add_epi32(keep, _mm512_maskz_srli_epi32(kAll, xb, 31),
-                                  _mm512_set1_epi32(1));
+    // (c + r) | (xb & 0x80000000): imm 0xF8 is a | (b & c).
+    return _mm512_maskz_ternarylogic_epi32(kAll, _mm512_add_epi32(c, r), xb,
+                                           _mm512_set1_epi32(static_cast<int>(0x80000000U)), 0xF8);
+  }
+
+  // Codes from 32 gathered bytes k | sign << 7 (k in {0, 1, 2}): bits 0-1 stay, bit 7 goes to
+  // bit 2, then a lookup gives 0 for k = 0, else 1 + sign.
+  THINWIRE_VAES static __m512i fields(__m512i bytes) noexcept {
+    return lookup_bytes(bytes, 0x0102800000000000ULL,
+                        _mm512_maskz_broadcast_i32x4(
+                            kAll, _mm_setr_epi8(0, 1, 1, 1, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0)));
   }
 
  private:
@@ -203,45 +255,21 @@ class TernGradQuantizer {
   __m512 inv_;
 };
 
-// Stores 16 FW-bit fields (each < 2^FW), least significant first: 2·FW bytes.
+// Packs `count` (16 or 32) fields of FW bits, the low 32 bytes of `fields` (each below 2^FW),
+// least significant first: count·FW/8 bytes. For FW < 8, vpmaddubsw (and for FW = 2 vpmaddwd)
+// merges neighbouring fields, f0 + f1·2^FW, which is their bit concatenation since each is below
+// 2^FW, and a vpermb collects the merged bytes.
 template <unsigned FW>
-THINWIRE_VAES inline void store16(__m512i fields, std::uint8_t* out) noexcept {
+THINWIRE_VAES inline void pack_fields(__m512i fields, unsigned count, std::uint8_t* out) noexcept {
+  const std::uint64_t bytes = count * FW / 8;
+  const __mmask64 store = (std::uint64_t{1} << bytes) - 1;
   if constexpr (FW == 8) {
-    _mm512_mask_cvtepi32_storeu_epi8(out, kAll, fields);
-  } else if constexpr (FW == 4) {
-    // Each 64-bit lane holds fields 2j (low half) and 2j + 1 (high half): f | f >> 28 puts the
-    // pair's byte in the lane's low byte, and vpmovqb stores the eight lanes' low bytes.
-    const __m512i pairs = _mm512_or_si512(fields, _mm512_maskz_srli_epi64(0xFF, fields, 28));
-    _mm512_mask_cvtepi64_storeu_epi8(out, 0xFF, pairs);
-  } else {
-    const __m128i b = _mm512_maskz_cvtepi32_epi8(kAll, fields);  // byte k = field k
-    constexpr std::uint64_t kMask = 0x0303030303030303ULL;
-    const auto lo = static_cast<std::uint64_t>(_mm_cvtsi128_si64(b));
-    const auto hi = static_cast<std::uint64_t>(_mm_extract_epi64(b, 1));
-    const std::uint32_t packed = static_cast<std::uint32_t>(_pext_u64(lo, kMask)) |
-                                 static_cast<std::uint32_t>(_pext_u64(hi, kMask) << 16);
-    std::memcpy(out, &packed, 4);
-  }
-}
-
-// 32 FW-bit fields from two vectors of 16 (a: elements 0-15, b: 16-31). One vpermt2b gathers the
-// low byte of every lane (field m in byte m); for FW < 8, vpmaddubsw (and for FW = 2 vpmaddwd)
-// then merges neighbouring fields, f0 + f1·2^FW, which is their bit concatenation since each is
-// below 2^FW, and a vpermb collects the merged bytes. Four vector instructions and one masked
-// store for 32 elements (the 2-bit path was two vpmovdb, four extracts and four pext before).
-template <unsigned FW>
-THINWIRE_VAES inline void store32(__m512i a, __m512i b, std::uint8_t* out) noexcept {
-  const __m512i lane_bytes =
-      _mm512_setr_epi32(0x0C080400, 0x1C181410, 0x2C282420, 0x3C383430, 0x4C484440, 0x5C585450,
-                        0x6C686460, 0x7C787470, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i fields = _mm512_maskz_permutex2var_epi8(0xFFFFFFFFULL, a, lane_bytes, b);
-  if constexpr (FW == 8) {
-    _mm512_mask_storeu_epi8(out, 0xFFFFFFFFULL, fields);
+    _mm512_mask_storeu_epi8(out, store, fields);
   } else if constexpr (FW == 4) {
     const __m512i pairs = _mm512_maskz_maddubs_epi16(0xFFFF, fields, _mm512_set1_epi16(0x1001));
     const __m512i word_bytes = _mm512_setr_epi32(0x06040200, 0x0E0C0A08, 0x16141210, 0x1E1C1A18, 0,
                                                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    _mm512_mask_storeu_epi8(out, 0xFFFFULL,
+    _mm512_mask_storeu_epi8(out, store,
                             _mm512_maskz_permutexvar_epi8(0xFFFFULL, word_bytes, pairs));
   } else {
     static_assert(FW == 2);
@@ -249,9 +277,21 @@ THINWIRE_VAES inline void store32(__m512i a, __m512i b, std::uint8_t* out) noexc
     const __m512i quads = _mm512_maskz_madd_epi16(0xFF, pairs, _mm512_set1_epi32(0x00100001));
     const __m512i dword_bytes =
         _mm512_setr_epi32(0x0C080400, 0x1C181410, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    _mm512_mask_storeu_epi8(out, 0xFFULL,
-                            _mm512_maskz_permutexvar_epi8(0xFFULL, dword_bytes, quads));
+    _mm512_mask_storeu_epi8(out, store, _mm512_maskz_permutexvar_epi8(0xFFULL, dword_bytes, quads));
   }
+}
+
+// The fields of 32 elements from the quantizer's lanes of two groups of 16 (a: elements 0-15,
+// b: 16-31): one vpermt2b gathers byte 3 of every lane (element m in byte m), then Q::fields makes
+// the fields and pack_fields packs them (the first `count` of them).
+template <unsigned FW, typename Q>
+THINWIRE_VAES inline void store32(__m512i a, __m512i b, unsigned count,
+                                  std::uint8_t* out) noexcept {
+  const __m512i lane_bytes =
+      _mm512_setr_epi32(0x0F0B0703, 0x1F1B1713, 0x2F2B2723, 0x3F3B3733, 0x4F4B4743, 0x5F5B5753,
+                        0x6F6B6763, 0x7F7B7773, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i bytes = _mm512_maskz_permutex2var_epi8(0xFFFFFFFFULL, a, lane_bytes, b);
+  pack_fields<FW>(Q::fields(bytes), count, out);
 }
 
 // Floats ahead of the packing position to prefetch (see pack_run); set by measurement.
@@ -271,17 +311,28 @@ template <unsigned FW, typename Q>
   // caller's object, which would put a store and a reload on every group's critical path).
   GroupStream stream = stream_state;
   std::size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    // The caller's scale pass over the next bucket runs right after this one: fetching its cache
-    // lines now overlaps the memory stream with the arithmetic here (prefetches past the end of u
-    // are harmless hints).
-    _mm_prefetch(reinterpret_cast<const char*>(u + i + kPrefetchAhead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(u + i + 16 + kPrefetchAhead), _MM_HINT_T0);
-    const __m512i a = q.fields16(u + i, stream.at(first + i));
-    const __m512i b = q.fields16(u + i + 16, stream.at(first + i + 16));
-    store32<FW>(a, b, out + i * FW / 8);
+  while (i < n) {
+    // Up to the end of the rounding block (a multiple of 16 elements away), without a block check
+    // per group.
+    const std::uint64_t in_block = (first + i) & (kRoundingBlock - 1);
+    if (in_block == 0) stream.seek(first + i);
+    const std::size_t end = std::min<std::size_t>(n, i + (kRoundingBlock - in_block));
+    for (; i + 32 <= end; i += 32) {
+      // The caller's scale pass over the next bucket runs right after this one: fetching its
+      // cache lines now overlaps the memory stream with the arithmetic here (prefetches past the
+      // end of u are harmless hints).
+      _mm_prefetch(reinterpret_cast<const char*>(u + i + kPrefetchAhead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(u + i + 16 + kPrefetchAhead), _MM_HINT_T0);
+      const __m512i a = q.lanes16(u + i, stream.next());
+      const __m512i b = q.lanes16(u + i + 16, stream.next());
+      store32<FW, Q>(a, b, 32, out + i * FW / 8);
+    }
+    if (i < end) {
+      const __m512i a = q.lanes16(u + i, stream.next());
+      store32<FW, Q>(a, a, 16, out + i * FW / 8);
+      i += 16;
+    }
   }
-  if (i < n) store16<FW>(q.fields16(u + i, stream.at(first + i)), out + i * FW / 8);
   stream_state = stream;
 }
 
@@ -335,10 +386,10 @@ THINWIRE_VAES void pack_from(const float* u, std::size_t n, std::uint64_t first,
 THINWIRE_VAES void qsgd_pack_vaes(const float* u, std::size_t n, std::uint64_t first, float inv,
                                   std::uint32_t s, unsigned width, const RoundingKey& key,
                                   std::uint8_t* out) noexcept {
-  const QsgdQuantizer q(inv, static_cast<float>(s), width);
-  if (width == 1) return pack_from<2>(u, n, first, q, key, out);
-  if (width == 3) return pack_from<4>(u, n, first, q, key, out);
-  pack_from<8>(u, n, first, q, key, out);
+  const auto s_f = static_cast<float>(s);
+  if (width == 1) return pack_from<2>(u, n, first, QsgdQuantizer<2>(inv, s_f), key, out);
+  if (width == 3) return pack_from<4>(u, n, first, QsgdQuantizer<4>(inv, s_f), key, out);
+  pack_from<8>(u, n, first, QsgdQuantizer<8>(inv, s_f), key, out);
 }
 
 THINWIRE_VAES void terngrad_pack_vaes(const float* u, std::size_t n, std::uint64_t first,
@@ -364,15 +415,16 @@ namespace {
 // The quantizer of a bucket with scale `scale` and inv = numerator/scale.
 struct QsgdBuckets {
   float s_f;
-  unsigned width;
   [[nodiscard]] float numerator() const noexcept { return s_f; }
-  THINWIRE_VAES QsgdQuantizer quantizer(float /*scale*/, float inv) const noexcept {
-    return QsgdQuantizer(inv, s_f, width);
+  template <unsigned FW>
+  THINWIRE_VAES QsgdQuantizer<FW> quantizer(float /*scale*/, float inv) const noexcept {
+    return QsgdQuantizer<FW>(inv, s_f);
   }
 };
 struct TernGradBuckets {
   [[nodiscard]] static float numerator() noexcept { return 1.0f; }
   // Runs are unclipped (see terngrad_pack_buckets): no element exceeds the scale.
+  template <unsigned FW>
   THINWIRE_VAES TernGradQuantizer<false> quantizer(float scale, float inv) const noexcept {
     return TernGradQuantizer<false>(scale, inv);
   }
@@ -402,7 +454,7 @@ THINWIRE_VAES PackedRun pack_buckets(const float* u, std::size_t buckets, std::s
     if (scale == 0.0f) continue;  // a zero bucket sends only its scale
     if (g != position) stream.seek(g);
     position = g + bucket;
-    pack_run<FW>(b, bucket, g, kind.quantizer(scale, inv), stream, out + run.bytes);
+    pack_run<FW>(b, bucket, g, kind.template quantizer<FW>(scale, inv), stream, out + run.bytes);
     run.bytes += bucket * FW / 8;
   }
   return run;
@@ -412,7 +464,7 @@ THINWIRE_VAES PackedRun qsgd_pack_buckets_vaes(const float* u, std::size_t bucke
                                                std::size_t bucket, std::uint64_t first,
                                                std::uint32_t s, unsigned width,
                                                const RoundingKey& key, std::uint8_t* out) noexcept {
-  const QsgdBuckets kind{static_cast<float>(s), width};
+  const QsgdBuckets kind{static_cast<float>(s)};
   if (width == 1) return pack_buckets<2>(u, buckets, bucket, first, kind, key, out);
   if (width == 3) return pack_buckets<4>(u, buckets, bucket, first, kind, key, out);
   return pack_buckets<8>(u, buckets, bucket, first, kind, key, out);

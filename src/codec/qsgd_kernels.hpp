@@ -105,7 +105,7 @@ void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* o
                  bool overwrite) noexcept;
 
 // Fused packing (packed_kernels.cpp): true if this CPU has what the kernels below need
-// (AVX-512F/BW/DQ/VL/VBMI, BMI2 and VAES); callers use the field kernels above otherwise.
+// (AVX-512F/BW/DQ/VL/VBMI, VAES and GFNI); callers use the field kernels above otherwise.
 [[nodiscard]] bool has_fused_pack() noexcept;
 
 // The fields qsgd_fields computes for u[0..n) (n a multiple of 16), width in {1, 3, 7}, packed

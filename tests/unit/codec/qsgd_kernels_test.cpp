@@ -149,6 +149,46 @@ TEST(TernGradKernelsTest, WholeBucketRunsMatchTheReference) {
   }
 }
 
+// Near the largest floats the inverse of the scale is subnormal and coarse, so an element at the
+// scale can get p = |x|·fl(1/scale) = 1 + 2^-22 in fp32, and ⌈p·2^24⌉ + r reaches 2^25 when the
+// rounding value r is 2^24 - 4 or more: the element must still be kept. The test finds such an r
+// in the stream (one element in 2^22), puts that element at such a scale, and compares with the
+// reference.
+TEST(TernGradKernelsTest, KeepsAnElementWhoseProbabilityRoundsAboveOne) {
+  float scale = 0x1.8p127f;
+  while (scale * (1.0f / scale) < 0x1.000004p0f && std::isfinite(scale)) {
+    scale = std::nextafter(scale, INFINITY);
+  }
+  ASSERT_TRUE(std::isfinite(scale));
+  const auto ceiling = static_cast<std::uint32_t>(std::ceil(scale * (1.0f / scale) * 0x1.0p24));
+  const std::uint32_t enough = (1U << 25) - ceiling;  // r from here on carries into bit 25
+  constexpr std::size_t kSpan = 1 << 16;
+  std::vector<std::uint32_t> r(kSpan);
+  RngKey key{};
+  std::size_t at = kSpan;
+  for (std::uint64_t iteration = 0; at == kSpan; ++iteration) {
+    ASSERT_LT(iteration, 100000U);
+    key = RngKey::make(11, 2, iteration, RngPurpose::kQuantize);
+    kernels::rounding_bits(RoundingKey(key), 0, kSpan, r.data());
+    at = static_cast<std::size_t>(
+        std::find_if(r.begin(), r.end(), [&](std::uint32_t x) { return x >= enough; }) - r.begin());
+  }
+  constexpr std::size_t kBucket = 512;
+  std::vector<float> v((at / kBucket + 1) * kBucket, 0.0f);
+  for (std::size_t i = at / kBucket * kBucket; i < v.size(); ++i) v[i] = i % 2 ? scale : -scale;
+  const TernGradParams p{.bucket = kBucket};
+  const auto encode = [&](KernelPath path) {
+    return aligned_payload(8 * v.size() + 64,
+                           [&](BitWriter& w) { terngrad_encode_payload(v, p, key, w, path); });
+  };
+  const auto fast = encode(KernelPath::kFast);
+  ASSERT_EQ(fast, encode(KernelPath::kReference)) << "element " << at;
+  std::vector<float> out(v.size());
+  BitReader reader(fast);
+  terngrad_decode_payload(reader, kBucket, out, DecodeMode::kOverwrite);
+  EXPECT_EQ(out[at], v[at]) << "element " << at;
+}
+
 // A non-finite element inside a run gives the reference's error.
 TEST(QsgdKernelsTest, WholeBucketRunsRejectNonFiniteInput) {
   std::vector<float> v = heavy_tailed(20 * 512, 4);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <stop_token>
@@ -143,6 +144,57 @@ void run_parts_spawned(std::size_t parts, const std::function<void(std::size_t)>
   }
 }
 
+namespace {
+
+// encode_parts with every part written in place, into a region of w's buffer reserved for the
+// parts' largest streams one after the other; false (nothing written) if w is not on a byte
+// boundary or lacks the room. A part that ends on a byte boundary exactly where the next part's
+// room starts (as a bucketed codec's part without zero buckets does) leaves nothing to move; a
+// part that ends earlier has the next one moved down, by memmove when on a byte boundary.
+bool encode_parts_in_place(Pool& pool, std::size_t parts, BitWriter& w,
+                           const std::function<std::uint64_t(std::size_t)>& max_bits,
+                           const std::function<void(std::size_t, BitWriter&)>& encode_part) {
+  std::vector<std::size_t> offset(parts + 1, 0);
+  for (std::size_t p = 0; p < parts; ++p) {
+    offset[p + 1] = offset[p] + static_cast<std::size_t>((max_bits(p) + 7) / 8);
+  }
+  std::byte* const base = w.reserve_bytes(offset[parts]);
+  if (base == nullptr) return false;
+  std::vector<std::uint64_t> bits(parts, 0);
+  pool.run(parts, [&](std::size_t p) {
+    BitWriter part(std::span<std::byte>(base + offset[p], offset[p + 1] - offset[p]));
+    encode_part(p, part);
+    bits[p] = part.bits_written();
+    part.finish();
+  });
+  std::uint64_t end = bits[0];  // bits assembled at base so far
+  for (std::size_t p = 1; p < parts; ++p) {
+    const std::byte* from = base + offset[p];
+    const std::size_t bytes = static_cast<std::size_t>((bits[p] + 7) / 8);
+    if (end % 8 == 0) {
+      if (end / 8 != offset[p]) std::memmove(base + end / 8, from, bytes);
+    } else {
+      // Not on a byte boundary: shift the part's bits into place through a copy (the source and
+      // the destination overlap).
+      const std::span<std::byte> copy = pool.scratch(p, bytes);
+      std::memcpy(copy.data(), from, bytes);
+      const std::size_t at = static_cast<std::size_t>(end / 8);
+      BitWriter joined(std::span<std::byte>(base + at, offset[parts] - at));
+      joined.put(static_cast<std::uint64_t>(base[at]), static_cast<unsigned>(end % 8));
+      joined.put_stream(copy, bits[p]);
+      joined.finish();
+    }
+    end += bits[p];
+  }
+  w.commit_bytes(static_cast<std::size_t>(end / 8));
+  if (end % 8 != 0) {
+    w.put(static_cast<std::uint64_t>(base[end / 8]), static_cast<unsigned>(end % 8));
+  }
+  return true;
+}
+
+}  // namespace
+
 void encode_parts(std::size_t parts, BitWriter& w,
                   const std::function<std::uint64_t(std::size_t)>& max_bits,
                   const std::function<void(std::size_t, BitWriter&)>& encode_part) {
@@ -152,6 +204,7 @@ void encode_parts(std::size_t parts, BitWriter& w,
     for (std::size_t p = 0; p < parts; ++p) encode_part(p, w);
     return;
   }
+  if (encode_parts_in_place(pool, parts, w, max_bits, encode_part)) return;
   // Sized here, on the calling thread: the pool's buffer table is not touched by workers.
   std::vector<std::span<std::byte>> buffers(parts);
   for (std::size_t p = 1; p < parts; ++p) {

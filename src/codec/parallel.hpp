@@ -47,10 +47,14 @@ bool try_run_parts(std::size_t parts, const std::function<void(std::size_t)>& f)
 // pool against (bench/kernel_bench.cpp --spawn).
 void run_parts_spawned(std::size_t parts, const std::function<void(std::size_t)>& f);
 
-// Appends what encode_part(p, writer) writes for p = 0, 1, ..., parts - 1 to w, in that order.
-// With the pool free: part 0 goes straight into w, parts 1.. into pool-owned scratch streams of
-// max_bits(p) bits at most, concurrently, and the streams are then appended to w. With the pool
-// busy: every part straight into w, one after the other. The bits are the same either way.
+// Appends what encode_part(p, writer) writes for p = 0, 1, ..., parts - 1 to w, in that order;
+// max_bits(p) bounds part p's bits. With the pool free and w on a byte boundary with room for
+// every part's bound: each part is written concurrently into its own stretch of w's buffer, and a
+// part is moved down only if the one before it ended short of its bound (nothing is copied when
+// every part but the last fills its bound to the byte, as bucketed fixed-width payloads without
+// zero buckets do). Otherwise with the pool free: part 0 straight into w, parts 1.. into
+// pool-owned scratch streams, then appended to w. With the pool busy: every part straight into w,
+// one after the other. The bits are the same in every case.
 void encode_parts(std::size_t parts, BitWriter& w,
                   const std::function<std::uint64_t(std::size_t)>& max_bits,
                   const std::function<void(std::size_t, BitWriter&)>& encode_part);

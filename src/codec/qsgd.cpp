@@ -353,7 +353,8 @@ constexpr std::array<TripleWindow, std::size_t{1} << kTripleBits> make_triple_ta
       e.offset[e.count] = static_cast<std::uint8_t>(e.span + gap - 1);
       e.span = static_cast<std::uint8_t>(e.span + gap);
       e.max_level = static_cast<std::uint8_t>(std::max<unsigned>(e.max_level, level));
-      e.level[e.count] = static_cast<std::int8_t>(negative ? -static_cast<int>(level) : level);
+      e.level[e.count] =
+          static_cast<std::int8_t>(negative ? -static_cast<int>(level) : static_cast<int>(level));
       ++e.count;
       e.bits = static_cast<std::uint8_t>(end);
       at = end;

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "thinwire/core/rng.hpp"
@@ -82,7 +83,9 @@ constexpr AesBlock aes_round(const AesBlock& state, const AesBlock& round_key) n
   using aes_detail::kSbox;
   using aes_detail::xtime;
   std::uint8_t s[16] = {};
-  for (int i = 0; i < 16; ++i) s[i] = static_cast<std::uint8_t>(state[i / 4] >> (8 * (i % 4)));
+  for (std::size_t i = 0; i < 16; ++i) {
+    s[i] = static_cast<std::uint8_t>(state[i / 4] >> (8 * (i % 4)));
+  }
   AesBlock out{};
   for (int c = 0; c < 4; ++c) {
     // ShiftRows (row r of column c comes from column c + r) and SubBytes.

@@ -22,14 +22,6 @@ std::unique_ptr<Codec> codec_from_view(const MessageView& view) {
   return codec;
 }
 
-void check_threads(unsigned threads) {
-  if (threads < 1 || threads > parallel::kMaxThreads) {
-    throw InvalidArgument("decode: threads must be in [1, " +
-                          std::to_string(parallel::kMaxThreads) + "], got " +
-                          std::to_string(threads));
-  }
-}
-
 void decode_view(const MessageView& view, std::span<float> out, DecodeMode mode, unsigned threads) {
   if (out.size() != view.header.elements) {
     throw InvalidArgument("decode: message holds " + std::to_string(view.header.elements) +
@@ -61,7 +53,7 @@ void decode(std::span<const std::byte> message, std::span<float> out, DecodeMode
 
 void decode(std::span<const std::byte> message, std::span<float> out, DecodeMode mode,
             unsigned threads) {
-  check_threads(threads);
+  parallel::require_thread_count("decode", threads);
   decode_view(parse_message(message), out, mode, threads);
 }
 
@@ -71,7 +63,7 @@ void decode_unverified(std::span<const std::byte> message, std::span<float> out,
 
 void decode_unverified(std::span<const std::byte> message, std::span<float> out, DecodeMode mode,
                        unsigned threads) {
-  check_threads(threads);
+  parallel::require_thread_count("decode", threads);
   decode_view(parse_message(message, /*verify_checksum=*/false), out, mode, threads);
 }
 

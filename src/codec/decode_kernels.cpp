@@ -16,6 +16,8 @@
 #include <bit>
 #include <cstring>
 
+#include "qsgd_kernels.hpp"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define THINWIRE_FAST_DECODE 1
@@ -323,10 +325,7 @@ THINWIRE_AVX512 PackedStop run(const std::uint8_t* in, std::uint64_t avail, cons
       if (pos % 8 != 0 || avail - pos < 32) return stop(PackedStop::kNeedInput);
       std::uint32_t bits = 0;
       std::memcpy(&bits, in + pos / 8, 4);
-      // As read_bucket_scale: negative (-0 included) or an infinity or NaN pattern.
-      if ((bits >> 31) != 0 || (bits & 0x7F800000U) == 0x7F800000U) {
-        return stop(PackedStop::kBadScale);
-      }
+      if (!valid_scale_bits(bits)) return stop(PackedStop::kBadScale);  // as read_bucket_scale
       pos += 32;
       const std::size_t len = std::min(L.bucket, L.d - c.next);
       c.first = c.next;

@@ -106,6 +106,14 @@ class Pool {
 
 }  // namespace
 
+unsigned require_thread_count(std::string_view who, std::uint64_t threads) {
+  if (threads < 1 || threads > kMaxThreads) {
+    throw InvalidArgument(std::string(who) + ": threads must be in [1, " +
+                          std::to_string(kMaxThreads) + "], got " + std::to_string(threads));
+  }
+  return static_cast<unsigned>(threads);
+}
+
 std::size_t part_count(unsigned threads, std::size_t d, std::size_t buckets) noexcept {
   const std::size_t by_size = std::max<std::size_t>(1, d / kMinElementsPerPart);
   return std::max<std::size_t>(
@@ -230,12 +238,7 @@ namespace thinwire::codec {
 
 // The spec side of threads (declared in qsgd.hpp, shared by qsgd, terngrad and sign).
 unsigned parse_threads_param(Spec& spec) {
-  const std::uint64_t t = spec.get_uint("threads", 1);
-  if (t < 1 || t > parallel::kMaxThreads) {
-    throw InvalidArgument(spec.name() + ": threads must be in [1, " +
-                          std::to_string(parallel::kMaxThreads) + "], got " + std::to_string(t));
-  }
-  return static_cast<unsigned>(t);
+  return parallel::require_thread_count(spec.name(), spec.get_uint("threads", 1));
 }
 
 std::string threads_spec_suffix(unsigned threads) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "thinwire/core/bit_io.hpp"
@@ -25,6 +26,10 @@ namespace thinwire::codec::parallel {
 inline constexpr unsigned kMaxThreads = 64;
 // Below this many elements per part, threads cost more than they save.
 inline constexpr std::size_t kMinElementsPerPart = std::size_t{1} << 15;
+
+// Returns threads if it is in [1, kMaxThreads]; otherwise throws InvalidArgument
+// ("<who>: threads must be in [1, 64], got N").
+unsigned require_thread_count(std::string_view who, std::uint64_t threads);
 
 // How many parts a d-element vector of `buckets` buckets is cut into with `threads` threads:
 // at most one per thread, at least kMinElementsPerPart elements each, whole buckets only.

@@ -29,8 +29,7 @@ DenseLayout dense_layout(const BucketLayout& layout) noexcept {
 }
 
 bool valid_nonzero_scale(std::uint32_t bits) noexcept {
-  // As kernels::read_bucket_scale, and not zero: non-negative (no -0) and finite.
-  return bits != 0 && (bits >> 31) == 0 && (bits & 0x7F800000U) != 0x7F800000U;
+  return bits != 0 && kernels::valid_scale_bits(bits);
 }
 
 // The common case, a payload whose every bucket has a non-zero scale, without the one-thread
@@ -88,8 +87,7 @@ std::optional<std::vector<std::uint64_t>> scan_buckets(std::span<const std::byte
     }
     if (r.remaining() < kScaleBits) return std::nullopt;
     const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
-    // As kernels::read_bucket_scale: negative (-0 included), or an infinity or NaN pattern.
-    if ((bits >> 31) != 0 || (bits & 0x7F800000U) == 0x7F800000U) return std::nullopt;
+    if (!kernels::valid_scale_bits(bits)) return std::nullopt;  // as kernels::read_bucket_scale
     // A branch on purpose: predicted "non-zero", the next scales' loads can start before this one
     // arrives (a select would make each wait for the previous one).
     if (bits != 0) {

@@ -28,13 +28,19 @@ namespace thinwire::codec::kernels {
 // Every bucket of a qsgd, terngrad or sign payload opens with its scale as a raw float32.
 inline constexpr unsigned kScaleBits = 32;
 
+// Whether a bucket scale's bit pattern is one every encoder can write: non-negative (no -0) and
+// finite (not an infinity or NaN pattern).
+[[nodiscard]] constexpr bool valid_scale_bits(std::uint32_t bits) noexcept {
+  return (bits >> 31) == 0 && (bits & 0x7F800000U) != 0x7F800000U;
+}
+
 // Reads a bucket's scale; throws CorruptMessage ("<codec>: the bucket starting at element N has
-// an invalid scale (x)") unless it is finite and non-negative, as every encoder writes it.
+// an invalid scale (x)") unless valid_scale_bits.
 [[nodiscard]] inline float read_bucket_scale(BitReader& r, std::size_t first,
                                              std::string_view codec) {
   const auto bits = static_cast<std::uint32_t>(r.get(kScaleBits));
   const float scale = std::bit_cast<float>(bits);
-  if ((bits >> 31) != 0 || !std::isfinite(scale)) {
+  if (!valid_scale_bits(bits)) {
     throw CorruptMessage(std::string(codec) + ": the bucket starting at element " +
                          std::to_string(first) + " has an invalid scale (" + std::to_string(scale) +
                          ")");

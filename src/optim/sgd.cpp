@@ -18,6 +18,14 @@ void SgdOptions::validate() const {
     throw InvalidArgument("sgd: weight_decay must be finite and >= 0, got " +
                           std::to_string(weight_decay));
   }
+  if (!std::isfinite(lr_decay) || lr_decay < 0) {
+    throw InvalidArgument("sgd: lr_decay must be finite and >= 0, got " + std::to_string(lr_decay));
+  }
+}
+
+double Sgd::lr_at(std::uint64_t t) const noexcept {
+  if (options_.lr_decay <= 0) return options_.lr;
+  return options_.lr / (1.0 + static_cast<double>(t) / options_.lr_decay);
 }
 
 Sgd::Sgd(std::size_t d, const SgdOptions& options) : d_(d), options_(options) {

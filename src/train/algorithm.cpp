@@ -3,7 +3,6 @@
 #include <sstream>
 #include <string>
 
-#include "thinwire/codec/identity.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/collective/topology.hpp"
@@ -16,8 +15,11 @@
 
 namespace thinwire::train {
 
-std::uint64_t identity_message_bytes(std::size_t n) {
-  return codec::IdentityCodec{}.max_encoded_bytes(n);
+StepComm uncompressed_step(const collective::Traffic& traffic) noexcept {
+  StepComm c;
+  c.identity_bytes = traffic.bytes;
+  c.identity_seconds = traffic.seconds;
+  return c;
 }
 
 void save_optimizer(StateBundle& state, const optim::Sgd& optimizer) {
@@ -48,7 +50,8 @@ optim::SgdOptions sgd_options(const TrainConfig& config) {
   return {.lr = config.lr,
           .momentum = config.momentum,
           .nesterov = config.nesterov,
-          .weight_decay = config.weight_decay};
+          .weight_decay = config.weight_decay,
+          .lr_decay = config.lr_decay};
 }
 
 std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config) {
@@ -60,12 +63,54 @@ std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config) {
 }
 
 tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t, std::span<const float> v,
-                            const codec::ErrorFeedback* ef, std::vector<float>& scratch) {
-  if (ef == nullptr || ef->dimension() != v.size()) return tuner.decide(t, v);
+                            const codec::ErrorFeedback* ef, std::vector<float>& scratch,
+                            const tune::TuneContext& context) {
+  if (ef == nullptr || ef->dimension() != v.size()) return tuner.decide(t, v, context);
   const std::span<const float> e = ef->residual();
   scratch.resize(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) scratch[i] = e[i] + v[i];
-  return tuner.decide(t, scratch);
+  return tuner.decide(t, scratch, context);
+}
+
+tune::TuneContext gradient_step_context(const tune::Tuner& tuner, tune::SecantCurvature& curvature,
+                                        const optim::Sgd& optimizer, std::uint64_t t,
+                                        std::span<const float> model, std::span<const float> grad,
+                                        bool valid, const collective::IterationShape& shape,
+                                        int rank, bool error_feedback) {
+  tune::TuneContext c;
+  const tune::CostModel* cost = tuner.cost_model();
+  if (cost == nullptr) return c;  // a tuner without a rule
+  const collective::RankPrice price = collective::rank_price(shape, rank, *cost);
+  c.copies = price.copies;
+  c.fixed = price.fixed;
+  if (valid) curvature.observe(model, grad);
+  c.smoothness = curvature.smoothness();
+  c.lr = optimizer.lr_at(t);
+  c.momentum = optimizer.options().momentum;
+  c.workers = shape.size;
+  c.error_feedback = error_feedback;
+  double g2 = 0.0;
+  for (const float g : grad) g2 += static_cast<double>(g) * static_cast<double>(g);
+  c.gradient_squared = g2;
+  // Heavy ball moves x by γ_{t−1}·v with (1 − μ)·v an average of the applied gradients.
+  const double previous_lr = optimizer.lr_at(t > 0 ? t - 1 : 0);
+  c.average_squared = (1.0 - c.momentum) * (1.0 - c.momentum) * curvature.last_move_squared() /
+                      (previous_lr * previous_lr);
+  return c;
+}
+
+void save_curvature(StateBundle& state, const tune::SecantCurvature& curvature) {
+  state.put_floats("tune.curvature.model", curvature.model());
+  state.put_floats("tune.curvature.gradient", curvature.gradient());
+  state.put_f64("tune.curvature.smoothness", curvature.smoothness());
+  state.put_f64("tune.curvature.move", curvature.last_move_squared());
+}
+
+void load_curvature(const StateBundle& state, tune::SecantCurvature& curvature) {
+  if (!state.has("tune.curvature.model")) return;  // written before the step model existed
+  curvature.restore(
+      state.get_floats("tune.curvature.model"), state.get_floats("tune.curvature.gradient"),
+      state.get_f64("tune.curvature.smoothness"), state.get_f64("tune.curvature.move"));
 }
 
 void scale_message(std::span<float> v, double scale) noexcept {

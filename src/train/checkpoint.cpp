@@ -81,8 +81,11 @@ void prune_rank_checkpoints(const std::filesystem::path& dir, int rank,
 
 void check_resume_compatible(const nlohmann::json& saved, const TrainConfig& now) {
   const nlohmann::json current = to_json(now);
+  const nlohmann::json defaults = to_json(TrainConfig{});
   for (const auto& [key, value] : current.items()) {
     if (is_free(key)) continue;
+    // A setting added after the checkpoint was written had its default then.
+    if (!saved.contains(key) && value == defaults[key]) continue;
     if (!saved.contains(key)) {
       throw InvalidArgument("--resume: the checkpoint does not record '" + key + "'");
     }

@@ -25,10 +25,10 @@ ChocoSgd::ChocoSgd(const AlgorithmContext& context, std::uint64_t local_steps,
 
 StepComm ChocoSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                         bool local_valid) {
-  if (local_valid) optimizer_.step(model, grad);
+  if (local_valid) optimizer_.step(model, grad, optimizer_.lr_at(t));
   if ((t + 1) % local_steps_ != 0) return {};
   comm::Transport& transport = *context_.transport;
-  StepComm c = identity_gossip_cost(topology_, model.size(), transport.rank(), context_.link);
+  StepComm c = uncompressed_gossip_step(topology_, model.size(), transport.rank(), context_.link);
   const codec::Codec* codec = codec_.get();
   std::shared_ptr<const codec::Codec> tuned;
   if (tuner_) {

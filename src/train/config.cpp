@@ -45,6 +45,8 @@ constexpr std::array kFields{
     ConfigField{"lr-coupling", "BOOL", "step size γ₀·ρ(θ_t) for unbiased codecs under a tuner"},
     ConfigField{"local-steps", "INT", "local steps H between synchronizations"},
     ConfigField{"lr", "FLOAT", "learning rate (step size)"},
+    ConfigField{"lr-decay", "FLOAT",
+                "decreasing step γ/(1 + t/T) with this T in iterations (0: constant step)"},
     ConfigField{"momentum", "FLOAT", "heavy-ball momentum in [0, 1)"},
     ConfigField{"nesterov", "BOOL", "use Nesterov momentum"},
     ConfigField{"weight-decay", "FLOAT", "L2 weight decay added to the gradient"},
@@ -129,6 +131,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("lr-coupling", c.lr_coupling);
   v("local-steps", c.local_steps);
   v("lr", c.lr);
+  v("lr-decay", c.lr_decay);
   v("momentum", c.momentum);
   v("nesterov", c.nesterov);
   v("weight-decay", c.weight_decay);
@@ -227,6 +230,9 @@ void resolve(TrainConfig& c) {
   }
   if (!positive_finite(c.lr))
     fail_field("lr", "must be finite and > 0, got " + format_double(c.lr));
+  if (!std::isfinite(c.lr_decay) || c.lr_decay < 0) {
+    fail_field("lr-decay", "must be finite and >= 0, got " + format_double(c.lr_decay));
+  }
   if (!std::isfinite(c.momentum) || c.momentum < 0 || c.momentum >= 1) {
     fail_field("momentum", "must be in [0, 1), got " + format_double(c.momentum));
   }

@@ -6,13 +6,10 @@
 
 namespace thinwire::train {
 
-StepComm identity_gossip_cost(const collective::Topology& topology, std::size_t d, int rank,
-                              const comm::LinkModel& link) {
-  StepComm c;
-  const std::uint64_t bytes = identity_message_bytes(d);
-  c.identity_bytes = static_cast<std::uint64_t>(topology.degree(rank)) * bytes;
-  c.identity_seconds = topology.schedule_rounds() * link.message_seconds(bytes);
-  return c;
+StepComm uncompressed_gossip_step(const collective::Topology& topology, std::size_t d, int rank,
+                                  const comm::LinkModel& link) {
+  return uncompressed_step(
+      collective::uncompressed_gossip(d, topology.degree(rank), topology.schedule_rounds(), link));
 }
 
 LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
@@ -52,16 +49,16 @@ LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
 
 StepComm LocalSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                         bool local_valid) {
-  if (local_valid) optimizer_.step(model, grad);
+  if (local_valid) optimizer_.step(model, grad, optimizer_.lr_at(t));
   if (!synchronizes_after(t)) return {};
   comm::Transport& transport = *context_.transport;
   StepComm c;
   if (gossip_) {
-    c = identity_gossip_cost(*topology_, model.size(), transport.rank(), context_.link);
+    c = uncompressed_gossip_step(*topology_, model.size(), transport.rank(), context_.link);
     c.sent = collective::gossip_average(transport, model, *topology_, weights_);
   } else {
-    c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
-                                context_.link);
+    c = uncompressed_step(collective::uncompressed_allreduce(
+        allreduce_, model.size(), transport.rank(), transport.size(), context_.link));
     c.sent = tuned_allreduce(context_, allreduce_, t, model, codec_, tuner_.get(),
                              error_feedback_.get(), tune_input_);
   }

@@ -23,7 +23,7 @@ PsSgd::PsSgd(const AlgorithmContext& context, const codec::CodecChoice& uplink,
 }
 
 StepComm PsSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
-                     bool /*local_valid*/) {
+                     bool local_valid) {
   comm::Transport& transport = *context_.transport;
   const bool server = transport.rank() == collective::kServerRank;
   const collective::PsOptions options{
@@ -33,7 +33,15 @@ StepComm PsSgd::step(std::uint64_t t, std::span<float> model, std::span<float> g
   c.synchronized = true;
   std::shared_ptr<const codec::Codec> uplink = uplink_;
   if (tuner_) {
-    const tune::Decision d = tune_message(*tuner_, t, grad, error_feedback_.get(), tune_input_);
+    const collective::IterationShape shape{
+        .pattern = collective::Pattern::kParameterServer,
+        .size = transport.size(),
+        .downlink_bytes = downlink_->max_encoded_bytes(grad.size())};
+    const tune::TuneContext tune_context =
+        gradient_step_context(*tuner_, curvature_, optimizer_, t, model, grad, local_valid, shape,
+                              transport.rank(), error_feedback_ != nullptr);
+    const tune::Decision d =
+        tune_message(*tuner_, t, grad, error_feedback_.get(), tune_input_, tune_context);
     uplink = d.codec;
     scale_message(grad, d.lr_scale);
   }
@@ -42,7 +50,7 @@ StepComm PsSgd::step(std::uint64_t t, std::span<float> model, std::span<float> g
     double s = 0;
     for (float g : grad) s += static_cast<double>(g) * static_cast<double>(g);
     last_norm_ = std::sqrt(s);
-    optimizer_.step(server_model_, grad);
+    optimizer_.step(server_model_, grad, optimizer_.lr_at(t));
   }
   c.sent +=
       collective::ps_broadcast_model(transport, server ? std::span<float>(server_model_) : model,
@@ -50,13 +58,10 @@ StepComm PsSgd::step(std::uint64_t t, std::span<float> model, std::span<float> g
   if (server)
     std::copy(downlink_state_.replica.begin(), downlink_state_.replica.end(), model.begin());
 
-  // Uncompressed: one uplink message per worker, then M−1 model messages from the server.
-  const int size = transport.size();
-  if (size > 1) {
-    const std::uint64_t bytes = identity_message_bytes(grad.size());
-    c.identity_bytes = server ? static_cast<std::uint64_t>(size - 1) * bytes : bytes;
-    c.identity_seconds = static_cast<double>(size) * context_.link.message_seconds(bytes);
-  }
+  const StepComm uncompressed = uncompressed_step(collective::uncompressed_parameter_server(
+      grad.size(), transport.rank(), transport.size(), context_.link));
+  c.identity_bytes = uncompressed.identity_bytes;
+  c.identity_seconds = uncompressed.identity_seconds;
   return c;
 }
 
@@ -69,6 +74,7 @@ std::span<const float> PsSgd::published(std::span<const float> model) const {
 void PsSgd::save(StateBundle& state) const {
   save_optimizer(state, optimizer_);
   save_error_feedback(state, error_feedback_.get());
+  if (tuner_) save_curvature(state, curvature_);
   state.put_floats("ps.server_model", server_model_);
   state.put_floats("ps.replica", downlink_state_.replica);
   state.put_u64("ps.rounds", downlink_state_.rounds);
@@ -77,6 +83,7 @@ void PsSgd::save(StateBundle& state) const {
 void PsSgd::load(const StateBundle& state) {
   load_optimizer(state, optimizer_);
   load_error_feedback(state, error_feedback_.get());
+  if (tuner_) load_curvature(state, curvature_);
   server_model_ = state.get_floats("ps.server_model");
   downlink_state_.replica = state.get_floats("ps.replica");
   downlink_state_.rounds = state.get_u64("ps.rounds");

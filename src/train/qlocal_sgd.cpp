@@ -37,14 +37,14 @@ QlocalSgd::QlocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
 
 StepComm QlocalSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                          bool local_valid) {
-  if (local_valid) optimizer_.step(model, grad);
+  if (local_valid) optimizer_.step(model, grad, optimizer_.lr_at(t));
   if ((t + 1) % local_steps_ != 0) return {};
   comm::Transport& transport = *context_.transport;
   // The change since the last synchronized model; grad is free scratch of the right length.
   std::span<float> delta = grad;
   for (std::size_t i = 0; i < delta.size(); ++i) delta[i] = model[i] - anchor_[i];
-  StepComm c = identity_allreduce_cost(allreduce_, model.size(), transport.rank(), transport.size(),
-                                       context_.link);
+  StepComm c = uncompressed_step(collective::uncompressed_allreduce(
+      allreduce_, model.size(), transport.rank(), transport.size(), context_.link));
   c.sent = tuned_allreduce(context_, allreduce_, t, delta, codec_, tuner_.get(),
                            error_feedback_.get(), tune_input_);
   for (std::size_t i = 0; i < delta.size(); ++i) anchor_[i] += delta[i];

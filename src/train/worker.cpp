@@ -205,10 +205,29 @@ class Worker {
     return control_.average_to_root(mine);
   }
 
+  // On rank 0, the decision the metrics log: that of the algorithm's tuning rank (collective
+  // when that is not rank 0).
+  std::optional<tune::Decision> logged_decision() {
+    const tune::Tuner* tuner = algorithm_->tuner();
+    if (tuner == nullptr) return std::nullopt;
+    const int from = algorithm_->tuning_rank();
+    if (from == kRoot) {
+      if (rank_ != kRoot || tuner->last() == nullptr) return std::nullopt;
+      return *tuner->last();
+    }
+    const std::string mine = rank_ == from ? tuner->save_state() : std::string();
+    const std::vector<comm::Bytes> all = control_.gather(std::as_bytes(std::span(mine)));
+    if (rank_ != kRoot) return std::nullopt;
+    const comm::Bytes& theirs = all[static_cast<std::size_t>(from)];
+    return tune::parse_decision(
+        std::string_view(reinterpret_cast<const char*>(theirs.data()), theirs.size()));
+  }
+
   void report(std::uint64_t t, bool eval) {
     const Totals totals = gather_totals();
     std::vector<float> model;
     if (eval && !setup_.test.empty()) model = published_model(t);
+    const std::optional<tune::Decision> decision = logged_decision();
     if (rank_ != kRoot) return;
 
     const std::uint64_t iter = t + 1;
@@ -225,16 +244,18 @@ class Worker {
         {"codec", config_.codec},
     };
     if (const auto norm = algorithm_->applied_gradient_norm()) record["grad_norm"] = *norm;
-    if (const tune::Tuner* tuner = algorithm_->tuner(); tuner != nullptr && tuner->last()) {
-      // Rank 0's latest decision (each rank tunes its own message): at the logged iteration, or at
-      // the last synchronization for algorithms that synchronize every H steps.
-      const tune::Decision& d = *tuner->last();
+    if (decision) {
+      // The tuning rank's latest decision (each rank tunes its own message): at the logged
+      // iteration, or at the last synchronization for algorithms that synchronize every H steps.
+      const tune::Decision& d = *decision;
       record["codec"] = d.codec_spec;
       record["theta"] = d.level;
       if (d.levels != 0) record["theta_s"] = d.levels;
       record["rho"] = d.rho;
       record["tuned_bits"] = d.bits;
       record["lr_scale"] = d.lr_scale;
+      if (d.price > 0) record["tuned_price"] = d.price;
+      if (d.smoothness > 0) record["l_hat"] = d.smoothness;
     }
     if (config_.on_nonfinite == NonFinitePolicy::kSkip) record["skipped"] = totals.skipped;
     if (!model.empty()) evaluate(model, record);

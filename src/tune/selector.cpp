@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -43,10 +44,17 @@ double estimated_topk_bits(std::size_t k, std::size_t d, codec::IndexCoding inde
   return static_cast<double>(kHeaderBits) + kk * (32.0 + per_index) + 3.5;
 }
 
-Choice finish_choice(Choice c, const CostModel& cost) {
-  c.cost = cost.cost(static_cast<std::uint64_t>(std::llround(c.bits)));
-  c.score = score_of(c.rho, c.cost);
+constexpr double kNoScore = -std::numeric_limits<double>::infinity();
+
+Choice finish_choice(Choice c, const CostModel& cost, const Objective& objective) {
+  c.cost = objective.price(cost, c.bits);
+  c.score = objective.score(c.rho, c.err, c.cost);
   return c;
+}
+
+// E‖v − Q(v)‖² of an unbiased codec from its ρ = ‖v‖²/(‖v‖² + Var).
+double unbiased_error(double rho, double squared_norm) noexcept {
+  return rho > 0.0 ? squared_norm * (1.0 / rho - 1.0) : std::numeric_limits<double>::infinity();
 }
 
 // Geometric grid of counts in [1, n]: 1, x, x², ... and n (ratio x = √2: 1, 2, 3, 4, 6, 8, ...).
@@ -108,6 +116,16 @@ std::string_view family_name(Family f) noexcept {
 
 double score_of(double rho, double cost) noexcept { return cost > 0.0 ? rho / cost : 0.0; }
 
+double Objective::price(const CostModel& cost, double bits) const noexcept {
+  return copies * cost.cost(static_cast<std::uint64_t>(std::llround(bits))) + fixed;
+}
+
+double Objective::score(double rho, double err, double price) const noexcept {
+  const double delta = step_model ? signal - penalty * err : rho;
+  if (!(delta > 0.0)) return std::isnan(delta) ? kNoScore : delta;
+  return price > 0.0 ? delta / price : delta;
+}
+
 std::string Choice::codec_spec(const SelectorOptions& options) const {
   const std::string index =
       options.index == codec::IndexCoding::kFixed ? ",index=fixed" : ",index=elias";
@@ -135,7 +153,8 @@ std::string Choice::codec_spec(const SelectorOptions& options) const {
 }
 
 Choice evaluate_topk(std::span<const float> g, std::size_t k, double total, const CostModel& cost,
-                     const SelectorOptions& options, std::vector<std::uint32_t>& scratch) {
+                     const SelectorOptions& options, std::vector<std::uint32_t>& scratch,
+                     const Objective& objective) {
   codec::select_top_k(g, k, scratch);
   double kept = 0.0;
   for (const std::uint32_t i : scratch)
@@ -144,15 +163,16 @@ Choice evaluate_topk(std::span<const float> g, std::size_t k, double total, cons
   c.family = Family::kTopK;
   c.k = scratch.size();
   c.rho = rho_topk(kept, total);
+  c.err = std::max(0.0, total - kept);
   c.bits = static_cast<double>(topk_message_bits(scratch, g.size(), options.index));
-  return finish_choice(c, cost);
+  return finish_choice(c, cost, objective);
 }
 
-Choice select_topk(std::span<const float> g, const CostModel& cost,
-                   const SelectorOptions& options) {
+Choice select_topk(std::span<const float> g, const CostModel& cost, const SelectorOptions& options,
+                   const Objective& objective) {
   const std::size_t d = g.size();
   std::vector<std::uint32_t> scratch;
-  if (d == 0) return evaluate_topk(g, 0, 0.0, cost, options, scratch);
+  if (d == 0) return evaluate_topk(g, 0, 0.0, cost, options, scratch, objective);
   const double total = squared_norm(g);
 
   // Step 1: histogram.
@@ -166,11 +186,11 @@ Choice select_topk(std::span<const float> g, const CostModel& cost,
 
   // Step 2: scan bins from the top with estimated bits.
   const auto estimate = [&](std::size_t k, double kept) {
-    return score_of(
-        rho_topk(kept, total),
-        cost.cost(static_cast<std::uint64_t>(estimated_topk_bits(k, d, options.index))));
+    return objective.score(
+        rho_topk(kept, total), std::max(0.0, total - kept),
+        objective.price(cost, std::floor(estimated_topk_bits(k, d, options.index))));
   };
-  double best_score = -1.0;
+  double best_score = kNoScore;
   std::size_t best_k = 1;
   std::size_t best_bin = kBins - 1;
   std::size_t above = 0;  // elements in bins above the current one
@@ -209,7 +229,7 @@ Choice select_topk(std::span<const float> g, const CostModel& cost,
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     });
     double kept = best_above_mass;
-    best_score = -1.0;
+    best_score = kNoScore;
     for (std::size_t j = 0; j < members.size(); ++j) {
       kept += static_cast<double>(members[j].first) * static_cast<double>(members[j].first);
       const double s = estimate(best_above + j + 1, kept);
@@ -222,11 +242,11 @@ Choice select_topk(std::span<const float> g, const CostModel& cost,
 
   // Step 4: exact scores around the estimate.
   Choice best;
-  best.score = -1.0;
+  best.score = kNoScore;
   for (const double f : {0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0}) {
     const auto k = std::clamp<std::size_t>(
         static_cast<std::size_t>(std::llround(f * static_cast<double>(best_k))), 1, d);
-    const Choice c = evaluate_topk(g, k, total, cost, options, scratch);
+    const Choice c = evaluate_topk(g, k, total, cost, options, scratch, objective);
     if (c.score > best.score || (c.score == best.score && c.k < best.k)) best = c;
   }
 
@@ -273,8 +293,9 @@ Choice select_topk(std::span<const float> g, const CostModel& cost,
       c.family = Family::kTopK;
       c.k = k;
       c.rho = rho_topk(kept_mass, total);
+      c.err = std::max(0.0, total - kept_mass);
       c.bits = static_cast<double>(kHeaderBits + (index_bits + 32 * k + 7) / 8 * 8);
-      c = finish_choice(c, cost);
+      c = finish_choice(c, cost, objective);
       // Equal scores (a zero vector, or k inside one packet): the fuller message, same cost.
       if (c.score > best.score || (c.score == best.score && c.k > best.k)) best = c;
     }
@@ -282,18 +303,20 @@ Choice select_topk(std::span<const float> g, const CostModel& cost,
   return best;
 }
 
-Choice select_randk(std::size_t d, const CostModel& cost) {
+Choice select_randk(std::size_t d, const CostModel& cost, const Objective& objective,
+                    double squared_norm) {
   Choice best;
   best.family = Family::kRandK;
-  best.score = -1.0;
-  if (d == 0) return finish_choice(best, cost);
+  best.score = kNoScore;
+  if (d == 0) return finish_choice(best, cost, objective);
   for (const std::size_t k : count_grid(d)) {
     Choice c;
     c.family = Family::kRandK;
     c.k = k;
     c.rho = rho_randk(k, d);
+    c.err = unbiased_error(c.rho, squared_norm);
     c.bits = randk_message_bits(d, k, false);
-    c = finish_choice(c, cost);
+    c = finish_choice(c, cost, objective);
     if (c.score > best.score) best = c;
   }
   const double limit = static_cast<double>(cost.fill_bits(static_cast<std::uint64_t>(best.bits)));
@@ -304,19 +327,21 @@ Choice select_randk(std::size_t d, const CostModel& cost) {
         best.k, hi, limit, [&](std::size_t kk) { return randk_message_bits(d, kk, false); });
     best.k = k;
     best.rho = rho_randk(k, d);
+    best.err = unbiased_error(best.rho, squared_norm);
     best.bits = randk_message_bits(d, k, false);
-    best = finish_choice(best, cost);
+    best = finish_choice(best, cost, objective);
   }
   return best;
 }
 
-Choice select_wangni(std::span<const float> g, const CostModel& cost) {
+Choice select_wangni(std::span<const float> g, const CostModel& cost, const Objective& objective) {
   const std::size_t d = g.size();
   Choice best;
   best.family = Family::kWangni;
   best.density = 1.0;
-  best.score = -1.0;
-  if (d == 0) return finish_choice(best, cost);
+  best.score = kNoScore;
+  if (d == 0) return finish_choice(best, cost, objective);
+  const double total = squared_norm(g);
   std::vector<double> scratch;
   // Ratio 2: each candidate costs O(d·log d) (the expected gap lengths), see bits_model.hpp.
   for (const std::size_t k : count_grid(d, 2.0)) {
@@ -325,18 +350,20 @@ Choice select_wangni(std::span<const float> g, const CostModel& cost) {
     c.density = static_cast<double>(k) / static_cast<double>(d);
     const float cap = codec::wangni_cap(g, c.density);
     c.rho = rho_wangni_at_cap(g, cap);
+    c.err = unbiased_error(c.rho, total);
     c.bits = wangni_message_bits_at_cap(g, cap, scratch);
-    c = finish_choice(c, cost);
+    c = finish_choice(c, cost, objective);
     if (c.score > best.score) best = c;
   }
   return best;
 }
 
-Choice select_qsgd(std::span<const float> g, const CostModel& cost,
-                   const SelectorOptions& options) {
+Choice select_qsgd(std::span<const float> g, const CostModel& cost, const SelectorOptions& options,
+                   const Objective& objective) {
   Choice best;
   best.family = Family::kQsgd;
-  best.score = -1.0;
+  best.score = kNoScore;
+  const double total = squared_norm(g);
   std::vector<double> scratch;
   // s on powers of two; the bucket as configured, and smaller or larger where that helps (a
   // bucket costs a 32-bit scale and lowers the variance, min(B/s², √B/s)·‖u‖² per bucket).
@@ -357,44 +384,52 @@ Choice select_qsgd(std::span<const float> g, const CostModel& cost,
       c.levels = s;
       c.bucket = bucket;
       c.rho = rho_qsgd(g, p);
+      c.err = unbiased_error(c.rho, total);
       c.bits = qsgd_message_bits(g, p, scratch);
-      c = finish_choice(c, cost);
+      c = finish_choice(c, cost, objective);
       if (c.score > best.score) best = c;
     }
   }
   return best;
 }
 
-Choice select_terngrad(std::span<const float> g, const CostModel& cost) {
+Choice select_terngrad(std::span<const float> g, const CostModel& cost,
+                       const Objective& objective) {
   Choice best;
   best.family = Family::kTernGrad;
-  best.score = -1.0;
+  best.score = kNoScore;
+  const double total = squared_norm(g);
   for (const std::uint32_t bucket : {0u, 16u, 64u, 256u, 1024u, 4096u}) {
     const codec::TernGradParams p{.bucket = bucket, .clip = 0.0};
     Choice c;
     c.family = Family::kTernGrad;
     c.bucket = bucket;
     c.rho = rho_terngrad(g, p);
+    c.err = unbiased_error(c.rho, total);
     c.bits = static_cast<double>(terngrad_message_bits(g, p));
-    c = finish_choice(c, cost);
+    c = finish_choice(c, cost, objective);
     if (c.score > best.score) best = c;
   }
   return best;
 }
 
 Choice select_topk_qsgd(std::span<const float> g, const CostModel& cost,
-                        const SelectorOptions& options) {
+                        const SelectorOptions& options, const Objective& objective) {
   const std::size_t d = g.size();
   Choice best;
   best.family = Family::kTopKQsgd;
-  best.score = -1.0;
+  best.score = kNoScore;
   const double total = squared_norm(g);
   std::vector<std::uint32_t> kept;
   std::vector<float> values;
   for (const std::size_t k : count_grid(d)) {
     codec::select_top_k(g, k, kept);
     values.clear();
-    for (const std::uint32_t i : kept) values.push_back(g[i]);
+    double kept_sq = 0.0;
+    for (const std::uint32_t i : kept) {
+      values.push_back(g[i]);
+      kept_sq += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+    }
     for (std::uint32_t s = 1; s <= 256; s *= 2) {
       codec::QsgdParams p = options.qsgd;
       p.levels = s;
@@ -404,8 +439,12 @@ Choice select_topk_qsgd(std::span<const float> g, const CostModel& cost,
       c.levels = s;
       c.bucket = p.bucket;
       c.rho = rho_topk_qsgd(values, total, p);
+      // ρ = S²/(‖g‖²·(S + Var)) with S = ‖top_k(g)‖²; what is not sent: ‖g‖² − S + Var.
+      c.err = c.rho > 0.0 && total > 0.0
+                  ? std::max(0.0, total - 2.0 * kept_sq + kept_sq * kept_sq / (c.rho * total))
+                  : total;
       c.bits = topk_qsgd_message_bits(kept, values, d, options.index, p);
-      c = finish_choice(c, cost);
+      c = finish_choice(c, cost, objective);
       if (c.score > best.score) best = c;
     }
   }
@@ -413,20 +452,20 @@ Choice select_topk_qsgd(std::span<const float> g, const CostModel& cost,
 }
 
 Choice select_level(Family family, std::span<const float> g, const CostModel& cost,
-                    const SelectorOptions& options) {
+                    const SelectorOptions& options, const Objective& objective) {
   switch (family) {
     case Family::kTopK:
-      return select_topk(g, cost, options);
+      return select_topk(g, cost, options, objective);
     case Family::kRandK:
-      return select_randk(g.size(), cost);
+      return select_randk(g.size(), cost, objective, objective.step_model ? squared_norm(g) : 0.0);
     case Family::kWangni:
-      return select_wangni(g, cost);
+      return select_wangni(g, cost, objective);
     case Family::kQsgd:
-      return select_qsgd(g, cost, options);
+      return select_qsgd(g, cost, options, objective);
     case Family::kTernGrad:
-      return select_terngrad(g, cost);
+      return select_terngrad(g, cost, objective);
     case Family::kTopKQsgd:
-      return select_topk_qsgd(g, cost, options);
+      return select_topk_qsgd(g, cost, options, objective);
   }
   throw InvalidArgument("tuner: unknown codec family");
 }

@@ -1,5 +1,6 @@
 #include "thinwire/tune/tuner.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -45,7 +46,8 @@ class FixedTuner final : public Tuner {
  public:
   explicit FixedTuner(std::unique_ptr<codec::Codec> c) : codec_(std::move(c)) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "fixed"; }
-  Decision decide(std::uint64_t /*t*/, std::span<const float> /*v*/) override {
+  Decision decide(std::uint64_t /*t*/, std::span<const float> /*v*/,
+                  const TuneContext& /*context*/) override {
     Decision d;
     d.codec = codec_;
     d.codec_spec = codec_->spec();
@@ -67,7 +69,8 @@ class ScheduleTuner final : public Tuner {
     }
   }
   [[nodiscard]] std::string_view name() const noexcept override { return "schedule"; }
-  Decision decide(std::uint64_t t, std::span<const float> /*v*/) override {
+  Decision decide(std::uint64_t t, std::span<const float> /*v*/,
+                  const TuneContext& /*context*/) override {
     const auto it = std::prev(steps_.upper_bound(t));  // steps_ starts at 0
     Decision d;
     d.level = it->second.first;
@@ -89,10 +92,14 @@ class DynamicTuner final : public Tuner {
       : family_(family),
         options_(options),
         cost_(std::move(cost)),
+        unbiased_(unbiased),
         couple_(lr_coupling && unbiased) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "dynamic"; }
-  Decision decide(std::uint64_t /*t*/, std::span<const float> v) override {
-    const Choice c = select_level(family_, v, *cost_, options_);
+  [[nodiscard]] const CostModel* cost_model() const noexcept override { return cost_.get(); }
+  Decision decide(std::uint64_t /*t*/, std::span<const float> v,
+                  const TuneContext& context) override {
+    const Objective objective = objective_for(context);
+    const Choice c = select_level(family_, v, *cost_, options_, objective);
     Decision d;
     d.codec_spec = c.codec_spec(options_);
     d.codec = codec::make_codec(d.codec_spec);
@@ -118,6 +125,8 @@ class DynamicTuner final : public Tuner {
     }
     d.rho = c.rho;
     d.bits = c.bits;
+    d.price = c.cost;
+    d.smoothness = objective.step_model ? context.smoothness : 0.0;
     d.lr_scale = couple_ ? c.rho : 1.0;
     last_ = d;
     has_last_ = true;
@@ -125,9 +134,30 @@ class DynamicTuner final : public Tuner {
   }
 
  private:
+  // The objective of docs/tuning.md for this context (the classic rule without L̂ or with lr
+  // coupling, whose step is the coupled one).
+  [[nodiscard]] Objective objective_for(const TuneContext& context) const noexcept {
+    Objective o{.copies = context.copies, .fixed = context.fixed};
+    if (couple_ || !(context.smoothness > 0.0) || !(context.lr > 0.0)) return o;
+    // A biased codec without error feedback loses what it leaves out: its one-step decrease is
+    // proportional to ρ, the classic rule.
+    if (!context.error_feedback && !unbiased_) return o;
+    const double step = context.smoothness * context.lr / (1.0 - context.momentum);  // L̂·γ_e
+    o.step_model = true;
+    if (context.error_feedback) {
+      o.signal = context.gradient_squared;
+      o.penalty = step * step;
+    } else {
+      o.signal = context.average_squared * std::max(0.0, 1.0 - step / 2.0);
+      o.penalty = step / (2.0 * std::max(context.workers, 1));
+    }
+    return o;
+  }
+
   Family family_;
   SelectorOptions options_;
   std::unique_ptr<CostModel> cost_;
+  bool unbiased_;
   bool couple_;
 };
 
@@ -138,22 +168,14 @@ std::string Tuner::save_state() const {
   return nlohmann::json{
       {"tuner", std::string(name())}, {"codec", last_.codec_spec}, {"level", last_.level},
       {"levels", last_.levels},       {"rho", last_.rho},          {"bits", last_.bits},
-      {"lr_scale", last_.lr_scale}}
+      {"lr_scale", last_.lr_scale},   {"price", last_.price},      {"smoothness", last_.smoothness}}
       .dump();
 }
 
-void Tuner::load_state(std::string_view state) {
-  if (state.empty()) {
-    has_last_ = false;
-    return;
-  }
+std::optional<Decision> parse_decision(std::string_view state) {
+  if (state.empty()) return std::nullopt;
   try {
     const nlohmann::json j = nlohmann::json::parse(state);
-    if (j.at("tuner").get<std::string>() != name()) {
-      throw InvalidArgument("--tuner: the checkpoint was written by the '" +
-                            j.at("tuner").get<std::string>() + "' tuner, not '" +
-                            std::string(name()) + "'");
-    }
     Decision d;
     d.codec_spec = j.at("codec").get<std::string>();
     d.codec = codec::make_codec(d.codec_spec);
@@ -162,11 +184,28 @@ void Tuner::load_state(std::string_view state) {
     d.rho = j.at("rho").get<double>();
     d.bits = j.at("bits").get<double>();
     d.lr_scale = j.at("lr_scale").get<double>();
-    last_ = d;
-    has_last_ = true;
+    d.price = j.value("price", 0.0);
+    d.smoothness = j.value("smoothness", 0.0);
+    return d;
   } catch (const nlohmann::json::exception& e) {
     throw CorruptMessage(std::string("tuner state: ") + e.what());
   }
+}
+
+void Tuner::load_state(std::string_view state) {
+  std::optional<Decision> d = parse_decision(state);
+  has_last_ = d.has_value();
+  if (!d) return;
+  try {
+    const std::string tuner = nlohmann::json::parse(state).at("tuner").get<std::string>();
+    if (tuner != name()) {
+      throw InvalidArgument("--tuner: the checkpoint was written by the '" + tuner +
+                            "' tuner, not '" + std::string(name()) + "'");
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw CorruptMessage(std::string("tuner state: ") + e.what());
+  }
+  last_ = std::move(*d);
 }
 
 Family family_of_codec(std::string_view codec_spec) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct SgdOptions {
   double momentum = 0.0;      // μ, in [0, 1)
   bool nesterov = false;      // Nesterov's look-ahead form (needs μ > 0 to differ)
   double weight_decay = 0.0;  // λ ≥ 0
+  // T of the decreasing step γ_t = γ/(1 + t/T) (stochastic gradient descent reaches the optimum
+  // of a strongly convex problem with it, where a constant step levels off at a noise floor);
+  // 0 keeps γ constant.
+  double lr_decay = 0.0;
 
   // Throws InvalidArgument naming the field for a non-finite or out-of-range value.
   void validate() const;
@@ -39,6 +44,9 @@ class Sgd {
   // One step with step size `lr` instead of the configured one (a tuner's coupled step γ_t).
   // Throws InvalidArgument if x or g do not have d elements.
   void step(std::span<float> x, std::span<const float> g, double lr);
+
+  // γ_t at iteration t (0-based): γ/(1 + t/T), or γ without a decay.
+  [[nodiscard]] double lr_at(std::uint64_t t) const noexcept;
 
   [[nodiscard]] const SgdOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t dimension() const noexcept { return d_; }

@@ -35,12 +35,14 @@
 
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/error_feedback.hpp"
+#include "thinwire/collective/pricing.hpp"
 #include "thinwire/collective/result.hpp"
 #include "thinwire/comm/link_model.hpp"
 #include "thinwire/comm/transport.hpp"
 #include "thinwire/optim/sgd.hpp"
 #include "thinwire/train/config.hpp"
 #include "thinwire/train/state_file.hpp"
+#include "thinwire/tune/curvature.hpp"
 #include "thinwire/tune/tuner.hpp"
 
 namespace thinwire::train {
@@ -92,6 +94,9 @@ class Algorithm {
   // The tuner that picks this rank's codec level per iteration, when the algorithm runs one
   // (--tuner other than fixed; see make_config_tuner); null otherwise.
   [[nodiscard]] virtual tune::Tuner* tuner() noexcept { return nullptr; }
+  // The rank whose decisions the metrics log (rank 0 unless its message is not what the others
+  // send: the parameter server's own gradient never goes on the wire).
+  [[nodiscard]] virtual int tuning_rank() const noexcept { return 0; }
 
   // Checkpointing: optimizer state, error-feedback residuals and synchronization state.
   virtual void save(StateBundle& state) const = 0;
@@ -107,8 +112,8 @@ class Algorithm {
 
 // ---- pieces shared by the implementations -------------------------------------------------
 
-// Size in bytes of an identity-codec message of n elements.
-[[nodiscard]] std::uint64_t identity_message_bytes(std::size_t n);
+// A step's uncompressed estimate from the collective's (collective/pricing.hpp).
+[[nodiscard]] StepComm uncompressed_step(const collective::Traffic& traffic) noexcept;
 
 // Optimizer + optional error feedback, saved and loaded under a prefix.
 void save_optimizer(StateBundle& state, const optim::Sgd& optimizer);
@@ -126,10 +131,23 @@ void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef);
 // The tuner's decision at iteration t for v, the vector this rank is about to encode. With a
 // residual `ef` of v's length the rule sees e + v, summed in float element by element as
 // ErrorFeedback does (SPEC §3: with error feedback the rule is applied to e + g); `scratch`
-// holds that sum.
+// holds that sum. `context` describes the iteration (tune/tuner.hpp).
 [[nodiscard]] tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t,
                                           std::span<const float> v, const codec::ErrorFeedback* ef,
-                                          std::vector<float>& scratch);
+                                          std::vector<float>& scratch,
+                                          const tune::TuneContext& context = {});
+
+// What the tuner knows of a gradient step of sgd (docs/tuning.md): the price of this rank's
+// message in the iteration `shape`, and the step model from the curvature estimate, which first
+// observes (model, grad) — the rank's model and gradient at t — when the gradient is valid.
+[[nodiscard]] tune::TuneContext gradient_step_context(
+    const tune::Tuner& tuner, tune::SecantCurvature& curvature, const optim::Sgd& optimizer,
+    std::uint64_t t, std::span<const float> model, std::span<const float> grad, bool valid,
+    const collective::IterationShape& shape, int rank, bool error_feedback);
+
+// The curvature estimate in a checkpoint.
+void save_curvature(StateBundle& state, const tune::SecantCurvature& curvature);
+void load_curvature(const StateBundle& state, tune::SecantCurvature& curvature);
 
 // Lr coupling applied to what this rank sends: v ← scale·v (scale = γ_t/γ₀ of the decision).
 // The codecs are scale-equivariant and ρ is scale-invariant, so the chosen level stays right.

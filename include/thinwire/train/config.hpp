@@ -56,6 +56,7 @@ struct TrainConfig {
   std::string topology = "ring";            // gossip graph (sync = gossip, choco)
   std::uint64_t local_steps = 1;            // H: local steps between synchronizations
   double lr = 0.05;                         // γ
+  double lr_decay = 0;                      // T: γ_t = γ/(1 + t/T); 0 = constant step
   double momentum = 0.9;                    // μ (heavy ball)
   bool nesterov = false;
   double weight_decay = 0.0;      // λ, L2 decay added by the optimizer

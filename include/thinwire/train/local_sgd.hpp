@@ -59,7 +59,7 @@ class LocalSgd final : public Algorithm {
 
 // Uncompressed estimate of one gossip round of d elements on `rank` (deg messages; the
 // schedule's rounds are the critical path).
-[[nodiscard]] StepComm identity_gossip_cost(const collective::Topology& topology, std::size_t d,
-                                            int rank, const comm::LinkModel& link);
+[[nodiscard]] StepComm uncompressed_gossip_step(const collective::Topology& topology, std::size_t d,
+                                                int rank, const comm::LinkModel& link);
 
 }  // namespace thinwire::train

@@ -35,6 +35,9 @@ class PsSgd final : public Algorithm {
   [[nodiscard]] bool consensus_after(std::uint64_t /*t*/) const override { return true; }
   [[nodiscard]] std::span<const float> published(std::span<const float> model) const override;
   [[nodiscard]] std::optional<double> applied_gradient_norm() const override { return last_norm_; }
+  [[nodiscard]] int tuning_rank() const noexcept override {
+    return context_.transport->size() > 1 ? 1 : 0;
+  }
   [[nodiscard]] tune::Tuner* tuner() noexcept override { return tuner_.get(); }
   void save(StateBundle& state) const override;
   void load(const StateBundle& state) override;
@@ -49,7 +52,8 @@ class PsSgd final : public Algorithm {
   collective::PsDownlinkState downlink_state_;
   std::optional<double> last_norm_;
   std::unique_ptr<tune::Tuner> tuner_;
-  std::vector<float> tune_input_;  // e + g, what the tuner looks at under error feedback
+  std::vector<float> tune_input_;    // e + g, what the tuner looks at under error feedback
+  tune::SecantCurvature curvature_;  // L̂ of the tuner's step model
 };
 
 }  // namespace thinwire::train

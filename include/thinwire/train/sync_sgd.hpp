@@ -49,21 +49,19 @@ class SyncSgd final : public Algorithm {
   optim::Sgd optimizer_;
   std::optional<double> last_norm_;
   std::unique_ptr<tune::Tuner> tuner_;
-  std::vector<float> tune_input_;  // e + g, what the tuner looks at under error feedback
+  std::vector<float> tune_input_;    // e + g, what the tuner looks at under error feedback
+  tune::SecantCurvature curvature_;  // L̂ of the tuner's step model
 };
-
-// Uncompressed estimate of one all-reduce of d elements on `rank` of `size` (see algorithm.hpp).
-[[nodiscard]] StepComm identity_allreduce_cost(collective::AllreduceAlgorithm algorithm,
-                                               std::size_t d, int rank, int size,
-                                               const comm::LinkModel& link);
 
 // The tuner's decision for this rank's contribution `data` to an all-reduce (see the overview):
 // all-gather: data (+ the residual of `ef`); ring: chunk `rank` of data, without the residual.
+// `context` describes the iteration; for the ring its signals are scaled to the chunk's share.
 [[nodiscard]] tune::Decision tune_allreduce(tune::Tuner& tuner,
                                             collective::AllreduceAlgorithm algorithm,
                                             std::uint64_t t, std::span<const float> data, int rank,
                                             int size, const codec::ErrorFeedback* ef,
-                                            std::vector<float>& scratch);
+                                            std::vector<float>& scratch,
+                                            const tune::TuneContext& context = {});
 
 // Averages `data` over the world by the all-reduce `algorithm` with `codec`, or, with a tuner,
 // with the codec it picks for this rank's contribution (tune_allreduce); `data` is first scaled
@@ -74,6 +72,7 @@ collective::Result tuned_allreduce(const AlgorithmContext& context,
                                    std::span<float> data,
                                    const std::shared_ptr<const codec::Codec>& codec,
                                    tune::Tuner* tuner, codec::ErrorFeedback* ef,
-                                   std::vector<float>& scratch);
+                                   std::vector<float>& scratch,
+                                   const tune::TuneContext& tune_context = {});
 
 }  // namespace thinwire::train

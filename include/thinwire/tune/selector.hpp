@@ -1,5 +1,9 @@
-// The dynamic level selector (SPEC §3): θ = argmax_θ ρ(θ)/C(bits(θ)) for one codec family, for
-// the vector a worker is about to send (g, or e + g under error feedback).
+// The dynamic level selector (SPEC §3, docs/tuning.md): θ = argmax_θ Δ(θ)/P(θ) for one codec
+// family, for the vector v a worker is about to send (g, or e + g under error feedback), where
+// P(θ) = copies·C(bits(θ)) + fixed prices the rank's share of the whole iteration (Objective,
+// collective/pricing.hpp) and Δ(θ) is the predicted improvement: ρ(θ) (the classic rule), or
+// signal − penalty·E‖v − Q_θ(v)‖² (the step model of docs/tuning.md). Where every level has
+// Δ <= 0 the level with the largest Δ wins.
 //
 // top-k (the family where the level is a free integer k in [1, d]) in O(d) expected time:
 //   1. one pass builds a histogram of |g_i| on the top 11 bits of the float bit pattern (sign
@@ -58,9 +62,10 @@ struct Choice {
   std::uint32_t levels = 0;
   std::uint32_t bucket = 0;
   double rho = 0.0;
+  double err = 0.0;    // E‖v − Q(v)‖²
   double bits = 0.0;   // whole message (exact or expected, bits_model.hpp)
-  double cost = 0.0;   // C(bits)
-  double score = 0.0;  // rho / cost
+  double cost = 0.0;   // the price P(θ) (C(bits) under the classic one-message objective)
+  double score = 0.0;  // Objective::score
 
   // The codec spec string for this choice, e.g. "topk:k=37" or "qsgd:s=4,bucket=512,...".
   [[nodiscard]] std::string codec_spec(const SelectorOptions& options) const;
@@ -69,27 +74,53 @@ struct Choice {
 // ρ/C with C(b) > 0; a zero cost (the bits model at b = 0, impossible for real messages) scores 0.
 [[nodiscard]] double score_of(double rho, double cost) noexcept;
 
+// What the rule maximizes. The default is the classic rule ρ(θ)/C(bits(θ)) of one message.
+struct Objective {
+  // Price: copies·C(bits) + fixed (collective::rank_price).
+  double copies = 1.0;
+  double fixed = 0.0;
+  // Improvement: with step_model, Δ = signal − penalty·err, err = E‖v − Q_θ(v)‖² (the residual
+  // error feedback keeps, or the variance an unbiased codec adds); else Δ = ρ(θ).
+  bool step_model = false;
+  double signal = 0.0;
+  double penalty = 0.0;
+
+  // Δ/P where Δ > 0 (Δ where P = 0: then every level has the same price), else Δ (<= 0), so
+  // that any level with a positive improvement wins over every level without one.
+  [[nodiscard]] double score(double rho, double err, double price) const noexcept;
+  [[nodiscard]] double price(const CostModel& cost, double bits) const noexcept;
+};
+
 // The O(d)-expected top-k selector described above. d = 0 gives k = 0.
 [[nodiscard]] Choice select_topk(std::span<const float> g, const CostModel& cost,
-                                 const SelectorOptions& options = {});
+                                 const SelectorOptions& options = {},
+                                 const Objective& objective = {});
 
 // Grid selectors for the other families.
-[[nodiscard]] Choice select_randk(std::size_t d, const CostModel& cost);
-[[nodiscard]] Choice select_wangni(std::span<const float> g, const CostModel& cost);
+// random-k needs ‖g‖² only where the objective is the step model (err = ‖g‖²·(d/k − 1)).
+[[nodiscard]] Choice select_randk(std::size_t d, const CostModel& cost,
+                                  const Objective& objective = {}, double squared_norm = 0.0);
+[[nodiscard]] Choice select_wangni(std::span<const float> g, const CostModel& cost,
+                                   const Objective& objective = {});
 [[nodiscard]] Choice select_qsgd(std::span<const float> g, const CostModel& cost,
-                                 const SelectorOptions& options = {});
-[[nodiscard]] Choice select_terngrad(std::span<const float> g, const CostModel& cost);
+                                 const SelectorOptions& options = {},
+                                 const Objective& objective = {});
+[[nodiscard]] Choice select_terngrad(std::span<const float> g, const CostModel& cost,
+                                     const Objective& objective = {});
 [[nodiscard]] Choice select_topk_qsgd(std::span<const float> g, const CostModel& cost,
-                                      const SelectorOptions& options = {});
+                                      const SelectorOptions& options = {},
+                                      const Objective& objective = {});
 
 // Dispatches on the family.
 [[nodiscard]] Choice select_level(Family family, std::span<const float> g, const CostModel& cost,
-                                  const SelectorOptions& options = {});
+                                  const SelectorOptions& options = {},
+                                  const Objective& objective = {});
 
 // Exact score of top-k at k (select_top_k, exact ρ and bits): what the selector's step 4 uses,
 // and what tests compare with the full-sort oracle.
 [[nodiscard]] Choice evaluate_topk(std::span<const float> g, std::size_t k, double squared_norm,
                                    const CostModel& cost, const SelectorOptions& options,
-                                   std::vector<std::uint32_t>& scratch);
+                                   std::vector<std::uint32_t>& scratch,
+                                   const Objective& objective = {});
 
 }  // namespace thinwire::tune

@@ -82,3 +82,19 @@ TEST(Sgd, RejectsBadArguments) {
 
 }  // namespace
 }  // namespace thinwire::optim
+
+namespace thinwire::optim {
+namespace {
+
+TEST(Sgd, DecreasingStepIsLrOverOnePlusTOverT) {
+  const Sgd constant(1, {.lr = 0.5});
+  EXPECT_EQ(constant.lr_at(1000), 0.5);
+  const Sgd decaying(1, {.lr = 0.5, .lr_decay = 100});
+  EXPECT_EQ(decaying.lr_at(0), 0.5);
+  EXPECT_DOUBLE_EQ(decaying.lr_at(100), 0.25);
+  EXPECT_DOUBLE_EQ(decaying.lr_at(300), 0.125);
+  EXPECT_THROW(Sgd(1, {.lr = 0.5, .lr_decay = -1}), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace thinwire::optim

@@ -42,6 +42,8 @@ constexpr std::array kFields{
     ConfigField{"cost", "SPEC",
                 "cost model: bits, linear:..., packet:..., energy:... (the dynamic tuner's "
                 "rule and the 'cost' metric)"},
+    ConfigField{"report-costs", "SPEC;SPEC...",
+                "further cost models whose totals every metrics record logs (the 'costs' field)"},
     ConfigField{"lr-coupling", "BOOL", "step size γ₀·ρ(θ_t) for unbiased codecs under a tuner"},
     ConfigField{"local-steps", "INT", "local steps H between synchronizations"},
     ConfigField{"lr", "FLOAT", "learning rate (step size)"},
@@ -128,6 +130,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("topology", c.topology);
   v("tuner", c.tuner);
   v("cost", c.cost);
+  v("report-costs", c.report_costs);
   v("lr-coupling", c.lr_coupling);
   v("local-steps", c.local_steps);
   v("lr", c.lr);
@@ -219,6 +222,17 @@ void set_config_field(TrainConfig& config, std::string_view name, std::string_vi
     }
   });
   if (!found) throw InvalidArgument("unknown setting '" + std::string(name) + "'");
+}
+
+std::vector<std::string> split_cost_specs(std::string_view list) {
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    const std::size_t end = std::min(list.find(';', begin), list.size());
+    if (end > begin) out.emplace_back(list.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return out;
 }
 
 void resolve(TrainConfig& c) {
@@ -316,6 +330,13 @@ void resolve(TrainConfig& c) {
     (void)tune::make_cost_model(c.cost);
   } catch (const InvalidArgument& e) {
     fail_field("cost", e.what());
+  }
+  for (const std::string& spec : split_cost_specs(c.report_costs)) {
+    try {
+      (void)tune::make_cost_model(spec);
+    } catch (const InvalidArgument& e) {
+      fail_field("report-costs", e.what());
+    }
   }
   if (c.lr_coupling && c.tuner == "fixed") {
     fail_field("lr-coupling",

@@ -7,10 +7,12 @@
 // The sizes and the order of one rank's messages depend only on the configuration, so the total
 // is the same double on every backend; a resumed run restores the total and keeps adding in the
 // same order, so it continues bit for bit. exchange() is one message sent (as CountingTransport
-// counts it); what is received is priced on the sender.
+// counts it); what is received is priced on the sender. Further models (--report-costs) are
+// priced beside the run's own, for the `costs` field.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "thinwire/comm/transport.hpp"
 #include "thinwire/tune/cost_model.hpp"
@@ -20,8 +22,14 @@ namespace thinwire::train {
 class CostMeter final : public comm::Transport {
  public:
   // `inner` and `model` must outlive this object.
-  CostMeter(comm::Transport& inner, const tune::CostModel& model) : inner_(inner), model_(model) {
+  CostMeter(comm::Transport& inner, const tune::CostModel& model) : inner_(inner) {
     set_timeout(inner.timeout());
+    add_model(model);
+  }
+  // Prices every message under `model` too (totals()[i] for the i-th model, the run's own first).
+  void add_model(const tune::CostModel& model) {
+    models_.push_back(&model);
+    totals_.push_back(0.0);
   }
   CostMeter(const CostMeter&) = delete;
   CostMeter& operator=(const CostMeter&) = delete;
@@ -49,8 +57,9 @@ class CostMeter final : public comm::Transport {
   void advance_clock(double seconds) override { inner_.advance_clock(seconds); }
 
   // Σ C(bits) of the messages sent so far (plus the restored total of a resumed run).
-  [[nodiscard]] double total() const noexcept { return total_; }
-  void set_total(double total) noexcept { total_ = total; }
+  [[nodiscard]] double total() const noexcept { return totals_[0]; }
+  [[nodiscard]] const std::vector<double>& totals() const noexcept { return totals_; }
+  void set_total(std::size_t model, double total) noexcept { totals_[model] = total; }
 
  private:
   comm::Transport& sync_timeout() {
@@ -58,12 +67,14 @@ class CostMeter final : public comm::Transport {
     return inner_;
   }
   void charge(std::size_t bytes) noexcept {
-    total_ += model_.cost(8 * static_cast<std::uint64_t>(bytes));
+    for (std::size_t i = 0; i < models_.size(); ++i) {
+      totals_[i] += models_[i]->cost(8 * static_cast<std::uint64_t>(bytes));
+    }
   }
 
   comm::Transport& inner_;
-  const tune::CostModel& model_;
-  double total_ = 0;
+  std::vector<const tune::CostModel*> models_;
+  std::vector<double> totals_;
 };
 
 }  // namespace thinwire::train

@@ -46,7 +46,8 @@ struct Totals {
   std::uint64_t identity_bytes = 0;
   std::uint64_t skipped = 0;
   double sim_s = 0;
-  double cost = 0;  // Σ over ranks of C(bits) of every message (cost_meter.hpp)
+  double cost = 0;               // Σ over ranks of C(bits) of every message (cost_meter.hpp)
+  std::vector<double> reported;  // the same under each --report-costs model
 };
 
 TrainSummary nan_summary() {
@@ -87,6 +88,10 @@ class Worker {
     }
     counted_.set_timeout(data_plane.timeout());
     meter_.set_timeout(data_plane.timeout());
+    for (const std::string& spec : split_cost_specs(config_.report_costs)) {
+      reported_costs_.push_back(tune::make_cost_model(spec));
+      meter_.add_model(*reported_costs_.back());
+    }
     problem_->init(model_, config_.seed);
     algorithm_ = make_algorithm(config_,
                                 AlgorithmContext{.transport = &meter_,
@@ -178,8 +183,9 @@ class Worker {
 
   // Sums the counters over ranks onto rank 0 (rank order, so the same bits on every backend).
   Totals gather_totals() {
-    const std::vector<double> mine{counters_.loss_sum,       counters_.loss_count, bytes_now(),
-                                   counters_.identity_bytes, counters_.skipped,    meter_.total()};
+    std::vector<double> mine{counters_.loss_sum,       counters_.loss_count, bytes_now(),
+                             counters_.identity_bytes, counters_.skipped,    meter_.total()};
+    mine.insert(mine.end(), meter_.totals().begin() + 1, meter_.totals().end());
     const std::vector<double> sum = control_.sum_to_root(mine);
     const double sim = control_.max_to_root(clock_now());
     counters_.loss_sum = 0;
@@ -192,6 +198,7 @@ class Worker {
     totals.skipped = static_cast<std::uint64_t>(sum[4]);
     totals.sim_s = sim;
     totals.cost = sum[5];
+    totals.reported.assign(sum.begin() + 6, sum.end());
     return totals;
   }
 
@@ -243,6 +250,13 @@ class Worker {
         {"wall_s", wall_now()},
         {"codec", config_.codec},
     };
+    if (!reported_costs_.empty()) {
+      nlohmann::json costs = nlohmann::json::object();
+      for (std::size_t i = 0; i < reported_costs_.size(); ++i) {
+        costs[reported_costs_[i]->spec()] = totals.reported[i];
+      }
+      record["costs"] = std::move(costs);
+    }
     if (const auto norm = algorithm_->applied_gradient_norm()) record["grad_norm"] = *norm;
     if (decision) {
       // The tuning rank's latest decision (each rank tunes its own message): at the logged
@@ -325,6 +339,9 @@ class Worker {
     state.put_f64("counters.comm_s", counters_.comm_s);
     state.put_f64("counters.identity_s", counters_.identity_s);
     state.put_f64("counters.cost", meter_.total());
+    for (std::size_t i = 1; i < meter_.totals().size(); ++i) {
+      state.put_f64("counters.cost." + std::to_string(i), meter_.totals()[i]);
+    }
     state.put_f64("counters.clock", clock_now());
     state.put_f64("counters.wall", wall_now());
     state.write(rank_checkpoint_path(dir, iter, rank_));
@@ -377,7 +394,11 @@ class Worker {
     counters_.skipped = state.get_f64("counters.skipped");
     counters_.comm_s = state.get_f64("counters.comm_s");
     counters_.identity_s = state.get_f64("counters.identity_s");
-    if (state.has("counters.cost")) meter_.set_total(state.get_f64("counters.cost"));
+    if (state.has("counters.cost")) meter_.set_total(0, state.get_f64("counters.cost"));
+    for (std::size_t i = 1; i < meter_.totals().size(); ++i) {
+      const std::string key = "counters.cost." + std::to_string(i);
+      if (state.has(key)) meter_.set_total(i, state.get_f64(key));
+    }
     counters_.clock_offset = state.get_f64("counters.clock");
     counters_.wall_offset = state.get_f64("counters.wall");
     return manifest->iteration;
@@ -407,6 +428,7 @@ class Worker {
   comm::CountingTransport counted_;
   std::unique_ptr<tune::CostModel> cost_model_;
   CostMeter meter_;  // the algorithm's transport: prices each message, then counts it
+  std::vector<std::unique_ptr<tune::CostModel>> reported_costs_;  // --report-costs
   ControlPlane control_;
   TrainObserver* observer_;
   int rank_;

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace thinwire::train {
 
@@ -68,6 +69,7 @@ struct TrainConfig {
   // Tuning: the codec level per iteration (SPEC §3).
   std::string tuner = "fixed";  // fixed | schedule:T=LEVEL,... | dynamic (tune/tuner.hpp)
   std::string cost = "bits";    // cost model: tuner rule, `cost` metric (tune/cost_model.hpp)
+  std::string report_costs;     // further cost models, ';'-separated: the `costs` metric
   bool lr_coupling = false;     // γ_t = γ₀·ρ(θ_t) for unbiased codecs under a tuner
   // Output.
   std::string metrics;                 // JSONL path; "" = none
@@ -93,6 +95,9 @@ struct ConfigField {
 // Sets one field from its text form ("0.1", "true", "local-sgd"); `name` may use '_' for '-'.
 // Throws InvalidArgument "--NAME: problem" for an unknown name or a malformed value.
 void set_config_field(TrainConfig& config, std::string_view name, std::string_view value);
+
+// The cost model specs of a ';'-separated list (--report-costs); empty entries are skipped.
+[[nodiscard]] std::vector<std::string> split_cost_specs(std::string_view list);
 
 // Validates and fills the algorithm-dependent defaults (see the overview). Idempotent.
 void resolve(TrainConfig& config);

@@ -405,5 +405,29 @@ TEST(Engine, CostIsTheSumOfPerMessageCosts) {
   }
 }
 
+// --report-costs prices every message under further models: each reported total is the `cost` a
+// run with that model as --cost logs, bit for bit (a fixed codec: the same messages, priced in the
+// same order, whatever --cost is).
+TEST(Engine, ReportedCostsEqualTheCostOfRunsUnderEachModel) {
+  const fs::path dir = temp_dir("report_costs");
+  TrainConfig c = small_config({"", AlgorithmKind::kSgd, "ps", "topk:k=0.3+ef", 1});
+  c.iterations = 8;
+  c.cost = "bits";
+  c.report_costs = "linear:latency=1ms,bandwidth=1Mbit;packet:payload=8B";
+  c.metrics = (dir / "m.jsonl").string();
+  (void)run(c);
+  const nlohmann::json last = read_metrics(dir / "m.jsonl").back();
+  ASSERT_TRUE(last.contains("costs"));
+  ASSERT_EQ(last["costs"].size(), 2u);
+  for (const auto& [spec, total] : last["costs"].items()) {
+    TrainConfig other = c;
+    other.report_costs.clear();
+    other.metrics.clear();
+    other.cost = spec;
+    EXPECT_EQ(run(other).cost, total.get<double>()) << spec;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace thinwire::train

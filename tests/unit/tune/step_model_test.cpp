@@ -130,7 +130,8 @@ TEST(StepModelTest, UnbiasedRuleRanksLevelsAsTheirMeasuredDecreasePerBit) {
 TEST(StepModelTest, ErrorFeedbackPenaltyGrowsTheChosenK) {
   const std::size_t d = 400;
   std::vector<float> v = gaussian_vector(d, 5);
-  for (std::size_t i = 0; i < d; ++i) v[i] *= static_cast<float>(std::exp(-0.01 * static_cast<double>(i)));
+  for (std::size_t i = 0; i < d; ++i)
+    v[i] *= static_cast<float>(std::exp(-0.01 * static_cast<double>(i)));
   const double g2 = squared_norm(v);
   auto tuner = make_tuner({.tuner = "dynamic", .codec = "topk:k=1", .cost = "bits"});
   double previous = 0.0;

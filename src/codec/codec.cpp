@@ -37,6 +37,11 @@ void decode_view(const MessageView& view, std::span<float> out, DecodeMode mode,
 
 }  // namespace
 
+std::unique_ptr<Codec> Codec::at_level(const Level& /*level*/) const {
+  throw InvalidArgument("'" + spec() +
+                        "' has no level to tune (use topk, randk, wangni, qsgd or terngrad)");
+}
+
 std::vector<std::byte> Codec::encode(std::span<const float> v, const EncodeContext& ctx) const {
   std::vector<std::byte> out(max_encoded_bytes(v.size()));
   out.resize(encode_into(v, ctx, out));

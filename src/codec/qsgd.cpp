@@ -375,6 +375,18 @@ parallel::BucketLayout packed_layout(std::size_t d, const QsgdParams& p) noexcep
 
 }  // namespace
 
+std::unique_ptr<Codec> QsgdCodec::at_level(const Level& level) const {
+  if (!(level.value >= 1 && level.value <= kQsgdMaxLevels) ||
+      level.value != std::floor(level.value)) {
+    throw InvalidArgument("qsgd: levels must be an integer in [1, 2^20], got " +
+                          std::to_string(level.value));
+  }
+  QsgdParams p = params_;
+  p.levels = static_cast<std::uint32_t>(level.value);
+  p.bucket = level.second;
+  return std::make_unique<QsgdCodec>(p, threads_);
+}
+
 QsgdParams parse_qsgd_params(Spec& spec) {
   QsgdParams p;
   const std::uint64_t s = spec.get_uint("s", p.levels);

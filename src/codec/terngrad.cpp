@@ -351,6 +351,17 @@ void TernGradCodec::write_params(ParamWriter& w) const {
   w.put_f64(params_.clip);
 }
 
+std::unique_ptr<Codec> TernGradCodec::at_level(const Level& level) const {
+  if (!(level.value >= 0 && level.value <= std::numeric_limits<std::uint32_t>::max()) ||
+      level.value != std::floor(level.value)) {
+    throw InvalidArgument("terngrad: bucket must be an integer in [0, 2^32 - 1], got " +
+                          std::to_string(level.value));
+  }
+  TernGradParams p = params_;
+  p.bucket = static_cast<std::uint32_t>(level.value);
+  return std::make_unique<TernGradCodec>(p, threads_);
+}
+
 std::unique_ptr<Codec> TernGradCodec::from_spec(Spec& spec) {
   TernGradParams p;
   const std::uint64_t bucket = spec.get_uint("bucket", p.bucket);

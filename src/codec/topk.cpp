@@ -25,6 +25,18 @@ TopKCodec::TopKCodec(double k, IndexCoding index, std::optional<QsgdParams> qsgd
   }
 }
 
+std::unique_ptr<Codec> TopKCodec::at_level(const Level& level) const {
+  std::optional<QsgdParams> qsgd = qsgd_;
+  if (qsgd && level.second != 0) {
+    if (level.second > kQsgdMaxLevels) {
+      throw InvalidArgument("topk: QSGD levels must be in [1, 2^20], got " +
+                            std::to_string(level.second));
+    }
+    qsgd->levels = level.second;
+  }
+  return std::make_unique<TopKCodec>(level.value, index_, qsgd);
+}
+
 std::size_t TopKCodec::kept(std::size_t d) const noexcept { return sparse::kept_count(k_, d); }
 
 std::string TopKCodec::spec() const {

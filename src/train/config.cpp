@@ -37,8 +37,9 @@ constexpr std::array kFields{
     ConfigField{"downlink-codec", "SPEC", "codec of the parameter server's model broadcast"},
     ConfigField{"topology", "SPEC", "gossip graph: ring, torus, hypercube, complete, star, random"},
     ConfigField{"tuner", "SPEC",
-                "codec level per iteration: fixed, schedule:T=LEVEL,..., dynamic (argmax "
-                "rho/C(bits) on what each worker sends; every compressing algorithm)"},
+                "codec level per iteration: fixed, schedule:T=LEVEL,..., dynamic (the level "
+                "with the largest predicted decrease per unit of the iteration's cost, "
+                "docs/tuning.md; every compressing algorithm)"},
     ConfigField{"cost", "SPEC",
                 "cost model: bits, linear:..., packet:..., energy:... (the dynamic tuner's "
                 "rule and the 'cost' metric)"},

@@ -24,24 +24,6 @@ std::unique_ptr<codec::Codec> configured_codec(std::string_view spec) {
   return std::move(choice.codec);
 }
 
-// The codec spec with its level parameter replaced by `level`.
-std::string spec_at_level(const codec::Codec& base, Family family, double level) {
-  Spec spec = Spec::parse(base.spec());
-  std::string out = spec.name() + ":";
-  const char* key = family == Family::kWangni     ? "density"
-                    : family == Family::kQsgd     ? "s"
-                    : family == Family::kTernGrad ? "bucket"
-                                                  : "k";
-  const bool integral = level == std::floor(level) && std::fabs(level) < 0x1.0p53;
-  out +=
-      std::string(key) + "=" +
-      (integral ? std::to_string(static_cast<std::int64_t>(level)) : nlohmann::json(level).dump());
-  for (const auto& [k, v] : spec.params()) {
-    if (k != key) out += "," + k + "=" + v;
-  }
-  return out;
-}
-
 class FixedTuner final : public Tuner {
  public:
   explicit FixedTuner(std::unique_ptr<codec::Codec> c) : codec_(std::move(c)) {}
@@ -62,9 +44,11 @@ class FixedTuner final : public Tuner {
 
 class ScheduleTuner final : public Tuner {
  public:
-  ScheduleTuner(const codec::Codec& base, Family family, std::map<std::uint64_t, double> levels) {
+  ScheduleTuner(const codec::Codec& base, std::map<std::uint64_t, double> levels) {
+    const codec::Level configured = base.level().value_or(codec::Level{});
     for (const auto& [t, level] : levels) {
-      std::shared_ptr<const codec::Codec> c = codec::make_codec(spec_at_level(base, family, level));
+      std::shared_ptr<const codec::Codec> c =
+          base.at_level({.value = level, .second = configured.second});
       steps_.emplace(t, std::make_pair(level, std::move(c)));
     }
   }
@@ -87,9 +71,10 @@ class ScheduleTuner final : public Tuner {
 
 class DynamicTuner final : public Tuner {
  public:
-  DynamicTuner(Family family, SelectorOptions options, std::unique_ptr<CostModel> cost,
-               bool unbiased, bool lr_coupling)
-      : family_(family),
+  DynamicTuner(std::unique_ptr<codec::Codec> base, Family family, SelectorOptions options,
+               std::unique_ptr<CostModel> cost, bool unbiased, bool lr_coupling)
+      : base_(std::move(base)),
+        family_(family),
         options_(options),
         cost_(std::move(cost)),
         unbiased_(unbiased),
@@ -100,29 +85,30 @@ class DynamicTuner final : public Tuner {
                   const TuneContext& context) override {
     const Objective objective = objective_for(context);
     const Choice c = select_level(family_, v, *cost_, options_, objective);
-    Decision d;
-    d.codec_spec = c.codec_spec(options_);
-    d.codec = codec::make_codec(d.codec_spec);
-    d.codec_spec = d.codec->spec();
+    codec::Level level;
     switch (family_) {
       case Family::kTopK:
       case Family::kRandK:
-        d.level = static_cast<double>(c.k);
+        level = {.value = static_cast<double>(c.k)};
         break;
       case Family::kTopKQsgd:
-        d.level = static_cast<double>(c.k);
-        d.levels = c.levels;
+        level = {.value = static_cast<double>(c.k), .second = c.levels};
         break;
       case Family::kWangni:
-        d.level = c.density;
+        level = {.value = c.density};
         break;
       case Family::kQsgd:
-        d.level = c.levels;
+        level = {.value = static_cast<double>(c.levels), .second = c.bucket};
         break;
       case Family::kTernGrad:
-        d.level = c.bucket;
+        level = {.value = static_cast<double>(c.bucket)};
         break;
     }
+    Decision d;
+    d.codec = base_->at_level(level);
+    d.codec_spec = d.codec->spec();
+    d.level = level.value;
+    d.levels = family_ == Family::kTopKQsgd ? c.levels : 0;
     d.rho = c.rho;
     d.bits = c.bits;
     d.price = c.cost;
@@ -154,6 +140,7 @@ class DynamicTuner final : public Tuner {
     return o;
   }
 
+  std::unique_ptr<codec::Codec> base_;
   Family family_;
   SelectorOptions options_;
   std::unique_ptr<CostModel> cost_;
@@ -256,7 +243,7 @@ std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
     if (family == Family::kTopKQsgd) {
       throw InvalidArgument("--tuner schedule: topk with values=qsgd has two levels; use dynamic");
     }
-    return std::make_unique<ScheduleTuner>(*base, family, std::move(levels));
+    return std::make_unique<ScheduleTuner>(*base, std::move(levels));
   }
   if (spec.name() == "dynamic") {
     spec.finish();
@@ -268,7 +255,8 @@ std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
       selector.qsgd = qsgd->params();
     }
     const bool unbiased = base->traits().unbiased;
-    return std::make_unique<DynamicTuner>(family, selector, make_cost_model(options.cost), unbiased,
+    return std::make_unique<DynamicTuner>(std::move(base), family, selector,
+                                          make_cost_model(options.cost), unbiased,
                                           options.lr_coupling);
   }
   throw InvalidArgument("--tuner: unknown tuner '" + spec.name() +

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,9 +44,25 @@ struct CodecTraits {
   bool deterministic = false;  // output does not depend on the context's random numbers
 };
 
+// A codec's compression level: what the dynamic tuner chooses (SPEC §3). `value` is k for top-k
+// and random-k (a count, or a fraction of d below 1), the density for Wangni, s for QSGD and the
+// bucket for TernGrad; `second` is QSGD's bucket (0 = one bucket) or the s of top-k's QSGD
+// values (0 for fp32 values).
+struct Level {
+  double value = 0.0;
+  std::uint32_t second = 0;
+  friend bool operator==(const Level&, const Level&) = default;
+};
+
 class Codec {
  public:
   virtual ~Codec() = default;
+
+  // The level of a codec that has one (topk, randk, wangni, qsgd, terngrad); nullopt otherwise.
+  [[nodiscard]] virtual std::optional<Level> level() const noexcept { return std::nullopt; }
+  // The same codec at another level, every other parameter kept (an object, not an edited spec
+  // string). InvalidArgument for a codec without a level or a level it does not accept.
+  [[nodiscard]] virtual std::unique_ptr<Codec> at_level(const Level& level) const;
 
   [[nodiscard]] virtual CodecId id() const noexcept = 0;
   // Canonical spec string with every parameter spelled out; make_codec(spec()) gives an equal

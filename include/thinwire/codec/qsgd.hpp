@@ -92,6 +92,11 @@ class QsgdCodec final : public Codec {
       : params_(params), threads_(threads) {}
 
   [[nodiscard]] const QsgdParams& params() const noexcept { return params_; }
+  // s and the bucket; at_level keeps the norm, the coding and the threads.
+  [[nodiscard]] std::optional<Level> level() const noexcept override {
+    return Level{.value = static_cast<double>(params_.levels), .second = params_.bucket};
+  }
+  [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override;
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
 
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kQsgd; }

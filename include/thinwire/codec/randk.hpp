@@ -48,6 +48,11 @@ class RandKCodec final : public Codec {
                       std::uint64_t iteration = 0);
 
   [[nodiscard]] std::size_t kept(std::size_t d) const noexcept;
+  // k; at_level keeps the shared seed.
+  [[nodiscard]] std::optional<Level> level() const noexcept override { return Level{.value = k_}; }
+  [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override {
+    return std::make_unique<RandKCodec>(level.value, shared_seed_, iteration_);
+  }
   [[nodiscard]] double k() const noexcept { return k_; }
   [[nodiscard]] const std::optional<std::uint64_t>& shared_seed() const noexcept {
     return shared_seed_;

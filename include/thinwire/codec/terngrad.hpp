@@ -59,6 +59,11 @@ class TernGradCodec final : public Codec {
   explicit TernGradCodec(const TernGradParams& params, unsigned threads = 1);
 
   [[nodiscard]] const TernGradParams& params() const noexcept { return params_; }
+  // The bucket; at_level keeps the clipping and the threads.
+  [[nodiscard]] std::optional<Level> level() const noexcept override {
+    return Level{.value = static_cast<double>(params_.bucket)};
+  }
+  [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override;
 
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kTernGrad; }
   [[nodiscard]] std::string spec() const override;

@@ -43,6 +43,13 @@ class TopKCodec final : public Codec {
   [[nodiscard]] IndexCoding index_coding() const noexcept { return index_; }
   [[nodiscard]] const std::optional<QsgdParams>& qsgd() const noexcept { return qsgd_; }
 
+  // k, and s of QSGD values (0 for fp32 values); at_level keeps the index coding and the other
+  // QSGD parameters.
+  [[nodiscard]] std::optional<Level> level() const noexcept override {
+    return Level{.value = k_, .second = qsgd_ ? qsgd_->levels : 0};
+  }
+  [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override;
+
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kTopK; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

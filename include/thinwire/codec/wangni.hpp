@@ -51,6 +51,12 @@ class WangniCodec final : public Codec {
   explicit WangniCodec(double density);
 
   [[nodiscard]] double density() const noexcept { return density_; }
+  [[nodiscard]] std::optional<Level> level() const noexcept override {
+    return Level{.value = density_};
+  }
+  [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override {
+    return std::make_unique<WangniCodec>(level.value);
+  }
 
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kWangni; }
   [[nodiscard]] std::string spec() const override;

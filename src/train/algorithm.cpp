@@ -1,5 +1,6 @@
 #include "thinwire/train/algorithm.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 
@@ -84,18 +85,35 @@ tune::TuneContext gradient_step_context(const tune::Tuner& tuner, tune::SecantCu
   c.copies = price.copies;
   c.fixed = price.fixed;
   if (valid) curvature.observe(model, grad);
-  c.smoothness = curvature.smoothness();
   c.lr = optimizer.lr_at(t);
   c.momentum = optimizer.options().momentum;
+  // The configured step is stable for the objective (heavy ball: L·γ < 2(1 + μ)), which bounds
+  // its smoothness. Secants of minibatch gradients at different batches hold sampling noise
+  // divided by the move, and grow without that bound as the steps shrink.
+  const double first_lr = optimizer.options().lr;
+  c.smoothness = std::min(curvature.smoothness(), 2.0 * (1.0 + c.momentum) / first_lr);
+  // An unbiased codec's noise is spread over every direction v has, not only the path's: the
+  // secant along the path (the slow directions, late in a run) underestimates what it meets.
+  // A configured step near the stability edge (L·γ ≈ 1) is the estimate from below.
+  if (!error_feedback && curvature.smoothness() > 0.0) {
+    c.smoothness = std::max(c.smoothness, 1.0 / first_lr);
+  }
   c.workers = shape.size;
   c.error_feedback = error_feedback;
   double g2 = 0.0;
   for (const float g : grad) g2 += static_cast<double>(g) * static_cast<double>(g);
   c.gradient_squared = g2;
-  // Heavy ball moves x by γ_{t−1}·v with (1 − μ)·v an average of the applied gradients.
+  // Heavy ball moves x by γ_{t−1}·v with (1 − μ)·v an average of the applied gradients, which
+  // hold the compression noise of the last step(s): E‖ĝ‖² = ‖ḡ‖² + Σ_m Var_m/M². This rank's
+  // last variance stands for every rank's (momentum averages it over about (1+μ)/(1−μ) steps).
   const double previous_lr = optimizer.lr_at(t > 0 ? t - 1 : 0);
-  c.average_squared = (1.0 - c.momentum) * (1.0 - c.momentum) * curvature.last_move_squared() /
-                      (previous_lr * previous_lr);
+  const double moved = (1.0 - c.momentum) * (1.0 - c.momentum) * curvature.last_move_squared() /
+                       (previous_lr * previous_lr);
+  const double noise = tuner.last() != nullptr && !error_feedback
+                           ? tuner.last()->err * (1.0 - c.momentum) / (1.0 + c.momentum) /
+                                 static_cast<double>(std::max(shape.size, 1))
+                           : 0.0;
+  c.average_squared = std::max(0.0, moved - noise);
   return c;
 }
 

@@ -111,6 +111,7 @@ class DynamicTuner final : public Tuner {
     d.levels = family_ == Family::kTopKQsgd ? c.levels : 0;
     d.rho = c.rho;
     d.bits = c.bits;
+    d.err = c.err;
     d.price = c.cost;
     d.smoothness = objective.step_model ? context.smoothness : 0.0;
     d.lr_scale = couple_ ? c.rho : 1.0;
@@ -153,9 +154,10 @@ class DynamicTuner final : public Tuner {
 std::string Tuner::save_state() const {
   if (!has_last_) return "";
   return nlohmann::json{
-      {"tuner", std::string(name())}, {"codec", last_.codec_spec}, {"level", last_.level},
-      {"levels", last_.levels},       {"rho", last_.rho},          {"bits", last_.bits},
-      {"lr_scale", last_.lr_scale},   {"price", last_.price},      {"smoothness", last_.smoothness}}
+      {"tuner", std::string(name())},  {"codec", last_.codec_spec}, {"level", last_.level},
+      {"levels", last_.levels},        {"rho", last_.rho},          {"bits", last_.bits},
+      {"lr_scale", last_.lr_scale},    {"price", last_.price},      {"err", last_.err},
+      {"smoothness", last_.smoothness}}
       .dump();
 }
 
@@ -173,6 +175,7 @@ std::optional<Decision> parse_decision(std::string_view state) {
     d.lr_scale = j.at("lr_scale").get<double>();
     d.price = j.value("price", 0.0);
     d.smoothness = j.value("smoothness", 0.0);
+    d.err = j.value("err", 0.0);
     return d;
   } catch (const nlohmann::json::exception& e) {
     throw CorruptMessage(std::string("tuner state: ") + e.what());

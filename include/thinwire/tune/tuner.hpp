@@ -51,6 +51,7 @@ struct Decision {
   std::uint32_t levels = 0;  // s of top-k + QSGD values (its second parameter), else 0
   double rho = 1.0;          // ρ(θ) as the rule evaluated it (1 when not evaluated)
   double bits = 0.0;         // predicted message bits (0 when not evaluated)
+  double err = 0.0;          // E‖v − Q(v)‖² of the level as the rule evaluated it
   double lr_scale = 1.0;     // γ_t/γ₀
   double price = 0.0;        // P(θ): the rank's share of the iteration's cost (0: not evaluated)
   double smoothness = 0.0;   // L̂ the step model used (0: the classic rule)

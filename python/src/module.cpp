@@ -36,6 +36,10 @@
 #include "thinwire/tune/cost_model.hpp"
 #include "thinwire/tune/tuner.hpp"
 
+#ifndef THINWIRE_VERSION
+#error "THINWIRE_VERSION is defined by python/CMakeLists.txt from the project version"
+#endif
+
 namespace py = pybind11;
 
 namespace thinwire::python {
@@ -273,6 +277,28 @@ PYBIND11_MODULE(_thinwire, m) {
   using namespace thinwire;
   using namespace thinwire::python;
   m.doc() = "thinwire codecs: compress float32 vectors into self-describing messages";
+  m.attr("__version__") = THINWIRE_VERSION;
+  m.def(
+      "build_info",
+      [] {
+        py::dict info;
+        info["version"] = THINWIRE_VERSION;
+        info["build_type"] = THINWIRE_BUILD_TYPE;
+#ifdef __OPTIMIZE__
+        info["optimized"] = true;
+#else
+        info["optimized"] = false;
+#endif
+#ifdef NDEBUG
+        info["assertions"] = false;
+#else
+        info["assertions"] = true;
+#endif
+        return info;
+      },
+      "How the extension was compiled: version, CMake build type, whether the compiler "
+      "optimized (an unoptimized build encodes several times slower) and whether assertions "
+      "are on.");
 
   // Static so the translator below can use them after module init; never destroyed, like the
   // module itself (avoids touching Python at process exit).

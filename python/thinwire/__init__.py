@@ -15,7 +15,11 @@ as ``thinwire train --tuner`` does (``decide(t, v, residual=ef)`` → a ``Decisi
 ``thinwire.torch`` holds the DDP communication hook and the quantized local-SGD averager; it is
 imported lazily so that the codecs work without torch installed.
 """
+import warnings as _warnings
+
 from ._thinwire import (  # noqa: F401  (re-exported API)
+    __version__,
+    build_info,
     Codec,
     CorruptMessage,
     Decision,
@@ -34,6 +38,8 @@ from ._thinwire import (  # noqa: F401  (re-exported API)
 )
 
 __all__ = [
+    "__version__",
+    "build_info",
     "Codec",
     "CorruptMessage",
     "Decision",
@@ -50,3 +56,10 @@ __all__ = [
     "inspect",
     "parse_codec",
 ]
+
+if not build_info()["optimized"]:
+    _warnings.warn(
+        "thinwire: the extension was built without compiler optimization (CMAKE_BUILD_TYPE "
+        f"{build_info()['build_type']!r}); encoding is several times slower. Reinstall with "
+        "pip (Release by default) or configure CMake with -DCMAKE_BUILD_TYPE=Release.",
+        RuntimeWarning, stacklevel=2)

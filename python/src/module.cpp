@@ -23,10 +23,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <regex>
 #include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "thinwire/codec/codec.hpp"
@@ -208,14 +210,56 @@ struct PyTuner {
   std::vector<float> scratch;
 };
 
+// The library's tuner messages name the CLI's flags (`--tuner: unknown tuner 'x'`, "it needs
+// --tuner dynamic"), which mean nothing to a Python caller. Every thinwire message that reaches
+// Python goes through python_names(): a flag followed by a value becomes the keyword argument
+// with that value (tuner='dynamic'), a bare flag the argument's name.
+std::string python_names(std::string message) {
+  static const std::pair<std::regex, std::string> kRules[] = {
+      {std::regex(R"(--lr-coupling(?![\w-]))"), "lr_coupling=True"},
+      {std::regex(R"(--lr(?![\w-]))"), "the optimizer's lr"},
+      {std::regex(R"(--(tuner|codec|cost) ([A-Za-z_]\w*)(?![\w:=]))"), "$1='$2'"},
+      {std::regex(R"(--(tuner|codec|cost)(?![\w-]))"), "$1"},
+  };
+  if (message.find("--") == std::string::npos) return message;
+  for (const auto& [pattern, replacement] : kRules) {
+    message = std::regex_replace(message, pattern, replacement);
+  }
+  return message;
+}
+
+// A message about one argument of a call starts with "--flag:" (or "--flag schedule:"): name the
+// argument and the value the caller passed instead, e.g. "tuner='dyn': unknown tuner 'dyn'".
+std::string with_argument(std::string message, std::string_view flag, const std::string& arg,
+                          const std::string& value) {
+  const std::string lead = "--" + std::string(flag);
+  if (message.rfind(lead, 0) != 0) return message;
+  const std::size_t colon = message.find(':', lead.size());
+  if (colon == std::string::npos || message.find(' ', lead.size() + 1) < colon - 1) return message;
+  return arg + "='" + value + "'" + message.substr(colon);
+}
+
 PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
                       const std::string& cost, bool lr_coupling) {
   // make_tuner checks --cost only for `dynamic`; check it for every tuner so that a typo in
   // cost= never passes silently.
-  const std::string cost_spec = tune::make_cost_model(cost)->spec();
+  std::string cost_spec;
+  try {
+    cost_spec = tune::make_cost_model(cost)->spec();
+  } catch (const InvalidArgument& e) {
+    std::string_view message = e.what();
+    if (message.starts_with("cost: ")) message.remove_prefix(6);
+    throw InvalidArgument("cost='" + cost + "': " + std::string(message));
+  }
   PyTuner t;
-  t.tuner = tune::make_tuner(
-      {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+  try {
+    t.tuner = tune::make_tuner(
+        {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+  } catch (const InvalidArgument& e) {
+    std::string message = with_argument(e.what(), "tuner", "tuner", spec);
+    message = with_argument(std::move(message), "codec", "codec", codec_spec);
+    throw InvalidArgument(std::move(message));
+  }
   t.spec = spec;
   t.codec_spec = codec_spec;
   t.cost_spec = cost_spec;
@@ -318,17 +362,17 @@ PYBIND11_MODULE(_thinwire, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const InvalidArgument& e) {
-      PyErr_SetString(invalid->ptr(), e.what());
+      PyErr_SetString(invalid->ptr(), python_names(e.what()).c_str());
     } catch (const CorruptMessage& e) {
-      PyErr_SetString(corrupt->ptr(), e.what());
+      PyErr_SetString(corrupt->ptr(), python_names(e.what()).c_str());
     } catch (const Timeout& e) {
-      PyErr_SetString(timeout->ptr(), e.what());
+      PyErr_SetString(timeout->ptr(), python_names(e.what()).c_str());
     } catch (const TransportError& e) {
-      PyErr_SetString(transport->ptr(), e.what());
+      PyErr_SetString(transport->ptr(), python_names(e.what()).c_str());
     } catch (const IoError& e) {
-      PyErr_SetString(io->ptr(), e.what());
+      PyErr_SetString(io->ptr(), python_names(e.what()).c_str());
     } catch (const Error& e) {
-      PyErr_SetString(error->ptr(), e.what());
+      PyErr_SetString(error->ptr(), python_names(e.what()).c_str());
     }
   });
 

@@ -73,8 +73,8 @@ class CMakeBuild(build_ext):
 
         built = sorted((build_dir / "python" / "thinwire").glob("_thinwire*.so"))
         if len(built) != 1:
-            raise SystemExit(f"thinwire: expected one _thinwire*.so in {build_dir}/python/thinwire, "
-                             f"found {[p.name for p in built]}")
+            raise SystemExit(f"thinwire: expected one _thinwire*.so in "
+                             f"{build_dir}/python/thinwire, found {[p.name for p in built]}")
         target = Path(self.get_ext_fullpath(ext.name))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built[0], target)

@@ -20,8 +20,8 @@ except ImportError:
 if os.environ.get("THINWIRE_TEST_INSTALLED"):
     _site = os.path.realpath(os.path.join(sys.prefix, "lib"))
     if not os.path.realpath(thinwire.__file__).startswith(_site + os.sep):
-        raise ImportError(f"THINWIRE_TEST_INSTALLED: thinwire was imported from {thinwire.__file__},"
-                          f" not from the installed package under {_site}")
+        raise ImportError(f"THINWIRE_TEST_INSTALLED: thinwire was imported from "
+                          f"{thinwire.__file__}, not from the installed package under {_site}")
 
 
 def pytest_report_header(config):

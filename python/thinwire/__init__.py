@@ -37,8 +37,18 @@ from ._thinwire import (  # noqa: F401  (re-exported API)
     parse_codec,
 )
 
+
+
+class NonFiniteGradient(Error, FloatingPointError):
+    """Raised on every rank by the DDP hook with nonfinite="error" when any rank's gradients hold
+    NaN or infinity (PyTorch 1.13 re-raises errors from communication hooks in backward() as a
+    RuntimeError whose message starts with the class name; the hook keeps the exception in
+    ``hook.last_error``)."""
+
+
 __all__ = [
     "__version__",
+    "NonFiniteGradient",
     "build_info",
     "Codec",
     "CorruptMessage",

@@ -22,18 +22,22 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <regex>
 #include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/error_feedback.hpp"
 #include "thinwire/codec/registry.hpp"
+#include "thinwire/collective/allreduce.hpp"
+#include "thinwire/comm/threads.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/tune/cost_model.hpp"
 #include "thinwire/tune/tuner.hpp"
@@ -304,6 +308,64 @@ py::dict decision_dict(const tune::Decision& d) {
   return out;
 }
 
+// The C++ collective::allreduce over `inputs.size()` threads (the threads transport): the
+// reference that the Python DDP hook's ring over torch.distributed is tested against. residuals:
+// None or one ErrorFeedback per rank (updated in place). Returns every rank's result.
+py::list allreduce_threads(const py::sequence& inputs, const PyCodec& c,
+                           const std::string& algorithm, std::uint64_t seed,
+                           std::uint64_t iteration, const py::object& residuals) {
+  const auto m = static_cast<int>(py::len(inputs));
+  if (m < 1) throw InvalidArgument("allreduce_threads: inputs must hold one array per rank");
+  const collective::AllreduceAlgorithm alg = collective::parse_allreduce_algorithm(algorithm);
+  std::vector<std::vector<float>> data;
+  for (const py::handle& input : inputs) {
+    FloatView view = float_view(input, "allreduce_threads: inputs", /*writable=*/false);
+    data.emplace_back(view.span().begin(), view.span().end());
+  }
+  std::vector<codec::ErrorFeedback*> feedback(static_cast<std::size_t>(m), nullptr);
+  if (!residuals.is_none()) {
+    const auto seq = residuals.cast<py::sequence>();
+    if (static_cast<int>(py::len(seq)) != m) {
+      throw InvalidArgument("allreduce_threads: residuals must hold one ErrorFeedback per rank");
+    }
+    for (int r = 0; r < m; ++r) {
+      feedback[static_cast<std::size_t>(r)] =
+          &seq[static_cast<std::size_t>(r)].cast<codec::ErrorFeedback&>();
+    }
+  }
+  {
+    py::gil_scoped_release release;
+    comm::ThreadsWorld world({.size = m});
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(m));
+    std::vector<std::thread> threads;
+    for (int r = 0; r < m; ++r) {
+      threads.emplace_back([&, r] {
+        const auto i = static_cast<std::size_t>(r);
+        try {
+          collective::allreduce(world.transport(r), data[i], *c.codec,
+                                {.algorithm = alg,
+                                 .seed = seed,
+                                 .iteration = iteration,
+                                 .error_feedback = feedback[i]});
+          world.finish(r);
+        } catch (const std::exception& e) {
+          errors[i] = std::current_exception();
+          world.fail(r, e.what());
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+  }
+  py::list out;
+  for (const std::vector<float>& d : data) {
+    out.append(py::array_t<float>(static_cast<py::ssize_t>(d.size()), d.data()));
+  }
+  return out;
+}
+
 // Creates an exception type with several Python bases, e.g. (thinwire.Error, ValueError).
 py::object new_exception(py::module_& m, const char* name, py::tuple bases) {
   const std::string qualified = std::string("thinwire.") + name;
@@ -555,4 +617,23 @@ PYBIND11_MODULE(_thinwire, m) {
     return names;
   });
   m.def("example_codec_specs", &codec::example_codec_specs);
+
+  // The ring all-reduce's layout and seeds (collective/allreduce.hpp), shared with the DDP hook's
+  // ring over torch.distributed, and the C++ collective itself as its reference.
+  m.def(
+      "balanced_chunk",
+      [](std::size_t d, int parts, int index) {
+        const collective::Chunk c = collective::balanced_chunk(d, parts, index);
+        return py::make_tuple(c.begin, c.size);
+      },
+      py::arg("d"), py::arg("parts"), py::arg("index"),
+      "(begin, size) of chunk `index` of a balanced split of d elements into `parts`.");
+  m.def("ring_owned_chunk", &collective::ring_owned_chunk, py::arg("rank"), py::arg("size"));
+  m.def("ring_hop_seed", &collective::ring_hop_seed, py::arg("seed"), py::arg("step"));
+  m.def("ring_final_seed", &collective::ring_final_seed, py::arg("seed"));
+  m.def("allreduce_threads", &allreduce_threads, py::arg("inputs"), py::arg("codec"), py::kw_only(),
+        py::arg("algorithm") = "ring", py::arg("seed") = 0, py::arg("iteration") = 0,
+        py::arg("residuals") = py::none(),
+        "C++ collective::allreduce (average) over one thread per input; returns every rank's "
+        "result. The reference for the DDP hook's ring.");
 }

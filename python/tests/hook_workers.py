@@ -221,3 +221,49 @@ def _pairs(timeline, opening, closing):
         elif event[0] == closing and event[1] in stack:
             out.append((stack.pop(event[1]), event))
     return out
+
+
+RING_LENGTHS = (0, 1, 5, 1000, 4099)
+
+
+def ring_inputs(rank, n, iteration):
+    g = torch.Generator().manual_seed(10_000 * rank + 100 * iteration + n)
+    return torch.randn(n, generator=g)
+
+
+def ring_collective(rank, world, init_file, out_dir, codec, iterations):
+    """thinwire.torch.allreduce (ring and allgather) on fixed inputs, with error feedback on the
+    ring's owned chunk over several iterations; saves outputs and residuals per length."""
+    _init(rank, world, init_file)
+    results = {}
+    for n in RING_LENGTHS:
+        begin, size = thinwire.balanced_chunk(n, world, thinwire.ring_owned_chunk(rank, world))
+        residual = torch.zeros(size)
+        for it in range(iterations):
+            x = ring_inputs(rank, n, it)
+            results[("ring", n, it)] = twt.allreduce(x, codec, algorithm="ring", seed=11,
+                                                     iteration=it, residual=residual)
+            results[("residual", n, it)] = residual.clone()
+            results[("allgather", n, it)] = twt.allreduce(x, codec, algorithm="allgather",
+                                                          seed=11, iteration=it)
+    _finish(out_dir, rank, results)
+
+
+def ring_training(rank, world, init_file, out_dir, steps, allreduce):
+    """DDP training with the hook's ring (or "auto") at any world size; saves parameters."""
+    _init(rank, world, init_file)
+    model = _model()
+    hook = twt.ddp_hook(QSGD4, error_feedback=True, seed=6, segment_mb=SEGMENT_MB,
+                        allreduce=allreduce)
+    ddp = _ddp(model, hook)
+    opt = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=0.9)
+    losses = []
+    for step in range(steps):
+        x, y = _batch(0, 0)  # the same batch on every rank and step: the loss must fall
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(ddp(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    _finish(out_dir, rank, {"params": _params(model), "losses": losses,
+                            "counts": dict(hook.algorithm_counts), "bytes": hook.bytes_sent})

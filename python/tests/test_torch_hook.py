@@ -88,3 +88,60 @@ def test_async_hook_is_bit_identical_to_sync_and_overlaps_backward(tmp_path):
               f"(per step {[round(o * 1e3, 2) for o in r['overlap_async']]} ms of "
               f"{[round(e * 1e3, 2) for e in r['exchange_async']]} ms)")
         assert sum(r["overlap_async"]) > 0.0
+
+
+@pytest.mark.parametrize("world", [3, 4])
+def test_ring_equals_the_cpp_collective_bit_for_bit(tmp_path, world):
+    import numpy as np
+    import thinwire
+    from thinwire import _thinwire
+
+    codec, iterations = hook_workers.QSGD4, 3
+    results = spawn(tmp_path, world, hook_workers.ring_collective, codec, iterations)
+    c = thinwire.Codec(codec)
+    for n in hook_workers.RING_LENGTHS:
+        feedback = [thinwire.ErrorFeedback(c, thinwire.balanced_chunk(
+            n, world, thinwire.ring_owned_chunk(r, world))[1]) for r in range(world)]
+        for it in range(iterations):
+            inputs = [hook_workers.ring_inputs(r, n, it).numpy() for r in range(world)]
+            ring = _thinwire.allreduce_threads(inputs, c, algorithm="ring", seed=11,
+                                               iteration=it, residuals=feedback)
+            gather = _thinwire.allreduce_threads(inputs, c, algorithm="allgather", seed=11,
+                                                 iteration=it)
+            for r in range(world):
+                got = results[r]
+                assert np.array_equal(got[("ring", n, it)].numpy(), ring[r]), (n, it, r)
+                assert np.array_equal(got[("residual", n, it)].numpy(), feedback[r].residual)
+                assert np.array_equal(got[("allgather", n, it)].numpy(), gather[r]), (n, it, r)
+            # The ring's result is the same on every rank, and it is compressed: not the exact
+            # mean, but close to it (QSGD 4-bit, a few re-quantizations).
+            assert all(np.array_equal(ring[0], ring[r]) for r in range(world))
+            if n >= 1000:
+                exact = np.mean(inputs, axis=0)
+                error = np.linalg.norm(ring[0] - exact) / np.linalg.norm(exact)
+                assert 0 < error < 0.5, error
+
+
+@pytest.mark.parametrize("world", [3, 4])
+def test_ring_hook_keeps_every_rank_identical(tmp_path, world):
+    results = spawn(tmp_path, world, hook_workers.ring_training, 5, "ring")
+    for r in results[1:]:
+        assert equal(results[0]["params"], r["params"]), max_diff(results[0]["params"],
+                                                                  r["params"])
+    r = results[0]
+    assert r["counts"] == {"ring": 5 * 5}, r["counts"]  # five segments, five steps
+    assert r["losses"][-1] < 0.5 * r["losses"][0], r["losses"]
+
+
+def test_auto_picks_ring_for_large_segments_and_allgather_for_small_ones():
+    import thinwire.torch as twt
+
+    hook = twt.ddp_hook(hook_workers.QSGD4)
+    assert hook.algorithm(262_144, 2) == "allgather"  # ring never pays at 2 ranks
+    assert hook.algorithm(262_144, 4) == "ring"  # 128 KiB messages: bandwidth dominates
+    assert hook.algorithm(512, 4) == "allgather"  # 300 B messages: latency dominates
+    tuned = twt.ddp_hook(hook_workers.QSGD4, tuner="dynamic")
+    assert tuned.algorithm(262_144, 4) == "allgather"
+    import thinwire
+    with pytest.raises(thinwire.InvalidArgument, match="does not combine with tuner"):
+        twt.ddp_hook(hook_workers.QSGD4, tuner="dynamic", allreduce="ring")

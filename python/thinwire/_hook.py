@@ -89,14 +89,6 @@ def _segments(numels: List[int], cap: int) -> List[_Unit]:
     return units
 
 
-def _all_finite(x: torch.Tensor) -> bool:
-    # A finite sum proves every element finite (NaN and ±inf propagate); only when the sum is not
-    # finite (non-finite input, or an overflow of the sum itself) are the elements checked.
-    if bool(torch.isfinite(x.sum())):
-        return True
-    return bool(torch.isfinite(x).all())
-
-
 class DdpHook:
     """A DDP communication hook (see thinwire.torch.ddp_hook). Holds its own state; the
     ``state`` argument DDP passes is ignored, so register it with ``hook.register(ddp)`` (or
@@ -105,7 +97,8 @@ class DdpHook:
     def __init__(self, codec="identity", error_feedback: Optional[bool] = None, seed: int = 0,
                  process_group=None, tuner: Optional[str] = None, cost: str = "bits",
                  lr_coupling: bool = False, nonfinite: str = "pass", segment_mb: float = 25.0,
-                 asynchronous: bool = False):
+                 asynchronous: bool = False, allreduce: str = "auto",
+                 link_latency: float = 50e-6, link_bandwidth: float = 1e9):
         if isinstance(codec, _tw.Codec):
             self.codec, self.error_feedback = codec, bool(error_feedback)
         else:
@@ -117,6 +110,20 @@ class DdpHook:
                 "average, as PyTorch's hooks do) or 'error' (every rank raises)")
         if not segment_mb > 0:
             raise _tw.InvalidArgument(f"segment_mb={segment_mb!r}: must be > 0")
+        if allreduce not in ("auto", "allgather", "ring"):
+            raise _tw.InvalidArgument(
+                f"allreduce={allreduce!r}: expected 'auto', 'allgather' or 'ring'")
+        if allreduce == "ring" and tuner is not None:
+            raise _tw.InvalidArgument(
+                "allreduce='ring' re-encodes partial sums with one codec at every hop; it does "
+                f"not combine with tuner={tuner!r} (use allreduce='allgather' or 'auto')")
+        if not (link_latency >= 0 and link_bandwidth > 0):
+            raise _tw.InvalidArgument(
+                f"link_latency={link_latency!r}, link_bandwidth={link_bandwidth!r}: need a "
+                "latency >= 0 s and a bandwidth > 0 bit/s")
+        self.allreduce = allreduce
+        self.link_latency = float(link_latency)
+        self.link_bandwidth = float(link_bandwidth)
         self.seed = int(seed)
         self.process_group = process_group
         self.nonfinite = nonfinite
@@ -137,6 +144,7 @@ class DdpHook:
         self.last_bytes: Dict[str, int] = {}
         self.bytes_sent = 0  # this rank's message bytes, for the benchmark and logs
         self.nonfinite_skips = 0  # units passed through uncompressed because of non-finite values
+        self.algorithm_counts: Dict[str, int] = {}  # exchanges per algorithm (allgather, ring)
         self.last_error: Optional[BaseException] = None
         self.timeline: Optional[list] = None  # set to [] to record (event, key, time) tuples
         self._loaded_residuals: Dict[int, torch.Tensor] = {}  # per parameter, from a checkpoint
@@ -320,13 +328,35 @@ class DdpHook:
 
     # ---- one exchange --------------------------------------------------------------------
 
+    def algorithm(self, numel: int, world: int) -> str:
+        """The exchange for a unit of `numel` elements among `world` ranks: allreduce= when set,
+        else the cheaper one under an α–β link model (α = link_latency, β = link_bandwidth),
+        with B the codec's bound on a whole unit's message:
+          all-gather (sizes, then padded messages): 2(M−1)α + (M−1)·B/β
+          ring (sizes, then bytes, at each of 2(M−1) steps of B/M): 4(M−1)α + 2(M−1)·(B/M)/β
+        so the ring wins when B·(M−2)/M /β > 2α: never at M ≤ 2, for large units at M ≥ 3.
+        A tuner always all-gathers (each rank picks its own level; the ring needs one codec)."""
+        if self.allreduce != "auto":
+            return self.allreduce
+        if world <= 2 or self._tuner_config is not None:
+            return "allgather"
+        seconds_per_byte = 8.0 / self.link_bandwidth
+        b = self.codec.max_encoded_bytes(numel)
+        return "ring" if b * (world - 2) / world * seconds_per_byte > 2 * self.link_latency \
+            else "allgather"
+
     def _reduce(self, unit: _Unit, x: torch.Tensor) -> torch.Tensor:
         group = self.process_group
         rank = dist.get_rank(group)
         key = unit.key
         t = self.iterations.get(key, 0)
+        world = dist.get_world_size(group)
+        algorithm = self.algorithm(unit.numel, world)
+        self.algorithm_counts[algorithm] = self.algorithm_counts.get(algorithm, 0) + 1
+        if algorithm == "ring":
+            return self._reduce_ring(unit, x, rank, world, t)
         message, s, tuner, tuner_state = None, None, None, None
-        if _all_finite(x):
+        if _ex.all_finite(x):
             e = self._residual(unit) if self.error_feedback else None
             s = x if e is None else e + x
             codec = self.codec
@@ -345,19 +375,12 @@ class DdpHook:
                     # sync_sgd.cpp scales the gradient it sends.
                     scaled = x * decision.lr_scale
                     s = scaled if e is None else e + scaled
-            seed = (self.seed * 0x9E3779B97F4A7C15 + unit.index) & _MASK64
-            message = codec.encode(s, seed=seed, rank=rank, iteration=t)
+            message = codec.encode(s, seed=self._seed(unit), rank=rank, iteration=t)
         messages, missing = _ex.allgather_flagged(message, group)
         if messages is None:
             if tuner is not None:
                 tuner.load_state(tuner_state)
-            self.nonfinite_skips += 1
-            if self.nonfinite == "error":
-                raise NonFiniteGradient(
-                    f"thinwire DDP hook: NaN or infinity in the gradients of rank(s) {missing}, in "
-                    f"{self._describe(unit)} (nonfinite='error'; nonfinite='pass' lets every rank "
-                    "see them, as PyTorch's hooks do, so that AMP's GradScaler skips the step)")
-            return _ex.allreduce_mean(x, group)
+            return self._skip(unit, x, missing)
         average = torch.zeros(unit.numel, dtype=torch.float32)
         for m in messages:
             _tw.decode(m, out=average, accumulate=True)
@@ -369,6 +392,43 @@ class DdpHook:
         self.last_bytes[key] = len(message)
         self.bytes_sent += len(message)
         return average
+
+    def _reduce_ring(self, unit: _Unit, x: torch.Tensor, rank: int, world: int,
+                     t: int) -> torch.Tensor:
+        """_reduce by the compressed ring (_exchange.ring_allreduce). Error feedback applies to
+        this rank's owned chunk only (kept inside a unit-sized residual, zero elsewhere, so that
+        checkpoints stay per parameter)."""
+        finite = _ex.all_finite(x)
+        e = self._residual(unit) if self.error_feedback else None
+        begin, size = _tw.balanced_chunk(unit.numel, world, _tw.ring_owned_chunk(rank, world))
+        average, owned_residual, sent = _ex.ring_allreduce(
+            x, self.codec, seed=self._seed(unit), iteration=t,
+            residual=None if e is None else e[begin: begin + size], finite=finite,
+            group=self.process_group)
+        if average is None:
+            # Every rank learnt it during the reduce-scatter; the ranks' flags, for the message.
+            lengths = _ex.allgather_sizes(0 if finite else _ex.NO_MESSAGE, self.process_group)
+            missing = [r for r, n in enumerate(lengths) if n == _ex.NO_MESSAGE]
+            return self._skip(unit, x, missing)
+        if e is not None:
+            e[begin: begin + size] = owned_residual
+        self.iterations[unit.key] = t + 1
+        self.last_bytes[unit.key] = sent
+        self.bytes_sent += sent
+        return average
+
+    def _skip(self, unit: _Unit, x: torch.Tensor, missing: List[int]) -> torch.Tensor:
+        """A unit with non-finite values on the ranks `missing`, on every rank."""
+        self.nonfinite_skips += 1
+        if self.nonfinite == "error":
+            raise NonFiniteGradient(
+                f"thinwire DDP hook: NaN or infinity in the gradients of rank(s) {missing}, in "
+                f"{self._describe(unit)} (nonfinite='error'; nonfinite='pass' lets every rank "
+                "see them, as PyTorch's hooks do, so that AMP's GradScaler skips the step)")
+        return _ex.allreduce_mean(x, self.process_group)
+
+    def _seed(self, unit: _Unit) -> int:
+        return (self.seed * 0x9E3779B97F4A7C15 + unit.index) & _MASK64
 
     def _describe(self, unit: _Unit) -> str:
         if unit.params is None:

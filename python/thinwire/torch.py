@@ -33,7 +33,7 @@ from . import _exchange as _ex
 from . import _thinwire as _tw
 from ._hook import DdpHook
 
-__all__ = ["DdpHook", "ddp_hook", "QuantizedModelAverager", "allgather_messages"]
+__all__ = ["DdpHook", "ddp_hook", "QuantizedModelAverager", "allgather_messages", "allreduce"]
 
 CodecLike = Union[str, "_tw.Codec"]
 
@@ -184,7 +184,8 @@ def _average_messages(messages: List[bytes], out: torch.Tensor) -> None:
 def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = True,
              seed: int = 0, process_group=None, model=None, tuner: Optional[str] = None,
              cost: str = "bits", lr_coupling: bool = False, nonfinite: str = "pass",
-             segment_mb: float = 25.0, asynchronous: bool = False) -> DdpHook:
+             segment_mb: float = 25.0, asynchronous: bool = False, allreduce: str = "auto",
+             link_latency: float = 50e-6, link_bandwidth: float = 1e9) -> DdpHook:
     """A hook for ``DistributedDataParallel.register_comm_hook`` that compresses the gradients
     with `codec` (a spec string as in the CLI, or a Codec), exchanges the messages and averages
     the decoded gradients (the design is in thinwire/_hook.py).
@@ -209,12 +210,60 @@ def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = Tru
     asynchronous: exchange on a worker thread while autograd computes later gradients (the hook
     returns a future completed when its bucket's exchange is done); the result is bit-identical
     to the synchronous hook.
+    allreduce: "allgather" (every rank's message to every rank; traffic per rank grows with the
+    world size), "ring" (reduce-scatter with re-quantization at every hop, then all-gather of the
+    chunk owners' messages, error feedback at the owners: 2(M−1)/M of one message per rank at
+    any world size, with an error that grows with M; see the C++ collective::allreduce_ring) or
+    "auto" (default): per segment, the cheaper of the two for a link of `link_latency` seconds
+    and `link_bandwidth` bit/s (DdpHook.algorithm); all-gather at 2 ranks and with a tuner.
     """
     hook = DdpHook(codec, error_feedback, seed, process_group, tuner, cost, lr_coupling,
-                   nonfinite, segment_mb, asynchronous)
+                   nonfinite, segment_mb, asynchronous, allreduce, link_latency, link_bandwidth)
     if model is not None:
         hook.set_model(model)
     return hook
+
+
+def allreduce(tensor: torch.Tensor, codec: CodecLike, *, algorithm: str = "ring", seed: int = 0,
+              iteration: int = 0, residual: Optional[torch.Tensor] = None,
+              group=None) -> torch.Tensor:
+    """A compressed mean over ranks of a CPU float32 tensor (the same length on every rank), as
+    C++ ``collective::allreduce`` computes it (same chunks, seeds and arithmetic, so the same
+    floats): "ring" (reduce-scatter with re-quantization, then the chunk owners' messages
+    all-gathered) or "allgather" (every rank's message decoded in rank order). Returns a new
+    tensor, identical on every rank. `residual`: this rank's error feedback, updated in place
+    (length: the tensor's for allgather, the owned chunk's for ring, see
+    ``thinwire.balanced_chunk(d, M, thinwire.ring_owned_chunk(rank, M))``). A collective: every
+    rank calls it with the same arguments but its own tensor.
+    """
+    if isinstance(codec, str):
+        codec = _tw.Codec(codec)
+    x = tensor.detach().to(device="cpu", dtype=torch.float32).contiguous().view(-1)
+    if algorithm == "ring":
+        out, new_residual, _ = _ex.ring_allreduce(x, codec, seed=seed, iteration=iteration,
+                                                  residual=residual, group=group)
+        if out is None:
+            raise _tw.InvalidArgument("thinwire.torch.allreduce: non-finite values on some rank")
+    elif algorithm == "allgather":
+        rank = dist.get_rank(group)
+        to_send = x if residual is None else residual + x
+        message = None
+        if _ex.all_finite(x):
+            message = codec.encode(to_send, seed=seed, rank=rank, iteration=iteration)
+        messages, missing = _ex.allgather_flagged(message, group)
+        if messages is None:
+            raise _tw.InvalidArgument(
+                f"thinwire.torch.allreduce: non-finite values on rank(s) {missing}")
+        new_residual = None if residual is None else to_send - torch.from_numpy(
+            _tw.decode(message))
+        out = torch.empty_like(x)
+        _average_messages(messages, out)
+    else:
+        raise _tw.InvalidArgument(
+            f"algorithm={algorithm!r}: expected 'ring' or 'allgather'")
+    if residual is not None:
+        residual.copy_(new_residual)
+    return out
 
 
 try:  # torch >= 1.10

@@ -267,3 +267,51 @@ def ring_training(rank, world, init_file, out_dir, steps, allreduce):
         losses.append(float(loss))
     _finish(out_dir, rank, {"params": _params(model), "losses": losses,
                             "counts": dict(hook.algorithm_counts), "bytes": hook.bytes_sent})
+
+
+class _Branchy(nn.Module):
+    """_model() plus a head that is used only when asked (find_unused_parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = _model()
+        self.unused = nn.Linear(FEATURES, 1)  # seeded by _model()
+
+    def forward(self, x, use_head=False):
+        out = self.body(x)
+        return out + self.unused(x) if use_head else out
+
+
+def identity_cases(rank, world, init_file, out_dir, steps):
+    """The identity hook (synchronous and asynchronous) against DDP without a hook, in the cases
+    DDP users combine: several buckets, gradient_as_bucket_view, find_unused_parameters and
+    no_sync (Gloo in PyTorch 1.13 broadcasts no bfloat16, and CPU matmuls take no float16, so
+    half-precision gradients are not tried here). Saves every run's parameters."""
+    _init(rank, world, init_file)
+    cases = {
+        "buckets": dict(),
+        "bucket_view": dict(gradient_as_bucket_view=True),
+        "unused": dict(find_unused_parameters=True),
+        "no_sync": dict(),
+    }
+    results = {}
+    for case, ddp_options in cases.items():
+        for mode in ("plain", "sync", "async"):
+            model = _Branchy() if case == "unused" else _model()
+            ddp = DDP(model, bucket_cap_mb=BUCKET_MB, **ddp_options)
+            if mode != "plain":
+                twt.ddp_hook("identity", segment_mb=SEGMENT_MB,
+                             asynchronous=(mode == "async")).register(ddp)
+            opt = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=0.9)
+            for step in range(steps):
+                x, y = _batch(rank, step)
+                opt.zero_grad()
+                if case == "no_sync" and step % 2 == 0:
+                    with ddp.no_sync():  # accumulate locally, then one synchronized step
+                        nn.functional.mse_loss(ddp(x), y).backward()
+                    x, y = _batch(rank, step + 100)
+                out = ddp(x, use_head=step % 2 == 1) if case == "unused" else ddp(x)
+                nn.functional.mse_loss(out, y).backward()
+                opt.step()
+            results[(case, mode)] = _params(model)
+    _finish(out_dir, rank, results)

@@ -145,3 +145,12 @@ def test_auto_picks_ring_for_large_segments_and_allgather_for_small_ones():
     import thinwire
     with pytest.raises(thinwire.InvalidArgument, match="does not combine with tuner"):
         twt.ddp_hook(hook_workers.QSGD4, tuner="dynamic", allreduce="ring")
+
+
+def test_identity_hook_equals_ddp_in_the_cases_users_combine(tmp_path):
+    results = spawn(tmp_path, 2, hook_workers.identity_cases, 4)
+    for r in results:
+        for case in ("buckets", "bucket_view", "unused", "no_sync"):
+            for mode in ("sync", "async"):
+                assert equal(r[(case, mode)], r[(case, "plain")]), (
+                    case, mode, max_diff(r[(case, mode)], r[(case, "plain")]))

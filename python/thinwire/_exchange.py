@@ -108,7 +108,7 @@ def allreduce_mean(x: torch.Tensor, group=None) -> torch.Tensor:
 # the same chunks, seeds and arithmetic, so the result equals the C++ collective's bit for bit.
 
 
-def _global_rank(group, rank: int) -> int:
+def global_rank(group, rank: int) -> int:
     """torch.distributed's point-to-point calls take global ranks, also within a group."""
     if group is None or group is dist.GroupMember.WORLD:
         return rank
@@ -123,8 +123,8 @@ class _Ring:
         self.group = group
         self.rank = dist.get_rank(group)
         self.world = dist.get_world_size(group)
-        self.next = _global_rank(group, (self.rank + 1) % self.world)
-        self.prev = _global_rank(group, (self.rank - 1) % self.world)
+        self.next = global_rank(group, (self.rank + 1) % self.world)
+        self.prev = global_rank(group, (self.rank - 1) % self.world)
         self.device = exchange_device(group)
         self.bytes_sent = 0
 

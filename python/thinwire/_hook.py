@@ -126,6 +126,10 @@ class DdpHook:
         self.link_bandwidth = float(link_bandwidth)
         self.seed = int(seed)
         self.process_group = process_group
+        # Where the exchanges run: process_group, or with asynchronous=True a group of its own
+        # (see _open_exchange_group).
+        self._exchange_group = process_group
+        self._own_group = False
         self.nonfinite = nonfinite
         self.segment_mb = float(segment_mb)
         self.asynchronous = bool(asynchronous)
@@ -186,8 +190,28 @@ class DdpHook:
         """Registers this hook on a DistributedDataParallel model and learns its parameters
         (recommended: makes the compression independent of DDP's bucket layout)."""
         self.set_model(model)
+        if self.asynchronous:
+            self._open_exchange_group()
         model.register_comm_hook(None, self)
         return self
+
+    def _open_exchange_group(self) -> None:
+        """The asynchronous hook's exchanges get a process group of their own. DDP issues
+        collectives of its own on process_group from the autograd thread while the worker
+        thread's exchanges are in flight (e.g. the all-reduce of the used-parameter map with
+        find_unused_parameters=True); on one group the two threads' collectives would be queued
+        in different orders on different ranks and deadlock. Creating a group is a collective of
+        every process of the default group: register() (or the first backward pass) must be
+        reached by all of them."""
+        if self._own_group:
+            return
+        ranks = None
+        if self.process_group is not None and self.process_group is not dist.GroupMember.WORLD:
+            ranks = [_ex.global_rank(self.process_group, r)
+                     for r in range(dist.get_world_size(self.process_group))]
+        self._exchange_group = dist.new_group(
+            ranks=ranks, backend=dist.get_backend(self.process_group))
+        self._own_group = True
 
     def set_model(self, model) -> None:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -206,6 +230,8 @@ class DdpHook:
     def __call__(self, state, bucket):
         if self._pending_state is not None:
             self._resolve_state()
+        if self.asynchronous and not self._own_group:
+            self._open_exchange_group()
         buffer = bucket.buffer()
         entry = _Bucket(buffer)
         self._event("hook", bucket.index())
@@ -308,10 +334,10 @@ class DdpHook:
             self._step_error = error
             self._fail(targets, error)
             return
+        self._event("done", unit.key)  # before the futures complete and the step may end
         for position, n, piece, entry in targets:
             piece.copy_(average[position: position + n])
             entry.piece_done()
-        self._event("done", unit.key)
 
     @staticmethod
     def _fail(targets: list, error: BaseException) -> None:
@@ -346,7 +372,7 @@ class DdpHook:
             else "allgather"
 
     def _reduce(self, unit: _Unit, x: torch.Tensor) -> torch.Tensor:
-        group = self.process_group
+        group = self._exchange_group
         rank = dist.get_rank(group)
         key = unit.key
         t = self.iterations.get(key, 0)
@@ -404,10 +430,10 @@ class DdpHook:
         average, owned_residual, sent = _ex.ring_allreduce(
             x, self.codec, seed=self._seed(unit), iteration=t,
             residual=None if e is None else e[begin: begin + size], finite=finite,
-            group=self.process_group)
+            group=self._exchange_group)
         if average is None:
             # Every rank learnt it during the reduce-scatter; the ranks' flags, for the message.
-            lengths = _ex.allgather_sizes(0 if finite else _ex.NO_MESSAGE, self.process_group)
+            lengths = _ex.allgather_sizes(0 if finite else _ex.NO_MESSAGE, self._exchange_group)
             missing = [r for r, n in enumerate(lengths) if n == _ex.NO_MESSAGE]
             return self._skip(unit, x, missing)
         if e is not None:
@@ -425,7 +451,7 @@ class DdpHook:
                 f"thinwire DDP hook: NaN or infinity in the gradients of rank(s) {missing}, in "
                 f"{self._describe(unit)} (nonfinite='error'; nonfinite='pass' lets every rank "
                 "see them, as PyTorch's hooks do, so that AMP's GradScaler skips the step)")
-        return _ex.allreduce_mean(x, self.process_group)
+        return _ex.allreduce_mean(x, self._exchange_group)
 
     def _seed(self, unit: _Unit) -> int:
         return (self.seed * 0x9E3779B97F4A7C15 + unit.index) & _MASK64

@@ -18,9 +18,13 @@ all skip the unit for this step: under nonfinite="pass" they all-reduce the raw 
 own result, non-finite where it would be, so AMP's GradScaler skips the step) and leave residual,
 counter and tuner state as they were; under nonfinite="error" every rank raises NonFiniteGradient.
 
+Exchanges are all-gathers of the messages, or (allreduce="ring", or "auto" for large segments at
+three ranks or more) the compressed ring of _exchange.ring_allreduce, which the C++
+collective::allreduce_ring defines.
+
 With asynchronous=True the exchanges run on one worker thread (FIFO, so every rank issues its
-collectives in the same order) while autograd computes later gradients; the C++ encode and decode
-release the GIL.
+collectives in the same order) and on a process group of their own, while autograd computes
+later gradients; the C++ encode and decode release the GIL.
 """
 from __future__ import annotations
 

@@ -6,7 +6,8 @@ and thinwire's hooks.
     build/venv/bin/python python/bench/netlab_tta.py [--rates 10mbit,100mbit] [--target 0.80]
 
 Needs root (network namespaces), iproute2 and tc (as netlab), the installed thinwire package and
-Debian's dataset-fashion-mnist. Writes the table to python/bench/netlab_tta.md (and prints it).
+Debian's dataset-fashion-mnist. Writes the table to python/bench/netlab_tta.md (--table; and
+prints it).
 
 Per run: both ranks train the same CNN (conv 5x5 16 - pool - conv 5x5 32 - pool - fc 64 - fc 10,
 46 730 parameters, one DDP bucket) with SGD (lr 0.05, momentum 0.9) on their half of the training
@@ -73,6 +74,8 @@ def _register(ddp, name, d, rate_bps):
         return twt.ddp_hook(QSGD4, error_feedback=True).register(ddp)
     elif name == "thinwire topk 1% +ef":
         return twt.ddp_hook(f"topk:k={max(1, d // 100)}", error_feedback=True).register(ddp)
+    elif name.startswith("thinwire spec "):  # "thinwire spec CODEC[+ef]", any codec spec
+        return twt.ddp_hook(name.split(" ", 2)[2], error_feedback=None).register(ddp)
     elif name == "thinwire dynamic qsgd +ef":
         link = f"linear:latency=1ms,bandwidth={rate_bps}bit"
         return twt.ddp_hook(QSGD4, error_feedback=True, tuner="dynamic", cost=link).register(ddp)
@@ -159,7 +162,7 @@ def driver(args):
         subprocess.run([NETLAB, "up", "2", "--rate", rate, "--id", lab_id], check=True,
                        stdout=subprocess.DEVNULL)
         try:
-            for hook in args.hooks.split(","):
+            for hook in args.hooks.split(";"):
                 port += 1
                 with tempfile.TemporaryDirectory() as tmp:
                     out = os.path.join(tmp, "result.json")
@@ -212,7 +215,10 @@ def table(results, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="10mbit,100mbit")
-    parser.add_argument("--hooks", default=",".join(HOOKS))
+    parser.add_argument("--hooks", default=";".join(HOOKS),
+                        help="';'-separated names of HOOKS, or 'thinwire spec CODEC[+ef]'")
+    parser.add_argument("--table", default=os.path.join(HERE, "netlab_tta.md"),
+                        help="where the markdown table goes")
     parser.add_argument("--target", type=float, default=0.80)
     parser.add_argument("--max-seconds", type=float, default=300)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -227,10 +233,11 @@ def main():
     if args.worker:
         worker(args)
         return
-    args.command = "python/bench/netlab_tta.py " + " ".join(sys.argv[1:])
+    args.command = "python/bench/netlab_tta.py " + " ".join(
+        f"'{a}'" if " " in a or ";" in a else a for a in sys.argv[1:])
     text = table(driver(args), args)
     print(text)
-    with open(os.path.join(HERE, "netlab_tta.md"), "w") as f:
+    with open(args.table, "w") as f:
         f.write(text)
 
 

@@ -186,7 +186,7 @@ def driver(args):
 
 
 def table(results, args):
-    load = os.getloadavg()[0]
+    load = args.load
     lines = [
         f"Time to {args.target:.0%} test accuracy (first 2 000 test images) on Fashion-MNIST, "
         "2 torch DDP processes (Gloo) in netlab namespaces joined by a tbf-limited link; "
@@ -196,8 +196,11 @@ def table(results, args):
         f"other jobs (load average {load:.1f} at the end): compute times are inflated and "
         "noisy, the link times are real.",
         "",
-        "| link | hook | bytes/step/rank | steps | time to target (s) | vs fp32 |",
-        "|---|---|---:|---:|---:|---:|",
+        "`link (s)` is steps × bytes/step/rank × 8 / rate: the time the link alone needed, which "
+        "the machine's load does not change (steps to the target are deterministic).",
+        "",
+        "| link | hook | bytes/step/rank | steps | link (s) | time to target (s) | vs fp32 |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     base = {r["rate"]: r["seconds"] for r in results if r["hook"] == "torch fp32 all-reduce"}
     for r in results:
@@ -207,8 +210,9 @@ def table(results, args):
             speedup = f"{base[r['rate']] / seconds:.1f}x"
         shown = f"{seconds:.1f}" if seconds is not None else (
             f"not reached ({r['accuracy']:.1%} after {r['trained_seconds']:.0f} s)")
+        link = r["steps"] * r["bytes_per_step"] * 8 / _rate_bps(r["rate"])
         lines.append(f"| {r['rate']} | {r['hook']} | {r['bytes_per_step']:,.0f} | {r['steps']} "
-                     f"| {shown} | {speedup} |")
+                     f"| {link:.1f} | {shown} | {speedup} |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +225,8 @@ def main():
                         help="where the markdown table goes")
     parser.add_argument("--target", type=float, default=0.80)
     parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument("--render", help="re-render the table from the JSON results of a run "
+                        "(the .json file written beside the table)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rank", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lab", help=argparse.SUPPRESS)
@@ -233,9 +239,22 @@ def main():
     if args.worker:
         worker(args)
         return
-    args.command = "python/bench/netlab_tta.py " + " ".join(
-        f"'{a}'" if " " in a or ";" in a else a for a in sys.argv[1:])
-    text = table(driver(args), args)
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        args.command, args.target, args.max_seconds = (
+            saved["command"], saved["target"], saved["max_seconds"])
+        results, args.load = saved["results"], saved["load"]
+    else:
+        args.command = "python/bench/netlab_tta.py " + " ".join(
+            f"'{a}'" if " " in a or ";" in a else a for a in sys.argv[1:])
+        results = driver(args)
+        args.load = os.getloadavg()[0]
+        with open(os.path.splitext(args.table)[0] + ".json", "w") as f:
+            json.dump({"command": args.command, "target": args.target,
+                       "max_seconds": args.max_seconds, "load": args.load,
+                       "results": results}, f, indent=1)
+    text = table(results, args)
     print(text)
     with open(args.table, "w") as f:
         f.write(text)

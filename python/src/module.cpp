@@ -22,19 +22,29 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <regex>
 #include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/error_feedback.hpp"
 #include "thinwire/codec/registry.hpp"
+#include "thinwire/collective/allreduce.hpp"
+#include "thinwire/comm/threads.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/tune/cost_model.hpp"
 #include "thinwire/tune/tuner.hpp"
+
+#ifndef THINWIRE_VERSION
+#error "THINWIRE_VERSION is defined by python/CMakeLists.txt from the project version"
+#endif
 
 namespace py = pybind11;
 
@@ -204,14 +214,56 @@ struct PyTuner {
   std::vector<float> scratch;
 };
 
+// The library's tuner messages name the CLI's flags (`--tuner: unknown tuner 'x'`, "it needs
+// --tuner dynamic"), which mean nothing to a Python caller. Every thinwire message that reaches
+// Python goes through python_names(): a flag followed by a value becomes the keyword argument
+// with that value (tuner='dynamic'), a bare flag the argument's name.
+std::string python_names(std::string message) {
+  static const std::pair<std::regex, std::string> kRules[] = {
+      {std::regex(R"(--lr-coupling(?![\w-]))"), "lr_coupling=True"},
+      {std::regex(R"(--lr(?![\w-]))"), "the optimizer's lr"},
+      {std::regex(R"(--(tuner|codec|cost) ([A-Za-z_]\w*)(?![\w:=]))"), "$1='$2'"},
+      {std::regex(R"(--(tuner|codec|cost)(?![\w-]))"), "$1"},
+  };
+  if (message.find("--") == std::string::npos) return message;
+  for (const auto& [pattern, replacement] : kRules) {
+    message = std::regex_replace(message, pattern, replacement);
+  }
+  return message;
+}
+
+// A message about one argument of a call starts with "--flag:" (or "--flag schedule:"): name the
+// argument and the value the caller passed instead, e.g. "tuner='dyn': unknown tuner 'dyn'".
+std::string with_argument(std::string message, std::string_view flag, const std::string& arg,
+                          const std::string& value) {
+  const std::string lead = "--" + std::string(flag);
+  if (message.rfind(lead, 0) != 0) return message;
+  const std::size_t colon = message.find(':', lead.size());
+  if (colon == std::string::npos || message.find(' ', lead.size() + 1) < colon - 1) return message;
+  return arg + "='" + value + "'" + message.substr(colon);
+}
+
 PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
                       const std::string& cost, bool lr_coupling) {
   // make_tuner checks --cost only for `dynamic`; check it for every tuner so that a typo in
   // cost= never passes silently.
-  const std::string cost_spec = tune::make_cost_model(cost)->spec();
+  std::string cost_spec;
+  try {
+    cost_spec = tune::make_cost_model(cost)->spec();
+  } catch (const InvalidArgument& e) {
+    std::string_view message = e.what();
+    if (message.starts_with("cost: ")) message.remove_prefix(6);
+    throw InvalidArgument("cost='" + cost + "': " + std::string(message));
+  }
   PyTuner t;
-  t.tuner = tune::make_tuner(
-      {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+  try {
+    t.tuner = tune::make_tuner(
+        {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+  } catch (const InvalidArgument& e) {
+    std::string message = with_argument(e.what(), "tuner", "tuner", spec);
+    message = with_argument(std::move(message), "codec", "codec", codec_spec);
+    throw InvalidArgument(std::move(message));
+  }
   t.spec = spec;
   t.codec_spec = codec_spec;
   t.cost_spec = cost_spec;
@@ -256,6 +308,64 @@ py::dict decision_dict(const tune::Decision& d) {
   return out;
 }
 
+// The C++ collective::allreduce over `inputs.size()` threads (the threads transport): the
+// reference that the Python DDP hook's ring over torch.distributed is tested against. residuals:
+// None or one ErrorFeedback per rank (updated in place). Returns every rank's result.
+py::list allreduce_threads(const py::sequence& inputs, const PyCodec& c,
+                           const std::string& algorithm, std::uint64_t seed,
+                           std::uint64_t iteration, const py::object& residuals) {
+  const auto m = static_cast<int>(py::len(inputs));
+  if (m < 1) throw InvalidArgument("allreduce_threads: inputs must hold one array per rank");
+  const collective::AllreduceAlgorithm alg = collective::parse_allreduce_algorithm(algorithm);
+  std::vector<std::vector<float>> data;
+  for (const py::handle& input : inputs) {
+    FloatView view = float_view(input, "allreduce_threads: inputs", /*writable=*/false);
+    data.emplace_back(view.span().begin(), view.span().end());
+  }
+  std::vector<codec::ErrorFeedback*> feedback(static_cast<std::size_t>(m), nullptr);
+  if (!residuals.is_none()) {
+    const auto seq = residuals.cast<py::sequence>();
+    if (static_cast<int>(py::len(seq)) != m) {
+      throw InvalidArgument("allreduce_threads: residuals must hold one ErrorFeedback per rank");
+    }
+    for (int r = 0; r < m; ++r) {
+      feedback[static_cast<std::size_t>(r)] =
+          &seq[static_cast<std::size_t>(r)].cast<codec::ErrorFeedback&>();
+    }
+  }
+  {
+    py::gil_scoped_release release;
+    comm::ThreadsWorld world({.size = m});
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(m));
+    std::vector<std::thread> threads;
+    for (int r = 0; r < m; ++r) {
+      threads.emplace_back([&, r] {
+        const auto i = static_cast<std::size_t>(r);
+        try {
+          collective::allreduce(world.transport(r), data[i], *c.codec,
+                                {.algorithm = alg,
+                                 .seed = seed,
+                                 .iteration = iteration,
+                                 .error_feedback = feedback[i]});
+          world.finish(r);
+        } catch (const std::exception& e) {
+          errors[i] = std::current_exception();
+          world.fail(r, e.what());
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+  }
+  py::list out;
+  for (const std::vector<float>& d : data) {
+    out.append(py::array_t<float>(static_cast<py::ssize_t>(d.size()), d.data()));
+  }
+  return out;
+}
+
 // Creates an exception type with several Python bases, e.g. (thinwire.Error, ValueError).
 py::object new_exception(py::module_& m, const char* name, py::tuple bases) {
   const std::string qualified = std::string("thinwire.") + name;
@@ -273,6 +383,28 @@ PYBIND11_MODULE(_thinwire, m) {
   using namespace thinwire;
   using namespace thinwire::python;
   m.doc() = "thinwire codecs: compress float32 vectors into self-describing messages";
+  m.attr("__version__") = THINWIRE_VERSION;
+  m.def(
+      "build_info",
+      [] {
+        py::dict info;
+        info["version"] = THINWIRE_VERSION;
+        info["build_type"] = THINWIRE_BUILD_TYPE;
+#ifdef __OPTIMIZE__
+        info["optimized"] = true;
+#else
+        info["optimized"] = false;
+#endif
+#ifdef NDEBUG
+        info["assertions"] = false;
+#else
+        info["assertions"] = true;
+#endif
+        return info;
+      },
+      "How the extension was compiled: version, CMake build type, whether the compiler "
+      "optimized (an unoptimized build encodes several times slower) and whether assertions "
+      "are on.");
 
   // Static so the translator below can use them after module init; never destroyed, like the
   // module itself (avoids touching Python at process exit).
@@ -292,17 +424,17 @@ PYBIND11_MODULE(_thinwire, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const InvalidArgument& e) {
-      PyErr_SetString(invalid->ptr(), e.what());
+      PyErr_SetString(invalid->ptr(), python_names(e.what()).c_str());
     } catch (const CorruptMessage& e) {
-      PyErr_SetString(corrupt->ptr(), e.what());
+      PyErr_SetString(corrupt->ptr(), python_names(e.what()).c_str());
     } catch (const Timeout& e) {
-      PyErr_SetString(timeout->ptr(), e.what());
+      PyErr_SetString(timeout->ptr(), python_names(e.what()).c_str());
     } catch (const TransportError& e) {
-      PyErr_SetString(transport->ptr(), e.what());
+      PyErr_SetString(transport->ptr(), python_names(e.what()).c_str());
     } catch (const IoError& e) {
-      PyErr_SetString(io->ptr(), e.what());
+      PyErr_SetString(io->ptr(), python_names(e.what()).c_str());
     } catch (const Error& e) {
-      PyErr_SetString(error->ptr(), e.what());
+      PyErr_SetString(error->ptr(), python_names(e.what()).c_str());
     }
   });
 
@@ -485,4 +617,23 @@ PYBIND11_MODULE(_thinwire, m) {
     return names;
   });
   m.def("example_codec_specs", &codec::example_codec_specs);
+
+  // The ring all-reduce's layout and seeds (collective/allreduce.hpp), shared with the DDP hook's
+  // ring over torch.distributed, and the C++ collective itself as its reference.
+  m.def(
+      "balanced_chunk",
+      [](std::size_t d, int parts, int index) {
+        const collective::Chunk c = collective::balanced_chunk(d, parts, index);
+        return py::make_tuple(c.begin, c.size);
+      },
+      py::arg("d"), py::arg("parts"), py::arg("index"),
+      "(begin, size) of chunk `index` of a balanced split of d elements into `parts`.");
+  m.def("ring_owned_chunk", &collective::ring_owned_chunk, py::arg("rank"), py::arg("size"));
+  m.def("ring_hop_seed", &collective::ring_hop_seed, py::arg("seed"), py::arg("step"));
+  m.def("ring_final_seed", &collective::ring_final_seed, py::arg("seed"));
+  m.def("allreduce_threads", &allreduce_threads, py::arg("inputs"), py::arg("codec"), py::kw_only(),
+        py::arg("algorithm") = "ring", py::arg("seed") = 0, py::arg("iteration") = 0,
+        py::arg("residuals") = py::none(),
+        "C++ collective::allreduce (average) over one thread per input; returns every rank's "
+        "result. The reference for the DDP hook's ring.");
 }

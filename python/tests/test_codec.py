@@ -184,6 +184,26 @@ def test_tuners_follow_the_cli_specs():
         tw.Tuner("dynamic", codec="fp16")
 
 
+def test_errors_name_python_arguments_not_cli_flags():
+    cases = [
+        (dict(tuner="dyn"), r"^tuner='dyn': unknown tuner 'dyn'"),
+        (dict(tuner="schedule:-1=4"), r"^tuner='schedule:-1=4': iterations must be >= 0"),
+        (dict(tuner="fixed", lr_coupling=True),
+         r"^lr_coupling=True: .*it needs tuner='dynamic' \(got 'fixed'\).*optimizer's lr"),
+        (dict(tuner="dynamic", cost="free"), r"^cost='free': unknown model 'free'"),
+    ]
+    for kwargs, pattern in cases:
+        with pytest.raises(tw.InvalidArgument, match=pattern) as info:
+            tw.Tuner(codec="qsgd:s=7", **kwargs)
+        assert "--" not in str(info.value), str(info.value)
+    with pytest.raises(tw.InvalidArgument, match=r"^codec='fp16': 'fp16' has no level to tune"):
+        tw.Tuner("dynamic", codec="fp16")
+    tuner = tw.Tuner("fixed", codec="topk:k=5")
+    with pytest.raises(tw.InvalidArgument, match=r"^tuner: the checkpoint was written by"):
+        tuner.load_state('{"tuner": "dynamic", "codec": "topk:k=5", "level": 5, "levels": 0, '
+                         '"rho": 1, "bits": 1, "lr_scale": 1}')
+
+
 def test_dynamic_tuner_decides_on_residual_plus_v_and_its_state_round_trips():
     tuner = tw.Tuner("dynamic", codec="topk:k=5", cost="bits")
     ef = tw.ErrorFeedback("topk:k=5", 1000)

@@ -15,8 +15,14 @@ as ``thinwire train --tuner`` does (``decide(t, v, residual=ef)`` → a ``Decisi
 ``thinwire.torch`` holds the DDP communication hook and the quantized local-SGD averager; it is
 imported lazily so that the codecs work without torch installed.
 """
+import warnings as _warnings
+
 from ._thinwire import (  # noqa: F401  (re-exported API)
+    __version__,
+    build_info,
     Codec,
+    balanced_chunk,
+    ring_owned_chunk,
     CorruptMessage,
     Decision,
     Error,
@@ -33,7 +39,21 @@ from ._thinwire import (  # noqa: F401  (re-exported API)
     parse_codec,
 )
 
+
+
+class NonFiniteGradient(Error, FloatingPointError):
+    """Raised on every rank by the DDP hook with nonfinite="error" when any rank's gradients hold
+    NaN or infinity (PyTorch 1.13 re-raises errors from communication hooks in backward() as a
+    RuntimeError whose message starts with the class name; the hook keeps the exception in
+    ``hook.last_error``)."""
+
+
 __all__ = [
+    "__version__",
+    "NonFiniteGradient",
+    "build_info",
+    "balanced_chunk",
+    "ring_owned_chunk",
     "Codec",
     "CorruptMessage",
     "Decision",
@@ -50,3 +70,10 @@ __all__ = [
     "inspect",
     "parse_codec",
 ]
+
+if not build_info()["optimized"]:
+    _warnings.warn(
+        "thinwire: the extension was built without compiler optimization (CMAKE_BUILD_TYPE "
+        f"{build_info()['build_type']!r}); encoding is several times slower. Reinstall with "
+        "pip (Release by default) or configure CMake with -DCMAKE_BUILD_TYPE=Release.",
+        RuntimeWarning, stacklevel=2)

@@ -1,25 +1,26 @@
-"""thinwire inside PyTorch training loops: a DDP communication hook and a quantized local-SGD
-model averager.
+"""thinwire inside PyTorch training loops: a DDP communication hook (implemented in _hook.py)
+and a quantized local-SGD model averager.
 
 Both exchange compressed messages with an all-gather of variable-length byte strings through
 ``torch.distributed`` (any backend that supports ``all_gather`` on the tensors' device; Gloo on
 CPU): every rank all-gathers the message sizes, pads its message to the largest, all-gathers the
-padded uint8 tensors and trims each to its size. Every rank then decodes all messages in rank
-order into the same accumulator, so all ranks compute bit-identical averages.
+padded uint8 tensors and trims each to its size (_exchange.py). Every rank then decodes all
+messages in rank order into the same accumulator, so all ranks compute bit-identical averages.
 
-Randomness: rank r's message for a bucket at its t-th use is encoded with the counter-based key
-(seed, r, t) (thinwire's EncodeContext), so a run is reproducible and a resumed run continues
-exactly when the hook state (residuals and counters) is restored.
+Randomness: rank r's message for a unit (a hook segment, the averager's model) at its t-th use is
+encoded with the counter-based key (seed, r, t) (thinwire's EncodeContext; the hook mixes the
+segment index into the seed), so a run is reproducible and a resumed run continues exactly when
+the state (residuals and counters) is restored.
 
     hook = thinwire.torch.ddp_hook(codec="qsgd:s=7,bucket=512,norm=max,coding=packed")
-    model.register_comm_hook(state=None, hook=hook)
+    hook.register(ddp)
     ...
-    checkpoint["comm_hook"] = hook.state_dict()      # and hook.load_state_dict(...) on resume
+    state = hook.state_dict(gather=True)    # every rank; and hook.load_state_dict(...) on resume
 
 With ``tuner=`` (``"dynamic"``, ``"schedule:0=8,100=4"``, as ``thinwire train --tuner``; ``cost=``
-as ``--cost``) each rank chooses the codec level of each bucket's message itself, from e + g under
-error feedback; messages are self-describing, so ranks may choose differently and decoding needs
-nothing else. ``hook.last_decisions`` holds the last decision per bucket for logging.
+as ``--cost``) each rank chooses the codec level of each message itself, from e + g under error
+feedback; messages are self-describing, so ranks may choose differently and decoding needs
+nothing else. ``hook.last_decisions`` holds the last decision per segment for logging.
 """
 from __future__ import annotations
 
@@ -28,9 +29,11 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.distributed as dist
 
+from . import _exchange as _ex
 from . import _thinwire as _tw
+from ._hook import DdpHook
 
-__all__ = ["DdpHook", "ddp_hook", "QuantizedModelAverager", "allgather_messages"]
+__all__ = ["DdpHook", "ddp_hook", "QuantizedModelAverager", "allgather_messages", "allreduce"]
 
 CodecLike = Union[str, "_tw.Codec"]
 
@@ -48,48 +51,9 @@ def _as_cpu_float32(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(device="cpu", dtype=torch.float32).contiguous().view(-1)
 
 
-def _exchange_device(group=None) -> torch.device:
-    """Where collective inputs must live: NCCL takes CUDA tensors only (on the current device),
-    Gloo and MPI take CPU tensors."""
-    if dist.get_backend(group) == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-# The tensors of the latest exchange per process group, kept referenced from Python until the
-# next one. PyTorch 1.13's Gloo worker threads drop their references to a finished collective's
-# tensors a moment after wait() returns; when that is the last reference to a tensor made in
-# Python, its destruction needs the GIL, and if the main thread is then destroying the process
-# group (it joins those threads while holding the GIL) the process deadlocks at shutdown. Holding
-# the tensors here makes the worker's release never the last one.
-_retained: Dict[int, tuple] = {}
-
-
-def _retain(group, *tensors) -> None:
-    _retained[id(group)] = tensors
-
-
-def allgather_messages(message: bytes, group=None) -> List[bytes]:
-    """All-gathers one variable-length byte string per rank; returns them in rank order.
-
-    Sizes first (one int64 per rank), then the messages padded to the largest size; on the
-    device the backend needs (_exchange_device), so the same code serves Gloo and NCCL.
-    """
-    world = dist.get_world_size(group)
-    device = _exchange_device(group)
-    size = torch.tensor([len(message)], dtype=torch.int64, device=device)
-    sizes = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world)]
-    dist.all_gather(sizes, size, group=group)
-    lengths = [int(s.item()) for s in sizes]
-    longest = max(lengths)
-    padded = torch.zeros(longest, dtype=torch.uint8)
-    if message:
-        padded[: len(message)] = torch.frombuffer(bytearray(message), dtype=torch.uint8)
-    padded = padded.to(device)
-    gathered = [torch.empty(longest, dtype=torch.uint8, device=device) for _ in range(world)]
-    dist.all_gather(gathered, padded, group=group)
-    _retain(group, size, sizes, padded, gathered)
-    return [g[:n].cpu().numpy().tobytes() for g, n in zip(gathered, lengths)]
+_exchange_device = _ex.exchange_device
+_retain = _ex.retain
+allgather_messages = _ex.allgather_messages
 
 
 class _Compressor:
@@ -217,131 +181,89 @@ def _average_messages(messages: List[bytes], out: torch.Tensor) -> None:
     out.div_(len(messages))
 
 
-class DdpHook:
-    """A DDP communication hook (see ddp_hook). Holds its own state; the ``state`` argument DDP
-    passes is ignored, so register it with ``model.register_comm_hook(None, hook)``."""
-
-    def __init__(self, codec: CodecLike = "identity", error_feedback: Optional[bool] = None,
-                 seed: int = 0, process_group=None, tuner: Optional[str] = None,
-                 cost: str = "bits", lr_coupling: bool = False):
-        self._compressor = _Compressor(codec, error_feedback, seed, tuner, cost, lr_coupling)
-        self.process_group = process_group
-        self.bytes_sent = 0  # this rank's message bytes, for the benchmark and logs
-        self._param_index: Optional[Dict[int, int]] = None
-        # DDP reads hook.__name__ and hook.__qualname__ (a function's attributes) for its logs.
-        self.__name__ = self.__qualname__ = "thinwire_ddp_hook"
-
-    @property
-    def codec(self) -> "_tw.Codec":
-        return self._compressor.codec
-
-    @property
-    def error_feedback(self) -> bool:
-        return self._compressor.error_feedback
-
-    @property
-    def tuner(self) -> Optional[dict]:
-        """The tuner configuration (tuner spec, canonical cost spec, lr_coupling), or None."""
-        c = self._compressor.tuner_config
-        return None if c is None else dict(c)
-
-    @property
-    def last_decisions(self) -> Dict[object, dict]:
-        """Per bucket slot, this rank's last tuner decision: codec spec, level, levels (s of
-        top-k with QSGD values), rho, predicted bits, lr_scale, and the message bytes sent."""
-        return self._compressor.last_decisions
-
-    def __call__(self, state, bucket):
-        buffer = bucket.buffer()
-        slot, order, flat = self._canonical(bucket, buffer)
-        rank = dist.get_rank(self.process_group)
-        message = self._compressor.encode(slot, flat, rank)
-        self.bytes_sent += len(message)
-        messages = allgather_messages(message, self.process_group)
-        average = torch.empty(flat.numel(), dtype=torch.float32)
-        _average_messages(messages, average)
-        if order is None:
-            buffer.copy_(average.view_as(buffer))
-        else:
-            out = buffer.view(-1)
-            position = 0
-            for offset, n in order:
-                out[offset: offset + n].copy_(average[position: position + n])
-                position += n
-        fut: torch.futures.Future = torch.futures.Future()
-        fut.set_result(buffer)
-        return fut
-
-    def _canonical(self, bucket, buffer):
-        """The bucket's gradients as one flat vector in model-parameter order, its slot key and
-        the (offset, numel) of each piece in the bucket buffer.
-
-        DDP rebuilds its buckets after the first iteration in gradient-arrival order, so the
-        buffer layout of a fresh DDP (e.g. after resuming) differs from the one the saved
-        residuals and random streams were used with. In model order with the slot named after
-        the parameters it holds, a resumed run continues exactly whenever the bucket membership
-        is the same before and after the rebuild (always for a single bucket). Without a model
-        (see register) the slot is the bucket index and the layout DDP's.
-        """
-        if self._param_index is None:
-            return bucket.index(), None, _as_cpu_float32(buffer)
-        params = bucket.parameters()
-        offsets, offset = [], 0
-        for p in params:
-            offsets.append(offset)
-            offset += p.numel()
-        if offset != buffer.numel() or any(id(p) not in self._param_index for p in params):
-            return bucket.index(), None, _as_cpu_float32(buffer)
-        ranked = sorted(range(len(params)), key=lambda i: self._param_index[id(params[i])])
-        slot = "params:" + ",".join(str(self._param_index[id(params[i])]) for i in ranked)
-        order = [(offsets[i], params[i].numel()) for i in ranked]
-        flat_buffer = buffer.detach().view(-1)
-        flat = torch.cat([flat_buffer[o: o + n] for o, n in order]).to(device="cpu",
-                                                                       dtype=torch.float32)
-        return slot, order, flat
-
-    def register(self, model) -> "DdpHook":
-        """Registers this hook on a DistributedDataParallel model and learns its parameter order
-        (recommended: makes residuals independent of DDP's bucket layout, see _canonical)."""
-        self.set_model(model)
-        model.register_comm_hook(None, self)
-        return self
-
-    def set_model(self, model) -> None:
-        self._param_index = {id(p): i for i, p in enumerate(model.parameters())}
-
-    def state_dict(self) -> dict:
-        """Residuals, counters and tuner states (the last decision) per bucket slot; save with
-        the model."""
-        return self._compressor.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self._compressor.load_state_dict(state)
-
-
 def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = True,
              seed: int = 0, process_group=None, model=None, tuner: Optional[str] = None,
-             cost: str = "bits", lr_coupling: bool = False) -> DdpHook:
-    """A hook for ``DistributedDataParallel.register_comm_hook`` that compresses each gradient
-    bucket with `codec` (a spec string as in the CLI, or a Codec), exchanges the messages and
-    averages the decoded buckets.
+             cost: str = "bits", lr_coupling: bool = False, nonfinite: str = "pass",
+             segment_mb: float = 25.0, asynchronous: bool = False, allreduce: str = "auto",
+             link_latency: float = 50e-6, link_bandwidth: float = 1e9) -> DdpHook:
+    """A hook for ``DistributedDataParallel.register_comm_hook`` that compresses the gradients
+    with `codec` (a spec string as in the CLI, or a Codec), exchanges the messages and averages
+    the decoded gradients (the design is in thinwire/_hook.py).
 
-    error_feedback: keep a residual per bucket (Stich et al. 2018; Karimireddy et al. 2019);
+    error_feedback: keep a residual per segment (Stich et al. 2018; Karimireddy et al. 2019);
     None means "as the spec says" ("+ef"). Lossless codecs make it a no-op, so
     ``ddp_hook("identity")`` gives the same parameters as DDP without a hook.
-    model: the DDP model (or call hook.register(model)); lets residuals be kept in model
-    parameter order, so that a resumed run continues exactly (see DdpHook._canonical).
+    model: the DDP model (or call hook.register(model)): the hook then compresses fixed segments
+    of whole parameters in model order (up to `segment_mb` MiB of float32 each) instead of DDP's
+    buckets, so messages, residuals and random streams do not depend on DDP's bucket layout and
+    a resumed run continues exactly.
     tuner: None (always `codec`), or a tuner spec as ``thinwire train --tuner``: "fixed",
-    "schedule:T0=L0,T1=L1,..." (the codec's level from bucket use T_j on) or "dynamic"
-    (θ = argmax ρ(θ)/C(bits(θ)) over the codec's family, on e + g under error feedback);
-    `codec` then names the family and its fixed parameters. cost: the dynamic tuner's cost model
-    (``--cost``: "bits", "linear:latency=50us,bandwidth=1Gbit", "packet:...", "energy:...").
-    lr_coupling: scale each rank's contribution by ρ(θ_t) for unbiased codecs (``--lr-coupling``).
+    "schedule:T0=L0,T1=L1,..." (the codec's level from a segment's exchange T_j on) or
+    "dynamic" (θ = argmax ρ(θ)/C(bits(θ)) over the codec's family, on e + g under error
+    feedback); `codec` then names the family and its fixed parameters. cost: the dynamic tuner's
+    cost model (``--cost``: "bits", "linear:latency=50us,bandwidth=1Gbit", "packet:...",
+    "energy:..."). lr_coupling: scale each rank's contribution by ρ(θ_t) for unbiased codecs.
+    nonfinite: "pass" (default; if any rank's gradients hold NaN/inf, every rank gets the exact
+    average of that segment, non-finite as with PyTorch's hooks, so AMP's GradScaler skips the
+    step, and residuals, counters and tuner states are left untouched) or "error" (every rank
+    raises thinwire.NonFiniteGradient).
+    asynchronous: exchange on a worker thread while autograd computes later gradients (the hook
+    returns a future completed when its bucket's exchange is done); the result is bit-identical
+    to the synchronous hook.
+    allreduce: "allgather" (every rank's message to every rank; traffic per rank grows with the
+    world size), "ring" (reduce-scatter with re-quantization at every hop, then all-gather of the
+    chunk owners' messages, error feedback at the owners: 2(M−1)/M of one message per rank at
+    any world size, with an error that grows with M; see the C++ collective::allreduce_ring) or
+    "auto" (default): per segment, the cheaper of the two for a link of `link_latency` seconds
+    and `link_bandwidth` bit/s (DdpHook.algorithm); all-gather at 2 ranks and with a tuner.
     """
-    hook = DdpHook(codec, error_feedback, seed, process_group, tuner, cost, lr_coupling)
+    hook = DdpHook(codec, error_feedback, seed, process_group, tuner, cost, lr_coupling,
+                   nonfinite, segment_mb, asynchronous, allreduce, link_latency, link_bandwidth)
     if model is not None:
         hook.set_model(model)
     return hook
+
+
+def allreduce(tensor: torch.Tensor, codec: CodecLike, *, algorithm: str = "ring", seed: int = 0,
+              iteration: int = 0, residual: Optional[torch.Tensor] = None,
+              group=None) -> torch.Tensor:
+    """A compressed mean over ranks of a CPU float32 tensor (the same length on every rank), as
+    C++ ``collective::allreduce`` computes it (same chunks, seeds and arithmetic, so the same
+    floats): "ring" (reduce-scatter with re-quantization, then the chunk owners' messages
+    all-gathered) or "allgather" (every rank's message decoded in rank order). Returns a new
+    tensor, identical on every rank. `residual`: this rank's error feedback, updated in place
+    (length: the tensor's for allgather, the owned chunk's for ring, see
+    ``thinwire.balanced_chunk(d, M, thinwire.ring_owned_chunk(rank, M))``). A collective: every
+    rank calls it with the same arguments but its own tensor.
+    """
+    if isinstance(codec, str):
+        codec = _tw.Codec(codec)
+    x = tensor.detach().to(device="cpu", dtype=torch.float32).contiguous().view(-1)
+    if algorithm == "ring":
+        out, new_residual, _ = _ex.ring_allreduce(x, codec, seed=seed, iteration=iteration,
+                                                  residual=residual, group=group)
+        if out is None:
+            raise _tw.InvalidArgument("thinwire.torch.allreduce: non-finite values on some rank")
+    elif algorithm == "allgather":
+        rank = dist.get_rank(group)
+        to_send = x if residual is None else residual + x
+        message = None
+        if _ex.all_finite(x):
+            message = codec.encode(to_send, seed=seed, rank=rank, iteration=iteration)
+        messages, missing = _ex.allgather_flagged(message, group)
+        if messages is None:
+            raise _tw.InvalidArgument(
+                f"thinwire.torch.allreduce: non-finite values on rank(s) {missing}")
+        new_residual = None if residual is None else to_send - torch.from_numpy(
+            _tw.decode(message))
+        out = torch.empty_like(x)
+        _average_messages(messages, out)
+    else:
+        raise _tw.InvalidArgument(
+            f"algorithm={algorithm!r}: expected 'ring' or 'allgather'")
+    if residual is not None:
+        residual.copy_(new_residual)
+    return out
 
 
 try:  # torch >= 1.10

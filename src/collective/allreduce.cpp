@@ -66,6 +66,14 @@ Chunk balanced_chunk(std::size_t d, int parts, int index) {
 
 int ring_owned_chunk(int rank, int size) noexcept { return detail::mod(rank + 1, size); }
 
+std::uint64_t ring_hop_seed(std::uint64_t seed, int step) noexcept {
+  return derived_seed(seed, kRingHopSalt + static_cast<std::uint64_t>(step));
+}
+
+std::uint64_t ring_final_seed(std::uint64_t seed) noexcept {
+  return derived_seed(seed, kRingFinalSalt);
+}
+
 Result allreduce(comm::Transport& transport, std::span<float> data, const codec::Codec& codec,
                  const AllreduceOptions& options) {
   switch (options.algorithm) {
@@ -116,7 +124,7 @@ Result allreduce_ring(comm::Transport& transport, std::span<float> data, const c
   // to which it adds its own values; after M−1 steps it holds the full sum of chunk r+1.
   Bytes outgoing = detail::encode(
       codec, chunk_of(data, m, r),
-      detail::context(derived_seed(options.seed, kRingHopSalt), r, options.iteration), nullptr);
+      detail::context(ring_hop_seed(options.seed, 0), r, options.iteration), nullptr);
   const int owned = ring_owned_chunk(r, m);
   // With M = 1 there are no hops: the owned chunk is the whole vector, as given.
   const std::span<const float> owned_local = chunk_of(data, m, owned);
@@ -128,10 +136,7 @@ Result allreduce_ring(comm::Transport& transport, std::span<float> data, const c
     codec::decode(incoming, partial, codec::DecodeMode::kAccumulate);
     if (s + 2 < m) {
       outgoing = detail::encode(
-          codec, partial,
-          detail::context(
-              derived_seed(options.seed, kRingHopSalt + static_cast<std::uint64_t>(s) + 1), r,
-              options.iteration),
+          codec, partial, detail::context(ring_hop_seed(options.seed, s + 1), r, options.iteration),
           nullptr);
     }
   }
@@ -140,8 +145,7 @@ Result allreduce_ring(comm::Transport& transport, std::span<float> data, const c
   // All-gather. The owner's final message is decoded by every rank, itself included, and
   // forwarded unchanged, so all ranks end with identical floats.
   Bytes message = detail::encode(
-      codec, partial,
-      detail::context(derived_seed(options.seed, kRingFinalSalt), r, options.iteration),
+      codec, partial, detail::context(ring_final_seed(options.seed), r, options.iteration),
       options.error_feedback);
   codec::decode(message, chunk_of(data, m, owned), codec::DecodeMode::kOverwrite);
   for (int s = 0; s + 1 < m; ++s) {

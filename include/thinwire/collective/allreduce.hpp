@@ -112,4 +112,12 @@ struct Chunk {
 // The chunk the ring's reduce-scatter completes on `rank`: (rank + 1) mod size.
 [[nodiscard]] int ring_owned_chunk(int rank, int size) noexcept;
 
+// The EncodeContext seeds of allreduce_ring's encodings, derived from AllreduceOptions::seed:
+// reduce-scatter hop `step` (step 0 encodes the rank's own chunk, step s > 0 its partial sum after
+// s hops) and the owner's final encoding. Public so that another implementation of the same ring
+// (the Python DDP hook over torch.distributed) draws the same random numbers and so gives the
+// same result bit for bit.
+[[nodiscard]] std::uint64_t ring_hop_seed(std::uint64_t seed, int step) noexcept;
+[[nodiscard]] std::uint64_t ring_final_seed(std::uint64_t seed) noexcept;
+
 }  // namespace thinwire::collective

@@ -45,7 +45,12 @@ train::TrainConfig build_config(const TrainCli& cli) {
     if (option->count() == 0) continue;
     const auto value = cli.values.find(name);
     const std::string text = value == cli.values.end() ? "true" : value->second;  // a flag
-    as_usage("--" + name, [&] { train::set_config_field(config, name, text); });
+    try {
+      train::set_config_field(config, name, text);
+    } catch (const InvalidArgument& e) {
+      const std::string what = e.what();  // most messages already name the flag
+      throw UsageError(what.starts_with("--") ? what : "--" + name + ": " + what);
+    }
   }
   try {
     train::resolve(config);

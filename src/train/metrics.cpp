@@ -1,5 +1,6 @@
 #include "thinwire/train/metrics.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,7 +40,14 @@ MetricsLog MetricsLog::create(const std::filesystem::path& path, const nlohmann:
 
 MetricsLog MetricsLog::resume(const std::filesystem::path& path, const nlohmann::json& config,
                               std::uint64_t iteration) {
-  if (!std::filesystem::exists(path)) return create(path, config);
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) return create(path, config);
+  // Only a regular file is cut back and replaced atomically. A device, a pipe or a socket is
+  // written through (it cannot be re-read); a symlink is followed, so the file it names is
+  // replaced and the link stays.
+  std::error_code ec;
+  const fs::path target = fs::is_symlink(fs::symlink_status(path, ec)) ? fs::canonical(path) : path;
+  if (!fs::is_regular_file(fs::status(target, ec))) return create(path, config);
   const std::vector<nlohmann::json> lines = read_metrics(path, /*allow_torn_tail=*/true);
   std::string kept;
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -49,8 +57,8 @@ MetricsLog MetricsLog::resume(const std::filesystem::path& path, const nlohmann:
     if (keep) kept += line.dump() + "\n";
   }
   if (lines.empty()) kept = nlohmann::json{{"config", config}}.dump() + "\n";
-  write_file_atomic(path, std::as_bytes(std::span(kept.data(), kept.size())));
-  return MetricsLog(path, open_or_throw(path, "ab"));
+  write_file_atomic(target, std::as_bytes(std::span(kept.data(), kept.size())));
+  return MetricsLog(path, open_or_throw(target, "ab"));
 }
 
 MetricsLog::MetricsLog(MetricsLog&& other) noexcept
@@ -72,7 +80,10 @@ MetricsLog::~MetricsLog() {
 void MetricsLog::write(const nlohmann::json& record) { put_line(file_, path_, record); }
 
 void MetricsLog::sync() {
-  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
+  // fsync is for files on disk: /dev/null, a pipe or a terminal cannot be synced (EINVAL).
+  struct stat info {};
+  const bool regular = ::fstat(::fileno(file_), &info) == 0 && S_ISREG(info.st_mode);
+  if (std::fflush(file_) != 0 || (regular && ::fsync(::fileno(file_)) != 0)) {
     throw IoError(path_.string() + ": sync failed: " + std::strerror(errno));
   }
 }

@@ -37,19 +37,6 @@ struct CompressOptions {
   std::string iteration = "0";
 };
 
-// A non-negative integer flag in [0, max]; anything else is a usage error naming the range.
-std::uint64_t parse_unsigned(const std::string& text, std::string_view flag, std::uint64_t max,
-                             std::string_view max_text) {
-  std::uint64_t value = 0;
-  const char* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value > max) {
-    throw UsageError(std::string(flag) + ": must be an integer in [0, " + std::string(max_text) +
-                     "], got '" + clip_text(text) + "'");
-  }
-  return value;
-}
-
 // Upper bound on a message file: the largest vector a message holds (2^32 elements of a lossless
 // codec) plus its header and parameters. A bigger file is not a message; /dev/zero is never read
 // to the end.
@@ -122,9 +109,11 @@ std::uint64_t checked_elements(const std::string& path, std::span<const std::byt
   const long page = ::sysconf(_SC_PAGE_SIZE);
   const double memory =
       pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
-  if (memory > 0 && 4.0 * static_cast<double>(elements) > memory) {
-    throw IoError(path + ": the message holds " + std::to_string(elements) +
-                  " elements, more than fit in this machine's memory as float32");
+  // Half the machine: the decoded floats must fit beside everything else (a sparse codec's
+  // payload cannot bound its element count, so this is the bound for those).
+  if (memory > 0 && 4.0 * static_cast<double>(elements) > memory / 2) {
+    throw IoError(path + ": the message claims " + std::to_string(elements) +
+                  " elements, more float32 values than fit in half of this machine's memory");
   }
   return elements;
 }
@@ -134,9 +123,10 @@ void run_compress(const CompressOptions& opt) {
   (void)as_usage("--in", [&] { return array_format_for(opt.in); });
   const std::vector<float> v = read_array(opt.in);
   const codec::EncodeContext ctx{
-      .seed = parse_unsigned(opt.seed, "--seed", UINT64_MAX, "2^64-1"),
-      .rank = static_cast<std::uint32_t>(parse_unsigned(opt.rank, "--rank", UINT32_MAX, "2^32-1")),
-      .iteration = parse_unsigned(opt.iteration, "--iteration", UINT64_MAX, "2^64-1")};
+      .seed = parse_unsigned(opt.seed, "--seed", 0, UINT64_MAX, "[0, 2^64-1]"),
+      .rank = static_cast<std::uint32_t>(
+          parse_unsigned(opt.rank, "--rank", 0, UINT32_MAX, "[0, 2^32-1]")),
+      .iteration = parse_unsigned(opt.iteration, "--iteration", 0, UINT64_MAX, "[0, 2^64-1]")};
   std::vector<std::byte> message;
   try {
     // '+ef' on one message: error feedback starts from a zero residual, so the payload equals
@@ -247,11 +237,14 @@ void add_codec_commands(CLI::App& app) {
   compress->add_option("--out", compress_opt->out, "Output message file (conventionally .twm)")
       ->required();
   compress->add_option("--seed", compress_opt->seed, "Seed of the codec's random numbers")
+      ->type_name("UINT")
       ->capture_default_str();
   compress->add_option("--rank", compress_opt->rank, "Worker rank mixed into the random stream")
+      ->type_name("UINT")
       ->capture_default_str();
   compress
       ->add_option("--iteration", compress_opt->iteration, "Iteration mixed into the random stream")
+      ->type_name("UINT")
       ->capture_default_str();
   compress->footer(
       "The message is self-describing (codec, parameters, length, checksum): decompress and\n"

@@ -62,6 +62,14 @@ TrainSetup prepare(TrainConfig config, int world_size) {
   }
   setup.problem =
       for_flag("problem", [&] { return problem::make_problem(config.problem, setup.train); });
+  // Every worker holds a model, a gradient and optimizer state of this size (and the data set
+  // bounds its width): beyond 2^28 parameters (1 GiB each) a run is a mistake, not a job.
+  constexpr std::size_t kMaxParameters = std::size_t{1} << 28;
+  if (setup.problem->dim() > kMaxParameters) {
+    throw InvalidArgument("--problem: the model has " + std::to_string(setup.problem->dim()) +
+                          " parameters, more than the limit 2^28 (smaller hidden layers, or "
+                          "fewer features or classes)");
+  }
   if (!setup.test.empty() && setup.problem->is_classifier() &&
       setup.test.num_classes() > setup.problem->shape().classes) {
     throw InvalidArgument("--test-data: the test set has more classes than the training set");
@@ -107,7 +115,11 @@ TrainSetup prepare(TrainConfig config, int world_size) {
     setup.total_iterations = config.iterations;
   } else {
     const double steps = std::ceil(config.epochs * static_cast<double>(setup.steps_per_epoch));
-    if (steps > 1e15) throw InvalidArgument("--epochs: too many iterations");
+    if (steps > 1099511627776.0) {  // 2^40, the bound of --iterations
+      throw InvalidArgument("--epochs: " + std::to_string(config.epochs) + " epochs of " +
+                            std::to_string(setup.steps_per_epoch) +
+                            " steps are more than 2^40 iterations");
+    }
     setup.total_iterations = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(steps));
   }
   if (manifest && manifest->iteration > setup.total_iterations) {

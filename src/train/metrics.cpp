@@ -89,13 +89,32 @@ void MetricsLog::sync() {
 }
 
 std::vector<nlohmann::json> read_metrics(const std::filesystem::path& path, bool allow_torn_tail) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw IoError(path.string() + ": is a directory, not a metrics file");
+  }
   std::ifstream in(path);
   if (!in) throw IoError(path.string() + ": cannot open the metrics file");
   std::vector<nlohmann::json> lines;
   std::string line;
   std::size_t number = 0;
   std::size_t bad_line = 0;
-  while (std::getline(in, line)) {
+  // Records are a few hundred bytes; a longer line (or /dev/zero) is not a metrics file, and is
+  // reported instead of being read until memory runs out.
+  constexpr std::size_t kMaxLine = std::size_t{1} << 20;
+  auto next_line = [&] {
+    line.clear();
+    for (int ch = in.get(); ch != EOF; ch = in.get()) {
+      if (ch == '\n') return true;
+      if (line.size() == kMaxLine) {
+        throw IoError(path.string() + ":" + std::to_string(number + 1) +
+                      ": line longer than 1 MiB (not a thinwire metrics file)");
+      }
+      line.push_back(static_cast<char>(ch));
+    }
+    return !line.empty();
+  };
+  while (next_line()) {
     ++number;
     if (line.empty()) continue;
     if (bad_line != 0) break;  // a malformed line that is not the last one

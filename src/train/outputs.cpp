@@ -33,6 +33,16 @@ void check_output_file(const std::string& flag, const fs::path& path) {
   if (::access(dir.c_str(), W_OK | X_OK) != 0 && ::access(path.c_str(), W_OK) != 0) {
     throw IoError(flag + ": cannot write " + path.string() + ": " + std::strerror(errno));
   }
+  // Opening a pipe for writing blocks until someone reads it: a pipe nobody reads is an error
+  // now, not a run that waits forever.
+  if (fs::is_fifo(path, ec)) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      throw IoError(flag + ": " + path.string() + " is a pipe that nobody reads (" +
+                    std::strerror(errno) + ")");
+    }
+    ::close(fd);
+  }
 }
 
 }  // namespace

@@ -96,7 +96,9 @@ def cases(env):
              ("noise-nan", "synthetic:noise=nan", 2), ("cond-neg", "synthetic:cond=-1", 2),
              ("test-fraction-1", "synthetic:n=64,test_fraction=1", 2),
              ("test-fraction-neg", "synthetic:n=64,test_fraction=-0.5", 2),
-             ("limit-word", "synthetic:n=64,limit=abc", 2)]
+             ("limit-word", "synthetic:n=64,limit=abc", 2),
+             ("n-times-d", "synthetic:n=64,d=16777216", 2),
+             ("d-2^24+1", "synthetic:n=2,d=16777217", 2)]
     for name, spec, rc in synth:
         out.append(Case("data", "synthetic-" + name, TRAIN[:2] + [spec] + TRAIN[3:], rc,
                         r"--data"))

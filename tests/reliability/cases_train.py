@@ -15,7 +15,9 @@ FLOAT_FLAGS = ["lr", "momentum", "weight-decay", "gossip-lr", "epochs"]
 BAD_FLOATS = [("nan", "nan"), ("inf", "inf"), ("neginf", "-inf"), ("over", "1e400"),
               ("word", "abc"), ("empty", ""), ("neg", "-1"), ("huge", "9" * 500)]
 SPEC_FLAGS = {
-    "problem": ["nope", "mlp:hidden=0", "mlp:hidden=axb", "logistic:lambda=-1", ":", "mlp:x=1"],
+    "problem": ["nope", "mlp:hidden=0", "mlp:hidden=axb", "logistic:lambda=-1", ":", "mlp:x=1",
+                "mlp:hidden=100000000", "mlp:hidden=65536x65536", "mlp:hidden=" + "x".join(["2"] * 70),
+                "mlp:hidden=4294967296x4294967296"],
     "data": ["nope", "synthetic:n=0", "synthetic:d=abc", "synthetic:task=x", "idx:images=/nope",
              "synthetic:n=64,n=65", "synthetic:n=64,d=4,nope=1"],
     "sharding": ["nope", "dirichlet:alpha=0", "dirichlet:alpha=-1", "dirichlet:alpha=abc"],
@@ -52,6 +54,8 @@ def flag_cases():
                     r"--batch-size: must be in \[0, 2\^40\]"))
     out.append(Case("flags", "seed-int64max-ok", train("--seed", "9223372036854775807"), 0))
     out.append(Case("flags", "workers-0", train("--workers", "0"), 2, r"--workers.*\[1, 4096\]"))
+    out.append(Case("flags", "epochs-1e300", train("--epochs", "1e300", "--iterations", "0"), 2,
+                    r"--epochs: .*more than 2\^40 iterations"))
     out.append(Case("flags", "workers-5000", train("--workers", "5000"), 2, r"--workers"))
     out.append(Case("flags", "workers-more-than-rows", train("--workers", "65"), 2, r"--workers"))
     out.append(Case("flags", "log-every-0", train("--log-every", "0"), 2, r"--log-every"))
@@ -306,9 +310,19 @@ def metrics_skipped(env, work, proc):
 
 
 def cases(env):
-    out = flag_cases() + toml_cases() + output_cases() + nonfinite_cases()
+    out = flag_cases() + toml_cases() + output_cases() + nonfinite_cases() + fifo_cases()
     # stale-tmp-removed needs --metrics to exercise the metrics temporaries as well.
     for c in out:
         if c.name == "stale-tmp-removed":
             c.args = c.args + ["--metrics", "{W}/m.jsonl"]
     return out
+
+
+def fifo_cases():
+    def make_fifo(env, work):
+        os.mkfifo(os.path.join(work, "p"))
+    return [Case("outputs", "metrics-fifo-no-reader", train("--metrics", "{W}/p"), 1,
+                 r"--metrics: .*p is a pipe that nobody reads", setup=make_fifo, timeout=10),
+            Case("outputs", "save-model-fifo-no-reader", train("--save-model", "{W}/p.npy"), 1,
+                 r"--save-model: .*pipe", timeout=10,
+                 setup=lambda env, work: os.mkfifo(os.path.join(work, "p.npy")))]

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cases_codec  # noqa: E402
 import cases_data  # noqa: E402
+import cases_faults  # noqa: E402
 import cases_mpi  # noqa: E402
 import cases_tools  # noqa: E402
 import cases_train  # noqa: E402
@@ -117,7 +118,8 @@ def main():
         env = Env(cli=os.path.abspath(args.cli), reseal=os.path.abspath(args.reseal), tmp=tmp,
                   mpi=args.mpi)
         cases = []
-        for module in (cases_train, cases_data, cases_codec, cases_tools, cases_mpi):
+        for module in (cases_train, cases_data, cases_codec, cases_tools, cases_faults,
+                       cases_mpi):
             cases.extend(module.cases(env))
         only = set(filter(None, args.only.split(",")))
         skip = set(filter(None, args.skip.split(",")))

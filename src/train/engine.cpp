@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -116,7 +117,9 @@ TrainSetup prepare(TrainConfig config, int world_size) {
   } else {
     const double steps = std::ceil(config.epochs * static_cast<double>(setup.steps_per_epoch));
     if (steps > 1099511627776.0) {  // 2^40, the bound of --iterations
-      throw InvalidArgument("--epochs: " + std::to_string(config.epochs) + " epochs of " +
+      char epochs[32];
+      std::snprintf(epochs, sizeof epochs, "%g", config.epochs);
+      throw InvalidArgument("--epochs: " + std::string(epochs) + " epochs of " +
                             std::to_string(setup.steps_per_epoch) +
                             " steps are more than 2^40 iterations");
     }

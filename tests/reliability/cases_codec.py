@@ -55,6 +55,7 @@ def cases(env):
                             r"%s: must be an integer in \[0, 2\^(64|32)-1\]" % flag,
                             check=absent("m.twm")))
     out.append(Case("codec", "compress-seed-max-ok", compress("--seed", str(2 ** 64 - 1)), 0))
+    out.append(Case("codec", "compress-exponent-plus-ok", compress(codec="threshold:tau=1e+0"), 0))
     out.append(Case("codec", "compress-rank-2^32", compress("--rank", str(2 ** 32)), 2,
                     r"--rank"))
     bad_codecs = ["nope", "qsgd:s=0", "qsgd:s=-1", "qsgd:s=abc", "qsgd:s=99999999999",
@@ -62,7 +63,7 @@ def cases(env):
                   "topk:k=nan", "randk:k=-1", "threshold:tau=-1", "threshold:tau=inf",
                   "wangni:density=0", "wangni:density=2", "terngrad:clip=-1", "sign:x=1",
                   "identity:x=1", "qsgd:s=16+ef+ef", "+ef", "", ":", "qsgd:x", "qsgd:=3",
-                  "qsgd:s", "q" * 100000]
+                  "qsgd:s", "q" * 100000, "qsgd+ef:s=4", "topk:k=0.5+ef+ef"]
     for i, codec in enumerate(bad_codecs):
         out.append(Case("codec", "compress-codec-%d" % i, compress(codec=codec), 2, r"--codec",
                         check=absent("m.twm")))
@@ -108,11 +109,14 @@ def cases(env):
     out.append(Case("codec", "decompress-payload-2^62",
                     ["decompress", "--in", "{W}/m.twm", "--out", "{W}/y.npy"], 1, r"m\.twm",
                     setup=copy_message("identity", set_u64(16, 2 ** 62), forge=True)))
-    for name, path in [("dev-zero", "/dev/zero"), ("dev-null", "/dev/null"), ("dir", "{W}"),
-                       ("missing", "{W}/nope.twm")]:
-        out.append(Case("codec", "inspect-" + name, ["inspect", path], 1, r"", timeout=10))
+    for name, path, pattern in [("dev-zero", "/dev/zero", r"/dev/zero: not a thinwire message"),
+                                ("dev-null", "/dev/null", r"/dev/null: .*shorter than"),
+                                ("dir", "{W}", r"case-\w+: is a directory"),
+                                ("missing", "{W}/nope.twm", r"nope\.twm: cannot open")]:
+        out.append(Case("codec", "inspect-" + name, ["inspect", path], 1, pattern, timeout=10))
         out.append(Case("codec", "decompress-" + name,
-                        ["decompress", "--in", path, "--out", "{W}/y.npy"], 1, r"", timeout=10))
+                        ["decompress", "--in", path, "--out", "{W}/y.npy"], 1, pattern,
+                        timeout=10))
     out.append(Case("codec", "inspect-random", ["inspect", "{W}/r.twm"], 1, r"r\.twm",
                     setup=lambda env, work: write(os.path.join(work, "r.twm"),
                                                   os.urandom(4096), "wb")))

@@ -95,6 +95,9 @@ def run_case(case, env):
             proc = subprocess.CompletedProcess(argv, -9, e.stdout or b"", e.stderr or b"")
             timed_out = True
         elapsed = time.monotonic() - start
+        if env.show:
+            first = proc.stderr.decode("utf-8", "replace").split("\n")[0]
+            print("[%s] %s rc=%d: %s" % (case.area, case.name, proc.returncode, first[:240]))
         return judge(case, proc, elapsed, timed_out, env, work), elapsed
     finally:
         if case.cleanup is not None:
@@ -111,12 +114,14 @@ def main():
     parser.add_argument("--skip", default="")
     parser.add_argument("--list", action="store_true")
     parser.add_argument("--mpi", action="store_true", help="the CLI has MPI: add the MPI cases")
+    parser.add_argument("--show", action="store_true", help="print every case's error line")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="thinwire-reliability-")
     try:
         env = Env(cli=os.path.abspath(args.cli), reseal=os.path.abspath(args.reseal), tmp=tmp,
                   mpi=args.mpi)
+        env.show = args.show
         cases = []
         for module in (cases_train, cases_data, cases_codec, cases_tools, cases_faults,
                        cases_mpi):

@@ -33,6 +33,14 @@ def cases(env):
         ("data", ["--data", "synthetic:n=64,d=4"], ["--data", "synthetic:n=64,d=5"],
          r"--data .* rank 1"),
         ("momentum", ["--momentum", "0"], ["--momentum", "0.5"], r"--momentum .* rank 1"),
+        ("sync", ["--sync", "ring"], ["--sync", "allgather"], r"--sync .* rank 1"),
+        ("batch-size", ["--batch-size", "8"], ["--batch-size", "4"], r"--batch-size .* rank 1"),
+        ("gossip", ["--algorithm", "choco"], ["--algorithm", "qlocal-sgd", "--sync", "gossip"],
+         r"--algorithm .* rank 1"),
+        ("tuner", [], ["--tuner", "dynamic"], r"--tuner .* rank 1"),
+        ("mlp-hidden", ["--problem", "mlp:hidden=8"], ["--problem", "mlp:hidden=9"],
+         r"--problem .* rank 1"),
+        ("iterations", ["--iterations", "3"], ["--iterations", "4"], r"--iterations .* rank 1"),
     ]
     out = []
     for name, a, b, pattern in differ:

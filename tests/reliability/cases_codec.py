@@ -1,6 +1,5 @@
 """`thinwire compress | decompress | inspect`: flags, vector files and damaged or forged messages."""
 import os
-import shutil
 import struct
 
 from common import MESSAGE_CODECS, Case, absent, write, write_npy
@@ -165,4 +164,3 @@ def set_byte(index, value):
     return mutate
 
 
-_ = shutil

@@ -210,7 +210,8 @@ def output_cases():
     out.append(Case("outputs", "checkpoint-locked", train("--checkpoint", "{W}/ck"), 1,
                     r"--checkpoint: .*ck is in use by another thinwire run",
                     setup=hold_lock, cleanup=release_lock))
-    out.append(Case("outputs", "stale-tmp-removed", train("--checkpoint", "{W}/ck"), 0,
+    out.append(Case("outputs", "stale-tmp-removed",
+                    train("--checkpoint", "{W}/ck", "--metrics", "{W}/m.jsonl"), 0,
                     setup=stale_tmp, check=all_of(absent("ck/ckpt-1.rank-0.twck.tmp.999999999"),
                                                   absent("m.jsonl.tmp.999999998"))))
     out.append(Case("outputs", "unwritable-out-compress", [
@@ -239,7 +240,6 @@ def stale_tmp(env, work):
     os.makedirs(os.path.join(work, "ck"))
     write(os.path.join(work, "ck", "ckpt-1.rank-0.twck.tmp.999999999"), "torn")
     write(os.path.join(work, "m.jsonl.tmp.999999998"), "torn")
-    # The metrics flag is given by the case through its own setup: add it here.
 
 
 def run_first(args):
@@ -310,12 +310,7 @@ def metrics_skipped(env, work, proc):
 
 
 def cases(env):
-    out = flag_cases() + toml_cases() + output_cases() + nonfinite_cases() + fifo_cases()
-    # stale-tmp-removed needs --metrics to exercise the metrics temporaries as well.
-    for c in out:
-        if c.name == "stale-tmp-removed":
-            c.args = c.args + ["--metrics", "{W}/m.jsonl"]
-    return out
+    return flag_cases() + toml_cases() + output_cases() + nonfinite_cases() + fifo_cases()
 
 
 def fifo_cases():

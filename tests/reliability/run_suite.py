@@ -33,7 +33,7 @@ import cases_faults  # noqa: E402
 import cases_mpi  # noqa: E402
 import cases_tools  # noqa: E402
 import cases_train  # noqa: E402
-from common import Case, Env  # noqa: E402
+from common import Env  # noqa: E402
 
 MAX_LINE = 1100
 

@@ -33,6 +33,14 @@ def cases(env):
         out.append(Case("tools", "bench-threads-" + tag, bench("--threads", value, codec="qsgd"),
                         2, r"--threads"))
     out.append(Case("tools", "bench-ok", bench("--json"), 0))
+    for tag, value in [("neg", "-1"), ("2^64", str(2 ** 64)), ("word", "x"), ("empty", "")]:
+        out.append(Case("tools", "demo-seed-" + tag, ["demo", "--size", "100", "--seed", value], 2,
+                        r"--seed: must be an integer in \[0, 2\^64-1\]"))
+    for tag, value in [("neg", "-1"), ("zero", "0"), ("2^28+1", str(2 ** 28 + 1)), ("word", "x")]:
+        out.append(Case("tools", "demo-size-" + tag, ["demo", "--size", value], 2, r"--size"))
+    out.append(Case("tools", "demo-codec", ["demo", "--size", "100", "--codec", "nope"], 2,
+                    r"--codec: unknown codec 'nope'"))
+    out.append(Case("tools", "demo-ok", ["demo", "--size", "100", "--codec", "qsgd"], 0))
     out.append(Case("tools", "bench-bad-codec", bench(codec="qsgd:s=0"), 2, r"--codec"))
 
     def report(*args):

@@ -78,6 +78,13 @@ void check_outputs(const TrainConfig& config) {
     remove_stale_temporaries(metrics.parent_path(), metrics.filename().string() + ".tmp.");
   }
   if (!config.save_model.empty()) check_output_file("--save-model", config.save_model);
+  if (!config.metrics.empty() && !config.save_model.empty()) {
+    std::error_code ec;
+    if (fs::weakly_canonical(config.metrics, ec) == fs::weakly_canonical(config.save_model, ec)) {
+      throw IoError("--save-model: " + config.save_model +
+                    " is also the --metrics file; the model would overwrite the metrics");
+    }
+  }
 }
 
 void prepare_checkpoint_directory(const fs::path& dir, CheckpointLock* lock) {

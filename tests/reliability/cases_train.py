@@ -164,6 +164,9 @@ def fill_dir(env, work):
 
 def output_cases():
     out = []
+    out.append(Case("outputs", "save-model-is-metrics",
+                    train("--metrics", "{W}/m.npy", "--save-model", "{W}/./m.npy"), 1,
+                    r"--save-model: .* is also the --metrics file", check=absent("m.npy")))
     out.append(Case("outputs", "metrics-is-dir", train("--metrics", "{W}"), 1, r"--metrics.*"
                     r"directory"))
     out.append(Case("outputs", "metrics-no-dir", train("--metrics", "{W}/no/m.jsonl"), 1,

@@ -139,6 +139,9 @@ def cases(env):
                         file_name.replace(".", r"\."),
                         setup=lambda env, work, f=file_name, d=data: write(
                             os.path.join(work, f), d, "wb"), check=absent("m.twm")))
+    out.append(Case("codec", "compress-in-dev-zero-link", compress(inp="{W}/z.npy"), 1,
+                    r"z\.npy: more than 1 GiB read from a device or pipe", timeout=60,
+                    setup=lambda env, work: os.symlink("/dev/zero", os.path.join(work, "z.npy"))))
     out.append(Case("codec", "compress-in-txt", compress(inp="{W}/x.txt"), 2, r"--in"))
     out.append(Case("codec", "compress-in-missing", compress(inp="{W}/x.npy"), 1, r"x\.npy"))
     out.append(Case("codec", "compress-in-dev-zero-f32", compress(inp="/dev/zero.f32"), 1,

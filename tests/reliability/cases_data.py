@@ -102,6 +102,10 @@ def cases(env):
     for name, spec, rc in synth:
         out.append(Case("data", "synthetic-" + name, TRAIN[:2] + [spec] + TRAIN[3:], rc,
                         r"--data"))
+    out.append(Case("data", "idx-dev-zero", TRAIN[:2] + ["idx:images=/dev/zero,labels=/dev/zero"] +
+                    TRAIN[3:], 1, r"/dev/zero: more than 1 GiB read from a device", timeout=60))
+    out.append(Case("data", "libsvm-dev-zero", TRAIN[:2] + ["libsvm:/dev/zero"] + TRAIN[3:], 1,
+                    r"/dev/zero: more than 1 GiB", timeout=60))
     out.append(Case("data", "test-data-width", TRAIN + ["--test-data", "synthetic:n=64,d=7"], 2,
                     r"--test-data"))
     return out

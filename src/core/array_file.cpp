@@ -307,7 +307,7 @@ std::vector<std::byte> read_file_bytes(const std::filesystem::path& path) {
   constexpr std::size_t kMaxStreamBytes = std::size_t{1} << 30;
   while (true) {
     if (!regular && bytes.size() >= kMaxStreamBytes) {
-      fail(name, "more than 1 GiB read from a device or pipe (not a regular file)");
+      fail(name, "more than 1 GiB read from a device or pipe (copy it into a regular file)");
     }
     const std::size_t old = bytes.size();
     bytes.resize(old + kChunk);

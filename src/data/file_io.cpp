@@ -38,7 +38,8 @@ std::string read_plain(std::FILE* f, const std::string& path) {
   const bool regular = ::fstat(::fileno(f), &info) == 0 && S_ISREG(info.st_mode);
   for (;;) {
     if (!regular && bytes.size() >= kMaxStreamBytes) {
-      throw IoError(path + ": more than 1 GiB read from a device or pipe (not a data file)");
+      throw IoError(path +
+                    ": more than 1 GiB read from a device or pipe (copy it into a regular file)");
     }
     const std::size_t got = std::fread(buffer, 1, sizeof buffer, f);
     bytes.append(buffer, got);

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
+#include <charconv>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
 
 namespace thinwire::cli {
 
@@ -35,6 +37,21 @@ auto as_usage(std::string_view flag, Fn&& fn) -> decltype(fn()) {
   } catch (const InvalidArgument& e) {
     throw UsageError(std::string(flag) + ": " + e.what());
   }
+}
+
+// A non-negative integer flag in [min, max], parsed here rather than by CLI11 (which wraps -1 and
+// 2^64 into an unsigned type); anything else is a usage error naming the flag and the range.
+inline std::uint64_t parse_unsigned(const std::string& text, std::string_view flag,
+                                    std::uint64_t min, std::uint64_t max,
+                                    std::string_view range_text) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+    throw UsageError(std::string(flag) + ": must be an integer in " + std::string(range_text) +
+                     ", got '" + clip_text(text) + "'");
+  }
+  return value;
 }
 
 // Registration of the subcommands, one function per cmd_*.cpp file.

@@ -45,6 +45,9 @@ namespace {
 constexpr std::string_view kThreadedCodecs[] = {"qsgd", "terngrad", "sign"};
 constexpr std::uint64_t kMaxSize = 0xFFFFFFFFULL;  // sparse codecs address with 32-bit indices
 
+// Most runs per measurement: enough for any best-of timing, and a typo cannot run for days.
+constexpr std::uint64_t kMaxReps = 1000000;
+
 struct BenchOptions {
   std::string codec;
   std::uint64_t size = 0;
@@ -52,6 +55,13 @@ struct BenchOptions {
   int reps = 5;
   std::uint64_t seed = 1;
   bool json = false;
+};
+
+// The integer flags as given; parse_unsigned checks their ranges (CLI11 would wrap -1).
+struct BenchFlags {
+  std::string size;
+  std::string reps = "5";
+  std::string seed = "1";
 };
 
 // Gradient-like input: a uniform in (-1, 1) times 2^(8u - 4), heavy-tailed like real gradients
@@ -236,11 +246,10 @@ void print_table(const nlohmann::json& j) {
   std::printf("(wall clock, best of %d runs)\n", j["reps"].get<int>());
 }
 
-void run_bench(const BenchOptions& opt) {
-  if (opt.size == 0 || opt.size > kMaxSize) {
-    throw UsageError("--size: must be in [1, 2^32 - 1], got " + std::to_string(opt.size));
-  }
-  if (opt.reps < 1) throw UsageError("--reps: must be >= 1, got " + std::to_string(opt.reps));
+void run_bench(BenchOptions opt, const BenchFlags& flags) {
+  opt.size = parse_unsigned(flags.size, "--size", 1, kMaxSize, "[1, 2^32 - 1]");
+  opt.reps = static_cast<int>(parse_unsigned(flags.reps, "--reps", 1, kMaxReps, "[1, 10^6]"));
+  opt.seed = parse_unsigned(flags.seed, "--seed", 0, UINT64_MAX, "[0, 2^64-1]");
   Spec parsed = as_usage("--codec", [&] { return Spec::parse(opt.codec); });
   const bool spec_has_threads = parsed.has("threads");
   // Validates the whole spec (unknown codec, bad parameters) as a usage error.
@@ -279,21 +288,26 @@ void run_bench(const BenchOptions& opt) {
 
 void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
+  auto flags = std::make_shared<BenchFlags>();
   CLI::App* bench = app.add_subcommand(
       "bench", "Codec encode/decode throughput next to the streaming ceiling of this machine");
   bench->add_option("--codec", opt->codec, "Codec spec, e.g. qsgd:s=7,bucket=512,norm=max")
       ->required();
-  bench->add_option("--size", opt->size, "Number of float32 elements in the vector")->required();
+  bench->add_option("--size", flags->size, "Number of float32 elements in the vector")
+      ->type_name("UINT")
+      ->required();
   bench
       ->add_option("--threads", opt->threads,
                    "Encode and decode threads (qsgd, terngrad, sign; a local setting, same "
                    "bytes and values)")
       ->check(CLI::Range(1U, 64U));
-  bench->add_option("--reps", opt->reps, "Runs per measurement; the best is reported")
-      ->check(CLI::PositiveNumber);
-  bench->add_option("--seed", opt->seed, "Seed of the input vector and the codec's random numbers");
+  bench->add_option("--reps", flags->reps, "Runs per measurement, 1 to 10^6; the best is reported")
+      ->type_name("UINT");
+  bench
+      ->add_option("--seed", flags->seed, "Seed of the input vector and the codec's random numbers")
+      ->type_name("UINT");
   bench->add_flag("--json", opt->json, "Print one JSON object instead of a table");
-  bench->callback([opt] { run_bench(*opt); });
+  bench->callback([opt, flags] { run_bench(*opt, *flags); });
 }
 
 }  // namespace thinwire::cli

@@ -1,5 +1,12 @@
 // `thinwire compress | decompress | inspect | codecs`: one message in, one vector out, and back.
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -25,10 +32,50 @@ struct CompressOptions {
   std::string codec;
   std::string in;
   std::string out;
-  std::uint64_t seed = 0;
-  std::uint32_t rank = 0;
-  std::uint64_t iteration = 0;
+  std::string seed = "0";  // parsed by parse_unsigned: CLI11 would wrap -1 and 2^64
+  std::string rank = "0";
+  std::string iteration = "0";
 };
+
+// Upper bound on a message file: the largest vector a message holds (2^32 elements of a lossless
+// codec) plus its header and parameters. A bigger file is not a message; /dev/zero is never read
+// to the end.
+constexpr std::uint64_t kMaxMessageBytes = (std::uint64_t{4} << 32) + (std::uint64_t{1} << 20);
+
+// Reads a message file, bounded by what its header declares: the header first, then exactly the
+// declared length plus one byte (so that a longer file is still reported as a length mismatch).
+std::vector<std::byte> read_message_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw IoError(path + ": is a directory, not a message file");
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw IoError(path + ": cannot open for reading: " + std::strerror(errno));
+  std::vector<std::byte> bytes(codec::kHeaderBytes);
+  bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f.get()));
+  if (bytes.size() < codec::kHeaderBytes || bytes[0] != std::byte{'T'}) return bytes;
+  std::uint64_t params = 0;
+  std::uint64_t payload = 0;
+  for (int i = 0; i < 2; ++i) params |= std::to_integer<std::uint64_t>(bytes[6 + i]) << (8 * i);
+  for (int i = 0; i < 8; ++i) payload |= std::to_integer<std::uint64_t>(bytes[16 + i]) << (8 * i);
+  if (payload > kMaxMessageBytes) {
+    throw CorruptMessage(path + ": the header declares a payload of " + std::to_string(payload) +
+                         " bytes, more than a message holds (at most 2^34)");
+  }
+  const std::uint64_t want = params + payload + 1;  // one more: a longer file is an error
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  for (std::uint64_t got = 0; got < want;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, want - got));
+    const std::size_t old = bytes.size();
+    bytes.resize(old + n);
+    const std::size_t read = std::fread(bytes.data() + old, 1, n, f.get());
+    bytes.resize(old + read);
+    got += read;
+    if (read < n) break;
+  }
+  if (std::ferror(f.get()) != 0) throw IoError(path + ": read failed: " + std::strerror(errno));
+  return bytes;
+}
 
 struct DecompressOptions {
   std::string in;
@@ -45,11 +92,41 @@ auto with_file(const std::string& path, Fn&& fn) -> decltype(fn()) {
   }
 }
 
+// The element count of a message, checked before it sizes an output buffer: the codec's least
+// payload for that many elements must fit the payload, and the output must fit in memory.
+std::uint64_t checked_elements(const std::string& path, std::span<const std::byte> message) {
+  const codec::MessageView view = with_file(path, [&] { return codec::parse_message(message); });
+  const std::unique_ptr<Codec> codec = with_file(path, [&] { return codec::codec_of(message); });
+  const std::uint64_t elements = view.header.elements;
+  const std::uint64_t least = codec->min_payload_bytes(elements);
+  if (view.payload.size() < least) {
+    throw CorruptMessage(path + ": the header claims " + std::to_string(elements) +
+                         " elements, but the payload of " + std::to_string(view.payload.size()) +
+                         " bytes holds fewer (" + codec->spec() + " needs at least " +
+                         std::to_string(least) + ")");
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  const double memory =
+      pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+  // Half the machine: the decoded floats must fit beside everything else (a sparse codec's
+  // payload cannot bound its element count, so this is the bound for those).
+  if (memory > 0 && 4.0 * static_cast<double>(elements) > memory / 2) {
+    throw IoError(path + ": the message claims " + std::to_string(elements) +
+                  " elements, more float32 values than fit in half of this machine's memory");
+  }
+  return elements;
+}
+
 void run_compress(const CompressOptions& opt) {
   CodecChoice choice = as_usage("--codec", [&] { return codec::parse_codec(opt.codec); });
   (void)as_usage("--in", [&] { return array_format_for(opt.in); });
   const std::vector<float> v = read_array(opt.in);
-  const codec::EncodeContext ctx{.seed = opt.seed, .rank = opt.rank, .iteration = opt.iteration};
+  const codec::EncodeContext ctx{
+      .seed = parse_unsigned(opt.seed, "--seed", 0, UINT64_MAX, "[0, 2^64-1]"),
+      .rank = static_cast<std::uint32_t>(
+          parse_unsigned(opt.rank, "--rank", 0, UINT32_MAX, "[0, 2^32-1]")),
+      .iteration = parse_unsigned(opt.iteration, "--iteration", 0, UINT64_MAX, "[0, 2^64-1]")};
   std::vector<std::byte> message;
   try {
     // '+ef' on one message: error feedback starts from a zero residual, so the payload equals
@@ -65,10 +142,10 @@ void run_compress(const CompressOptions& opt) {
 
 void run_decompress(const DecompressOptions& opt) {
   (void)as_usage("--out", [&] { return array_format_for(opt.out); });
-  const std::vector<std::byte> message = read_file_bytes(opt.in);
-  // parse_message validates lengths and checksum before the element count sizes a buffer.
-  const codec::MessageView view = with_file(opt.in, [&] { return codec::parse_message(message); });
-  std::vector<float> out(view.header.elements);
+  const std::vector<std::byte> message = read_message_file(opt.in);
+  // Lengths, checksum and the payload's size for the element count are validated before the
+  // element count sizes a buffer.
+  std::vector<float> out(checked_elements(opt.in, message));
   with_file(opt.in, [&] { codec::decode(message, out, codec::DecodeMode::kOverwrite); });
   write_array(opt.out, out);
 }
@@ -90,7 +167,7 @@ nlohmann::json parameter_value(const std::string& text) {
 }
 
 void run_inspect(const std::string& path) {
-  const std::vector<std::byte> message = read_file_bytes(path);
+  const std::vector<std::byte> message = read_message_file(path);
   const codec::MessageInfo info = with_file(path, [&] { return codec::inspect(message); });
   const codec::MessageView view = codec::parse_message(message);
   nlohmann::json params = nlohmann::json::object();
@@ -160,11 +237,14 @@ void add_codec_commands(CLI::App& app) {
   compress->add_option("--out", compress_opt->out, "Output message file (conventionally .twm)")
       ->required();
   compress->add_option("--seed", compress_opt->seed, "Seed of the codec's random numbers")
+      ->type_name("UINT")
       ->capture_default_str();
   compress->add_option("--rank", compress_opt->rank, "Worker rank mixed into the random stream")
+      ->type_name("UINT")
       ->capture_default_str();
   compress
       ->add_option("--iteration", compress_opt->iteration, "Iteration mixed into the random stream")
+      ->type_name("UINT")
       ->capture_default_str();
   compress->footer(
       "The message is self-describing (codec, parameters, length, checksum): decompress and\n"

@@ -43,6 +43,7 @@ constexpr std::string_view kVectorDescription =
 struct DemoOptions {
   std::size_t size = std::size_t{1} << 20;
   std::uint64_t seed = 1;
+  std::string seed_text = "1";  // parsed by parse_unsigned: CLI11 would wrap -1 and 2^64
   std::vector<std::string> specs;
 };
 
@@ -182,7 +183,8 @@ void print_table(const std::vector<Row>& rows, const DemoOptions& opt) {
   }
 }
 
-void run_demo(const DemoOptions& opt) {
+void run_demo(DemoOptions opt) {
+  opt.seed = parse_unsigned(opt.seed_text, "--seed", 0, UINT64_MAX, "[0, 2^64-1]");
   const std::vector<std::string> specs =
       opt.specs.empty() ? codec::example_codec_specs() : opt.specs;
   // Validate every spec before spending time on the vector.
@@ -205,7 +207,8 @@ void add_demo_command(CLI::App& app) {
   demo->add_option("--size", opt->size, "Number of elements d of the gradient")
       ->check(CLI::Range(std::size_t{1}, kMaxSize))
       ->capture_default_str();
-  demo->add_option("--seed", opt->seed, "Seed of the synthetic data, the model and the codecs")
+  demo->add_option("--seed", opt->seed_text, "Seed of the synthetic data, the model and the codecs")
+      ->type_name("UINT")
       ->capture_default_str();
   demo->add_option("--codec", opt->specs,
                    "Use these specs instead of every example spec (repeatable)");

@@ -45,7 +45,12 @@ train::TrainConfig build_config(const TrainCli& cli) {
     if (option->count() == 0) continue;
     const auto value = cli.values.find(name);
     const std::string text = value == cli.values.end() ? "true" : value->second;  // a flag
-    as_usage("--" + name, [&] { train::set_config_field(config, name, text); });
+    try {
+      train::set_config_field(config, name, text);
+    } catch (const InvalidArgument& e) {
+      const std::string what = e.what();  // most messages already name the flag
+      throw UsageError(what.starts_with("--") ? what : "--" + name + ": " + what);
+    }
   }
   try {
     train::resolve(config);
@@ -153,6 +158,9 @@ void add_train_command(CLI::App& app) {
       "on a simulated 1 Gbit/s, 50 us link.\n"
       "Metrics (--metrics FILE) are JSON lines: the configuration, then one object per logged\n"
       "iteration (iter, epoch, loss, bits, sim_s, wall_s, codec, test_accuracy when evaluated).\n"
+      "Output paths are checked before the first iteration; a checkpoint directory is locked\n"
+      "(DIR/.lock) while a run uses it, and every rank checks that all ranks run the same\n"
+      "settings.\n"
       "Under MPI: mpirun -n M thinwire train --backend mpi ... Over TCP, thinwire raises\n"
       "OpenMPI's btl_tcp_eager_limit and btl_tcp_max_send_size to 512 KiB (no rendezvous\n"
       "handshake below that) unless the environment or mpirun --mca sets them.");

@@ -7,12 +7,17 @@
 #include <string>
 
 #include "cli_common.hpp"
+#include "thinwire/core/spec.hpp"
 
 namespace {
 
+// Longest error line: echoed input (a huge token, a binary file) must not flood the terminal.
+constexpr std::size_t kMaxErrorChars = 1000;
+
 int report(const std::string& message, int code) {
-  std::string line = message;
+  std::string line = thinwire::clip_text(message, kMaxErrorChars);
   std::replace(line.begin(), line.end(), '\n', ' ');
+  std::replace(line.begin(), line.end(), '\r', ' ');
   std::cerr << "error: " << line << '\n';
   return code;
 }

@@ -1,7 +1,12 @@
 #include "thinwire/codec/identity.hpp"
 
+#include <algorithm>
+#include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
+
+#include "qsgd_kernels.hpp"
 
 namespace thinwire::codec {
 
@@ -24,6 +29,22 @@ void IdentityCodec::decode_payload(std::span<const std::byte> payload, std::span
   if (payload.size() != out.size_bytes()) {
     throw CorruptMessage("identity: payload of " + std::to_string(payload.size()) + " bytes for " +
                          std::to_string(out.size()) + " elements");
+  }
+  // One finiteness rule for encode and decode (as every other codec): a message holding an
+  // infinity or NaN is refused before `out` is touched, in chunks read through memcpy because the
+  // payload need not be aligned for floats.
+  constexpr std::size_t kChunk = 1024;
+  std::array<float, kChunk> chunk{};
+  for (std::size_t first = 0; first < out.size(); first += kChunk) {
+    const std::size_t n = std::min(kChunk, out.size() - first);
+    std::memcpy(chunk.data(), payload.data() + 4 * first, 4 * n);
+    if (kernels::all_finite(chunk.data(), n)) continue;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(chunk[i])) {
+        throw CorruptMessage("identity: payload element " + std::to_string(first + i) +
+                             " is not finite (" + std::to_string(chunk[i]) + ")");
+      }
+    }
   }
   if (mode == DecodeMode::kOverwrite) {
     if (!out.empty()) std::memcpy(out.data(), payload.data(), payload.size());

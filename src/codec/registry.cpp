@@ -12,6 +12,7 @@
 #include "thinwire/codec/threshold.hpp"
 #include "thinwire/codec/topk.hpp"
 #include "thinwire/codec/wangni.hpp"
+#include "thinwire/core/spec.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -62,6 +63,10 @@ CodecChoice parse_codec(std::string_view text) {
   if (text.ends_with(kErrorFeedbackSuffix)) {
     choice.error_feedback = true;
     text.remove_suffix(kErrorFeedbackSuffix.size());
+  }
+  if (text.find(kErrorFeedbackSuffix) != std::string_view::npos) {
+    throw InvalidArgument("codec spec '" + clip_text(text) +
+                          "': '+ef' (error feedback) goes once, at the end of the spec");
   }
   Spec spec = Spec::parse(text);
   for (const CodecEntry& entry : kRegistry) {

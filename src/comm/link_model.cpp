@@ -38,26 +38,32 @@ LinkModel LinkModel::parse(std::string_view spec) {
   return model;
 }
 
+// Physical ranges, so that simulated times stay meaningful and finite over a whole run (a latency
+// of 1e300 s would overflow the clock into infinity): bandwidth from 1 bit/s to 1 Pbit/s, latency
+// up to an hour, overhead up to 1000 wire bytes per payload byte, packets up to 1 GB.
 void LinkModel::validate() const {
-  if (!(bandwidth_bits_per_s > 0) || !std::isfinite(bandwidth_bits_per_s)) {
-    throw InvalidArgument("link: bandwidth must be positive and finite, got " +
+  auto in = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
+  if (!in(bandwidth_bits_per_s, 1.0, 1e15) || !(bandwidth_bits_per_s > 0)) {
+    throw InvalidArgument("link: bandwidth must be in [1 bit/s, 1e15 bit/s], got " +
                           shortest(bandwidth_bits_per_s) + " bit/s");
   }
-  if (!(latency_s >= 0) || !std::isfinite(latency_s)) {
-    throw InvalidArgument("link: latency must be non-negative and finite, got " +
-                          shortest(latency_s) + " s");
+  if (!in(latency_s, 0.0, 3600.0)) {
+    throw InvalidArgument("link: latency must be in [0, 3600] s, got " + shortest(latency_s) +
+                          " s");
   }
-  if (!(overhead >= 1) || !std::isfinite(overhead)) {
-    throw InvalidArgument("link: overhead (wire bytes per payload byte) must be at least 1, got " +
-                          shortest(overhead));
+  if (!in(overhead, 1.0, 1000.0)) {
+    throw InvalidArgument(
+        "link: overhead (wire bytes per payload byte) must be in [1, 1000], got " +
+        shortest(overhead));
   }
   if (kind == LinkKind::kPacket) {
-    if (!(payload_bytes >= 1) || !std::isfinite(payload_bytes)) {
-      throw InvalidArgument("link: payload must be at least 1 byte, got " +
+    if (!in(payload_bytes, 1.0, 1e9)) {
+      throw InvalidArgument("link: payload must be in [1, 1e9] bytes, got " +
                             shortest(payload_bytes));
     }
-    if (!(header_bytes >= 0) || !std::isfinite(header_bytes)) {
-      throw InvalidArgument("link: header must be non-negative, got " + shortest(header_bytes));
+    if (!in(header_bytes, 0.0, 1e9)) {
+      throw InvalidArgument("link: header must be in [0, 1e9] bytes, got " +
+                            shortest(header_bytes));
     }
   }
 }

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "thinwire/core/error.hpp"
 
 namespace thinwire {
@@ -299,7 +301,14 @@ std::vector<std::byte> read_file_bytes(const std::filesystem::path& path) {
   if (!f) fail(name, "cannot open for reading: " + system_reason());
   std::vector<std::byte> bytes;
   constexpr std::size_t kChunk = std::size_t{1} << 20;
+  // A regular file ends; a device or a pipe (/dev/zero) may not, so its read is bounded.
+  struct stat info {};
+  const bool regular = ::fstat(::fileno(f.get()), &info) == 0 && S_ISREG(info.st_mode);
+  constexpr std::size_t kMaxStreamBytes = std::size_t{1} << 30;
   while (true) {
+    if (!regular && bytes.size() >= kMaxStreamBytes) {
+      fail(name, "more than 1 GiB read from a device or pipe (copy it into a regular file)");
+    }
     const std::size_t old = bytes.size();
     bytes.resize(old + kChunk);
     const std::size_t got = std::fread(bytes.data() + old, 1, kChunk, f.get());

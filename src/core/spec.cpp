@@ -44,7 +44,7 @@ double parse_with_unit(std::string_view text, const std::array<Unit, N>& units,
       return value * unit.scale;
     }
   }
-  throw InvalidArgument(std::string(what) + ": cannot read '" + std::string(text) + "'");
+  throw InvalidArgument(std::string(what) + ": cannot read '" + clip_text(text) + "'");
 }
 
 }  // namespace
@@ -55,8 +55,10 @@ double parse_double(std::string_view text, std::string_view what) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
-    throw InvalidArgument(std::string(what) + ": expected a number, got '" + std::string(text) +
-                          "'");
+    const bool too_big = ec == std::errc::result_out_of_range || (ptr == end && !text.empty());
+    throw InvalidArgument(std::string(what) + ": expected a " +
+                          (too_big ? "finite number (magnitude below 1.8e308)" : "number") +
+                          ", got '" + clip_text(text) + "'");
   }
   return value;
 }
@@ -66,11 +68,23 @@ std::int64_t parse_int(std::string_view text, std::string_view what) {
   std::int64_t value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec == std::errc::result_out_of_range) {
+    throw InvalidArgument(std::string(what) + ": out of range [-2^63, 2^63-1], got '" +
+                          clip_text(text) + "'");
+  }
   if (text.empty() || ec != std::errc() || ptr != end) {
-    throw InvalidArgument(std::string(what) + ": expected an integer, got '" + std::string(text) +
+    throw InvalidArgument(std::string(what) + ": expected an integer, got '" + clip_text(text) +
                           "'");
   }
   return value;
+}
+
+std::string clip_text(std::string_view text, std::size_t max_chars) {
+  if (text.size() <= max_chars) return std::string(text);
+  // Cut at a UTF-8 character boundary so the line stays valid text.
+  std::size_t cut = max_chars;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "\u2026";
 }
 
 Spec Spec::parse(std::string_view text) {
@@ -81,7 +95,7 @@ Spec Spec::parse(std::string_view text) {
                    trim(text.substr(0, colon)));
   spec.name_ = std::string(trim(text.substr(0, colon)));
   if (spec.name_.empty()) {
-    throw InvalidArgument("spec '" + std::string(text) + "': missing a name before ':'");
+    throw InvalidArgument("spec '" + clip_text(text) + "': missing a name before ':'");
   }
   return spec;
 }
@@ -155,7 +169,7 @@ bool Spec::get_bool(std::string_view key, bool fallback) {
   if (value == nullptr) return fallback;
   if (*value == "1" || *value == "true" || *value == "on" || *value == "yes") return true;
   if (*value == "0" || *value == "false" || *value == "off" || *value == "no") return false;
-  fail(key, "must be true or false, got '" + *value + "'");
+  fail(key, "must be true or false, got '" + clip_text(*value) + "'");
 }
 
 std::string Spec::get_choice(std::string_view key, std::string_view fallback,
@@ -169,7 +183,7 @@ std::string Spec::get_choice(std::string_view key, std::string_view fallback,
     if (!list.empty()) list += "|";
     list += choice;
   }
-  fail(key, "must be one of " + list + ", got '" + value + "'");
+  fail(key, "must be one of " + list + ", got '" + clip_text(value) + "'");
 }
 
 double Spec::get_bandwidth_bits_per_s(std::string_view key, double fallback) {
@@ -194,7 +208,7 @@ double Spec::get_bytes(std::string_view key, double fallback) {
 void Spec::finish() const {
   for (const auto& [key, value] : params_) {
     if (!used_.contains(key)) {
-      throw InvalidArgument(name_ + ": unknown parameter '" + key + "'");
+      throw InvalidArgument(name_ + ": unknown parameter '" + clip_text(key) + "'");
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "file_io.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -17,10 +19,28 @@ struct FileCloser {
 };
 using File = std::unique_ptr<std::FILE, FileCloser>;
 
+// A regular file ends; a device or a pipe (/dev/zero) may not, so its read is bounded, and so is
+// what a gzip stream expands to (a small "bomb" can claim terabytes).
+constexpr std::size_t kMaxStreamBytes = std::size_t{1} << 30;
+
+// Half of this machine's memory: the most a decompressed file may take.
+std::size_t max_inflated_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return std::size_t{1} << 36;
+  return static_cast<std::size_t>(pages) / 2 * static_cast<std::size_t>(page);
+}
+
 std::string read_plain(std::FILE* f, const std::string& path) {
   std::string bytes;
   char buffer[1 << 16];
+  struct stat info {};
+  const bool regular = ::fstat(::fileno(f), &info) == 0 && S_ISREG(info.st_mode);
   for (;;) {
+    if (!regular && bytes.size() >= kMaxStreamBytes) {
+      throw IoError(path +
+                    ": more than 1 GiB read from a device or pipe (copy it into a regular file)");
+    }
     const std::size_t got = std::fread(buffer, 1, sizeof buffer, f);
     bytes.append(buffer, got);
     if (got < sizeof buffer) break;
@@ -40,12 +60,17 @@ std::string read_gzip(std::FILE* f, const std::string& path) {
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
   zs.avail_in = static_cast<uInt>(compressed.size());
   std::string out;
+  const std::size_t max_out = max_inflated_bytes();
   char buffer[1 << 16];
   for (;;) {
     zs.next_out = reinterpret_cast<Bytef*>(buffer);
     zs.avail_out = sizeof buffer;
     const int rc = inflate(&zs, Z_NO_FLUSH);
     out.append(buffer, sizeof buffer - zs.avail_out);
+    if (out.size() > max_out) {
+      throw IoError(path + ": gzip data expands to more than half of this machine's memory (" +
+                    std::to_string(max_out >> 20) + " MiB)");
+    }
     if (rc == Z_STREAM_END) {
       if (zs.avail_in == 0) break;
       // Concatenated gzip members are one file to gunzip; decode the next member.

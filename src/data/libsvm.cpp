@@ -10,6 +10,7 @@
 
 #include "file_io.hpp"
 #include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
 
 namespace thinwire::data {
 namespace {
@@ -34,7 +35,7 @@ class LineParser {
     const char* end = digits.data() + digits.size();
     const auto [ptr, ec] = std::from_chars(digits.data(), end, value);
     if (digits.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
-      fail("bad " + std::string(what) + " '" + std::string(token) + "'");
+      fail("bad " + std::string(what) + " '" + clip_text(token) + "'");
     }
     return value;
   }
@@ -44,7 +45,7 @@ class LineParser {
     const char* end = token.data() + token.size();
     const auto [ptr, ec] = std::from_chars(token.data(), end, value);
     if (token.empty() || ec != std::errc() || ptr != end) {
-      fail("bad feature index '" + std::string(token) + "' in '" + std::string(item) + "'");
+      fail("bad feature index '" + clip_text(token) + "' in '" + clip_text(item) + "'");
     }
     return value;
   }
@@ -103,9 +104,12 @@ ParsedText parse_text(std::string_view text, const std::string& source,
                       const LibsvmOptions& options) {
   constexpr std::uint64_t kMaxIndex = std::numeric_limits<StorageIndex>::max();
   if (options.num_features > kMaxIndex) {
-    throw InvalidArgument(source + ": num_features too large (" +
-                          std::to_string(options.num_features) + ")");
+    throw InvalidArgument(source + ": features=" + std::to_string(options.num_features) +
+                          " is above the limit " + std::to_string(kMaxIndex));
   }
+  // Without features=N the file sets the dimension: a stray huge index must not size a model of
+  // billions of parameters (and exhaust memory), so it is bounded and named with its line.
+  constexpr std::uint64_t kMaxImplicitFeatures = std::uint64_t{1} << 24;
   ParsedText parsed;
   parsed.source = source;
   std::vector<StorageIndex>& outer = parsed.outer;
@@ -136,11 +140,11 @@ ParsedText parse_text(std::string_view text, const std::string& source,
       line.remove_prefix(len);
       if (first) {
         if (token.find(':') != std::string_view::npos) {
-          p.fail("line starts with '" + std::string(token) + "', expected a label first");
+          p.fail("line starts with '" + clip_text(token) + "', expected a label first");
         }
         const double label = p.number(token, "label");
         if (std::fabs(label) > std::numeric_limits<float>::max()) {
-          p.fail("label '" + std::string(token) + "' is out of float range");
+          p.fail("label '" + clip_text(token) + "' is out of float range");
         }
         labels.push_back(label);
         parsed.label_lines.push_back(line_no);
@@ -149,7 +153,7 @@ ParsedText parse_text(std::string_view text, const std::string& source,
       }
       const std::size_t colon = token.find(':');
       if (colon == std::string_view::npos) {
-        p.fail("expected INDEX:VALUE, got '" + std::string(token) + "' (missing ':')");
+        p.fail("expected INDEX:VALUE, got '" + clip_text(token) + "' (missing ':')");
       }
       if (!seen_feature && token.substr(0, colon) == "qid") {
         seen_feature = true;  // a ranking query id; only right after the label
@@ -157,13 +161,21 @@ ParsedText parse_text(std::string_view text, const std::string& source,
       }
       seen_feature = true;
       const std::uint64_t index = p.index(token.substr(0, colon), token);
-      if (index == 0)
-        p.fail("feature index 0 in '" + std::string(token) + "' (indices are 1-based)");
+      if (index == 0) p.fail("feature index 0 in '" + clip_text(token) + "' (indices are 1-based)");
       if (index <= previous) {
         p.fail("feature index " + std::to_string(index) + " after " + std::to_string(previous) +
                " (indices must be strictly increasing)");
       }
-      if (index > kMaxIndex) p.fail("feature index " + std::to_string(index) + " is too large");
+      if (index > kMaxIndex) {
+        p.fail("feature index " + std::to_string(index) + " is too large (the limit is " +
+               std::to_string(kMaxIndex) + ")");
+      }
+      if (options.num_features == 0 && index > kMaxImplicitFeatures) {
+        p.fail("feature index " + std::to_string(index) + " is above " +
+               std::to_string(kMaxImplicitFeatures) +
+               " (2^24), the most read without a width; give the width with "
+               "libsvm:path=FILE,features=N if it is right");
+      }
       if (options.num_features != 0 && index > options.num_features) {
         p.fail("feature index " + std::to_string(index) + " exceeds the " +
                std::to_string(options.num_features) + " features expected");

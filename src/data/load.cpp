@@ -91,7 +91,17 @@ std::vector<double> parse_class_list(const std::string& text, const std::string&
 }  // namespace
 
 TrainTest load_dataset(std::string_view text) {
-  Spec spec = is_libsvm_path(text) && text.find('=') == std::string_view::npos
+  // "libsvm:FILE[,key=value...]" is the natural spelling of "libsvm:path=FILE[,...]".
+  std::string natural;
+  if (text.starts_with("libsvm:")) {
+    const std::string_view rest = text.substr(7);
+    const std::string_view first = rest.substr(0, rest.find(','));
+    if (!first.empty() && first.find('=') == std::string_view::npos) {
+      natural = "libsvm:path=" + std::string(rest);
+    }
+  }
+  Spec spec = !natural.empty() ? Spec::parse(natural)
+              : is_libsvm_path(text) && text.find('=') == std::string_view::npos
                   ? Spec::parse("libsvm:path=" + std::string(text))
                   : Spec::parse(text);
   const std::string& source = spec.name();

@@ -34,6 +34,13 @@ double signal_sd(Vector w, const std::vector<Vector>& reflections, const Vector&
 
 Dataset make_synthetic(const SyntheticOptions& o) {
   if (o.n == 0 || o.d == 0) throw InvalidArgument("synthetic: n and d must be positive");
+  // The features are one dense n x d float matrix: bounded so that a typo is an error, not an
+  // attempt to allocate terabytes.
+  constexpr std::size_t kMaxElements = std::size_t{1} << 28;
+  if (o.n > kMaxElements || o.d > (std::size_t{1} << 24) || o.n * o.d > kMaxElements) {
+    throw InvalidArgument("synthetic: n x d must be at most 2^28 values (d at most 2^24), got n=" +
+                          std::to_string(o.n) + ", d=" + std::to_string(o.d));
+  }
   if (!(o.cond >= 1.0) || !std::isfinite(o.cond)) {
     throw InvalidArgument("synthetic: cond must be a finite number >= 1, got " +
                           std::to_string(o.cond));

@@ -60,8 +60,13 @@ std::vector<std::size_t> parse_hidden_sizes(std::string_view text) {
     const std::size_t x = std::min(text.find('x', begin), text.size());
     const std::int64_t h = parse_int(text.substr(begin, x - begin), "mlp: hidden");
     if (h <= 0) {
-      throw InvalidArgument("mlp: hidden layer sizes must be positive, got '" + std::string(text) +
+      throw InvalidArgument("mlp: hidden layer sizes must be positive, got '" + clip_text(text) +
                             "'");
+    }
+    // Bounded so that the parameter count cannot overflow (the engine bounds the total).
+    if (h > (std::int64_t{1} << 24) || sizes.size() >= 64) {
+      throw InvalidArgument("mlp: at most 64 hidden layers of at most 2^24 units, got '" +
+                            clip_text(text) + "'");
     }
     sizes.push_back(static_cast<std::size_t>(h));
     begin = x + 1;

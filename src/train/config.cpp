@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "thinwire/codec/registry.hpp"
+#include "thinwire/core/array_file.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/spec.hpp"
 #include "thinwire/tune/cost_model.hpp"
@@ -35,7 +36,8 @@ constexpr std::array kFields{
                 "codec of what is sent, +ef for error feedback (default: 4-bit QSGD; identity for "
                 "local-sgd)"},
     ConfigField{"downlink-codec", "SPEC", "codec of the parameter server's model broadcast"},
-    ConfigField{"topology", "SPEC", "gossip graph: ring, torus, hypercube, complete, star, random"},
+    ConfigField{"topology", "SPEC",
+                "gossip graph: ring, torus[:rows=R], hypercube, complete, star, regular:d=D"},
     ConfigField{"tuner", "SPEC",
                 "codec level per iteration: fixed, schedule:T=LEVEL,..., dynamic (the level "
                 "with the largest predicted decrease per unit of the iteration's cost, "
@@ -66,7 +68,8 @@ constexpr std::array kFields{
     ConfigField{"checkpoint-every", "INT", "iterations between checkpoints (0: only at the end)"},
     ConfigField{"resume", "BOOL", "continue from the latest checkpoint in --checkpoint"},
     ConfigField{"on-nonfinite", "error|skip",
-                "a non-finite loss or gradient stops the run (error) or skips that step (skip)"},
+                "a non-finite loss, gradient or model stops the run (error) or rolls that step "
+                "back on every rank (skip)"},
     ConfigField{"save-model", "FILE", "write the final model here (.npy or .f32)"},
 };
 
@@ -173,9 +176,18 @@ bool parse_bool(std::string_view text, std::string_view flag) {
   fail_field(flag, "expected true or false, got '" + std::string(text) + "'");
 }
 
+// Counts and sizes stay below 2^40 so that products such as batch size x workers (at most 4096)
+// cannot overflow 64 bits; the seed may use the whole non-negative int64 range.
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 40;
+
 std::uint64_t parse_count(std::string_view text, std::string_view flag) {
+  const bool seed = flag == "seed";
   const std::int64_t v = parse_int(text, "--" + std::string(flag));
-  if (v < 0) fail_field(flag, "must be >= 0, got " + std::string(text));
+  const std::uint64_t limit = seed ? std::uint64_t{INT64_MAX} : kMaxCount;
+  if (v < 0 || static_cast<std::uint64_t>(v) > limit) {
+    fail_field(flag, std::string("must be in [0, ") + (seed ? "2^63-1" : "2^40") + "], got " +
+                         clip_text(text));
+  }
   return static_cast<std::uint64_t>(v);
 }
 
@@ -190,6 +202,54 @@ std::string format_double(double v) {
 std::string toml_location(const toml::source_region& region, const std::string& source) {
   return source + ":" + std::to_string(region.begin.line) + ":" +
          std::to_string(region.begin.column);
+}
+
+// A thinwire configuration is one flat table, but toml++ recurses once per part of a dotted key:
+// a key of 100,000 parts would overflow the stack. Dots outside strings and comments are bounded
+// per line before the text reaches the parser (a flat configuration needs a handful).
+constexpr std::size_t kMaxDotsPerLine = 64;
+constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;
+
+void check_toml_shape(std::string_view text, const std::string& source) {
+  std::size_t line = 1;
+  std::size_t dots = 0;
+  char quote = 0;          // inside a basic (") or literal (') string
+  bool multiline = false;  // a """ or ''' string
+  bool comment = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '\n') {
+      ++line;
+      dots = 0;
+      comment = false;
+      if (!multiline) quote = 0;
+      continue;
+    }
+    if (comment) continue;
+    if (quote != 0) {
+      if (quote == '"' && ch == '\\') {
+        ++i;  // an escaped character, possibly a quote
+      } else if (ch == quote && !multiline) {
+        quote = 0;
+      } else if (ch == quote && text.substr(i, 3) == std::string(3, quote)) {
+        quote = 0;
+        multiline = false;
+        i += 2;
+      }
+      continue;
+    }
+    if (ch == '#') {
+      comment = true;
+    } else if (ch == '"' || ch == '\'') {
+      quote = ch;
+      multiline = text.substr(i, 3) == std::string(3, ch);
+      if (multiline) i += 2;
+    } else if (ch == '.' && ++dots > kMaxDotsPerLine) {
+      throw InvalidArgument(source + ":" + std::to_string(line) +
+                            ": nested too deeply (more than " + std::to_string(kMaxDotsPerLine) +
+                            " dotted key parts on one line; a thinwire configuration is flat)");
+    }
+  }
 }
 
 bool is_gossip(std::string_view sync) { return sync == "gossip" || sync.starts_with("gossip:"); }
@@ -266,6 +326,13 @@ void resolve(TrainConfig& c) {
     fail_field("local-steps", "sgd synchronizes every step; use local-sgd or qlocal-sgd");
   }
   if (c.resume && c.checkpoint.empty()) fail_field("resume", "needs --checkpoint DIR");
+  if (!c.save_model.empty()) {
+    try {
+      (void)array_format_for(c.save_model);  // before training, not after it
+    } catch (const InvalidArgument& e) {
+      fail_field("save-model", e.what());
+    }
+  }
   if (c.checkpoint_every > 0 && c.checkpoint.empty()) {
     fail_field("checkpoint-every", "needs --checkpoint DIR");
   }
@@ -425,6 +492,10 @@ std::string to_toml(const TrainConfig& config) {
 }
 
 void apply_toml(TrainConfig& config, std::string_view text, const std::string& source) {
+  if (text.size() > kMaxConfigBytes) {
+    throw InvalidArgument(source + ": larger than 1 MiB (not a thinwire configuration)");
+  }
+  check_toml_shape(text, source);
   toml::table table;
   try {
     table = toml::parse(text, source);
@@ -471,11 +542,18 @@ void apply_toml(TrainConfig& config, std::string_view text, const std::string& s
 }
 
 void apply_toml_file(TrainConfig& config, const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw InvalidArgument(path.string() + ": is a directory, not a configuration file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path.string() + ": cannot open the configuration file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  apply_toml(config, text.str(), path.string());
+  // A bounded read: /dev/zero or a huge file must not exhaust memory.
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) throw IoError(path.string() + ": cannot read the configuration file");
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  apply_toml(config, text, path.string());
 }
 
 }  // namespace thinwire::train

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -48,6 +49,9 @@ TrainSetup prepare(TrainConfig config, int world_size) {
   if (!config.test_data.empty()) {
     setup.test = for_flag("test-data", [&] { return data::load_dataset(config.test_data).train; });
   }
+  if (setup.train.rows() == 0) {
+    throw InvalidArgument("--data: the training set has no examples (an empty file?)");
+  }
   if (setup.train.rows() < m) {
     throw InvalidArgument("--workers: " + std::to_string(world_size) + " workers for " +
                           std::to_string(setup.train.rows()) + " training examples");
@@ -59,6 +63,14 @@ TrainSetup prepare(TrainConfig config, int world_size) {
   }
   setup.problem =
       for_flag("problem", [&] { return problem::make_problem(config.problem, setup.train); });
+  // Every worker holds a model, a gradient and optimizer state of this size (and the data set
+  // bounds its width): beyond 2^28 parameters (1 GiB each) a run is a mistake, not a job.
+  constexpr std::size_t kMaxParameters = std::size_t{1} << 28;
+  if (setup.problem->dim() > kMaxParameters) {
+    throw InvalidArgument("--problem: the model has " + std::to_string(setup.problem->dim()) +
+                          " parameters, more than the limit 2^28 (smaller hidden layers, or "
+                          "fewer features or classes)");
+  }
   if (!setup.test.empty() && setup.problem->is_classifier() &&
       setup.test.num_classes() > setup.problem->shape().classes) {
     throw InvalidArgument("--test-data: the test set has more classes than the training set");
@@ -76,9 +88,10 @@ TrainSetup prepare(TrainConfig config, int world_size) {
     });
   }
   (void)for_flag("link", [&] { return comm::LinkModel::parse(config.link); });
+  std::optional<CheckpointManifest> manifest;
   if (config.resume) {
     // Found here, before any thread or process starts, a mismatch is a usage error.
-    const std::optional<CheckpointManifest> manifest = read_manifest(config.checkpoint);
+    manifest = read_manifest(config.checkpoint);
     if (!manifest) {
       throw IoError("--resume: no checkpoint in " + config.checkpoint + " (" +
                     manifest_path(config.checkpoint).string() + " is missing)");
@@ -94,15 +107,30 @@ TrainSetup prepare(TrainConfig config, int world_size) {
   if (config.batch_size == 0) {
     setup.steps_per_epoch = 1;
   } else {
+    // Both factors are bounded when parsed (2^40 and 4096), so the product cannot overflow; a
+    // batch larger than the data set is one step per epoch, never zero.
     const std::uint64_t global_batch = config.batch_size * m;
-    setup.steps_per_epoch = (n + global_batch - 1) / global_batch;
+    setup.steps_per_epoch = std::max<std::uint64_t>(1, (n + global_batch - 1) / global_batch);
   }
   if (config.iterations > 0) {
     setup.total_iterations = config.iterations;
   } else {
     const double steps = std::ceil(config.epochs * static_cast<double>(setup.steps_per_epoch));
-    if (steps > 1e15) throw InvalidArgument("--epochs: too many iterations");
+    if (steps > 1099511627776.0) {  // 2^40, the bound of --iterations
+      char epochs[32];
+      std::snprintf(epochs, sizeof epochs, "%g", config.epochs);
+      throw InvalidArgument("--epochs: " + std::string(epochs) + " epochs of " +
+                            std::to_string(setup.steps_per_epoch) +
+                            " steps are more than 2^40 iterations");
+    }
     setup.total_iterations = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(steps));
+  }
+  if (manifest && manifest->iteration > setup.total_iterations) {
+    throw InvalidArgument(
+        std::string(config.iterations > 0 ? "--iterations" : "--epochs") + ": the checkpoint in " +
+        config.checkpoint + " is at iteration " + std::to_string(manifest->iteration) +
+        ", past this run's " + std::to_string(setup.total_iterations) +
+        " iterations (resume with --iterations >= " + std::to_string(manifest->iteration) + ")");
   }
   setup.config = std::move(config);
   return setup;

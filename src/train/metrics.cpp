@@ -1,5 +1,6 @@
 #include "thinwire/train/metrics.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,7 +40,14 @@ MetricsLog MetricsLog::create(const std::filesystem::path& path, const nlohmann:
 
 MetricsLog MetricsLog::resume(const std::filesystem::path& path, const nlohmann::json& config,
                               std::uint64_t iteration) {
-  if (!std::filesystem::exists(path)) return create(path, config);
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) return create(path, config);
+  // Only a regular file is cut back and replaced atomically. A device, a pipe or a socket is
+  // written through (it cannot be re-read); a symlink is followed, so the file it names is
+  // replaced and the link stays.
+  std::error_code ec;
+  const fs::path target = fs::is_symlink(fs::symlink_status(path, ec)) ? fs::canonical(path) : path;
+  if (!fs::is_regular_file(fs::status(target, ec))) return create(path, config);
   const std::vector<nlohmann::json> lines = read_metrics(path, /*allow_torn_tail=*/true);
   std::string kept;
   for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -49,8 +57,8 @@ MetricsLog MetricsLog::resume(const std::filesystem::path& path, const nlohmann:
     if (keep) kept += line.dump() + "\n";
   }
   if (lines.empty()) kept = nlohmann::json{{"config", config}}.dump() + "\n";
-  write_file_atomic(path, std::as_bytes(std::span(kept.data(), kept.size())));
-  return MetricsLog(path, open_or_throw(path, "ab"));
+  write_file_atomic(target, std::as_bytes(std::span(kept.data(), kept.size())));
+  return MetricsLog(path, open_or_throw(target, "ab"));
 }
 
 MetricsLog::MetricsLog(MetricsLog&& other) noexcept
@@ -72,19 +80,41 @@ MetricsLog::~MetricsLog() {
 void MetricsLog::write(const nlohmann::json& record) { put_line(file_, path_, record); }
 
 void MetricsLog::sync() {
-  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
+  // fsync is for files on disk: /dev/null, a pipe or a terminal cannot be synced (EINVAL).
+  struct stat info {};
+  const bool regular = ::fstat(::fileno(file_), &info) == 0 && S_ISREG(info.st_mode);
+  if (std::fflush(file_) != 0 || (regular && ::fsync(::fileno(file_)) != 0)) {
     throw IoError(path_.string() + ": sync failed: " + std::strerror(errno));
   }
 }
 
 std::vector<nlohmann::json> read_metrics(const std::filesystem::path& path, bool allow_torn_tail) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw IoError(path.string() + ": is a directory, not a metrics file");
+  }
   std::ifstream in(path);
   if (!in) throw IoError(path.string() + ": cannot open the metrics file");
   std::vector<nlohmann::json> lines;
   std::string line;
   std::size_t number = 0;
   std::size_t bad_line = 0;
-  while (std::getline(in, line)) {
+  // Records are a few hundred bytes; a longer line (or /dev/zero) is not a metrics file, and is
+  // reported instead of being read until memory runs out.
+  constexpr std::size_t kMaxLine = std::size_t{1} << 20;
+  auto next_line = [&] {
+    line.clear();
+    for (int ch = in.get(); ch != EOF; ch = in.get()) {
+      if (ch == '\n') return true;
+      if (line.size() == kMaxLine) {
+        throw IoError(path.string() + ":" + std::to_string(number + 1) +
+                      ": line longer than 1 MiB (not a thinwire metrics file)");
+      }
+      line.push_back(static_cast<char>(ch));
+    }
+    return !line.empty();
+  };
+  while (next_line()) {
     ++number;
     if (line.empty()) continue;
     if (bad_line != 0) break;  // a malformed line that is not the last one

@@ -12,12 +12,14 @@
 #include "thinwire/comm/counting.hpp"
 #include "thinwire/core/array_file.hpp"
 #include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
 #include "thinwire/data/sampler.hpp"
 #include "thinwire/train/algorithm.hpp"
 #include "thinwire/train/checkpoint.hpp"
 #include "thinwire/train/control.hpp"
 #include "thinwire/train/engine.hpp"
 #include "thinwire/train/metrics.hpp"
+#include "thinwire/train/outputs.hpp"
 #include "thinwire/train/state_file.hpp"
 #include "thinwire/tune/cost_model.hpp"
 
@@ -116,6 +118,12 @@ class Worker {
   }
 
   TrainSummary run() {
+    agree_on_configuration();
+    if (!config_.checkpoint.empty()) {
+      prepare_checkpoint_directory(config_.checkpoint,
+                                   rank_ == kRoot ? &checkpoint_lock_ : nullptr);
+    }
+    if (rank_ == kRoot) check_outputs(config_);
     const std::uint64_t total = setup_.total_iterations;
     std::uint64_t t = config_.resume ? restore() : 0;
     summary_.resumed_from = t;
@@ -125,7 +133,23 @@ class Worker {
 
     for (; t < total; ++t) {
       compute_gradient(t);
-      const StepComm c = algorithm_->step(t, model_, grad_, step_valid_);
+      const bool skip = config_.on_nonfinite == NonFinitePolicy::kSkip;
+      if (skip) take_snapshot();
+      StepComm c;
+      try {
+        c = algorithm_->step(t, model_, grad_, step_valid_);
+      } catch (const InvalidArgument& e) {
+        // The configuration was checked before training: this is about the values (a codec
+        // refusing a non-finite model or change), so say where and what to do.
+        throw Error("iteration " + std::to_string(t + 1) + ", rank " + std::to_string(rank_) +
+                    ": " + e.what() + nonfinite_hint());
+      }
+      if (skip) {
+        roll_back_if_nonfinite();
+      } else if (!all_finite(model_)) {
+        throw Error("non-finite model after iteration " + std::to_string(t + 1) + " on rank " +
+                    std::to_string(rank_) + nonfinite_hint());
+      }
       counters_.identity_bytes += static_cast<double>(c.identity_bytes);
       counters_.comm_s += c.sent.seconds;
       counters_.identity_s += c.identity_seconds;
@@ -151,6 +175,15 @@ class Worker {
         sampler_ ? data::Batch::of(train, sampler_->batch(t)) : data::Batch::of(train, shard);
     double loss = problem_->loss_and_gradient(model_, batch, grad_);
     step_valid_ = std::isfinite(loss) && all_finite(grad_);
+    const bool skip = config_.on_nonfinite == NonFinitePolicy::kSkip;
+    if (step_valid_ && skip && !within_headroom()) {
+      // Taken, this step would push the model towards overflow inside the algorithm (a local
+      // update, a codec's input) where it cannot be rolled back: skip it like a non-finite one.
+      std::fill(grad_.begin(), grad_.end(), 0.0f);
+      counters_.skipped += 1;
+      step_valid_ = false;
+      return;
+    }
     if (!step_valid_) {
       if (config_.on_nonfinite == NonFinitePolicy::kError) {
         throw Error("non-finite " + std::string(std::isfinite(loss) ? "gradient" : "loss") +
@@ -169,6 +202,80 @@ class Worker {
     }
     counters_.loss_sum += loss;
     counters_.loss_count += 1;
+  }
+
+  // Whether model - lr * (momentum-accumulated) gradient stays far from float overflow: the
+  // largest step heavy-ball momentum μ can build from gradients this size is lr·g/(1-μ). The
+  // bound 1e30 leaves a factor of 3e8 below FLT_MAX for sums over workers and codec scales.
+  [[nodiscard]] bool within_headroom() const {
+    constexpr double kHeadroom = 1e30;
+    double model_max = 0;
+    double grad_max = 0;
+    for (float x : model_) model_max = std::max(model_max, static_cast<double>(std::fabs(x)));
+    for (float g : grad_) grad_max = std::max(grad_max, static_cast<double>(std::fabs(g)));
+    const double step =
+        config_.lr * (grad_max + config_.weight_decay * model_max) / (1.0 - config_.momentum);
+    return model_max + step < kHeadroom;
+  }
+
+  static std::string nonfinite_hint() {
+    return " (the model or what it sends became non-finite, most likely because the step size is "
+           "too large for this problem: lower --lr, or pass --on-nonfinite skip to roll such "
+           "steps back)";
+  }
+
+  // Every rank must run the same configuration (MPI ranks parse their own command lines): rank 0
+  // compares each rank's resolved settings, model size and data size with its own.
+  void agree_on_configuration() {
+    // The settings first (so a differing flag is named rather than its consequence), then what
+    // they led to on this rank: the model size and the number of training examples.
+    const nlohmann::json mine = nlohmann::json::array(
+        {to_json(config_),
+         {{"(model parameters)", model_.size()}, {"(training examples)", setup_.train.rows()}}});
+    const std::string text = mine.dump();
+    const std::vector<comm::Bytes> all =
+        control_.gather(std::as_bytes(std::span(text.data(), text.size())));
+    if (rank_ != kRoot) return;
+    for (std::size_t r = 1; r < all.size(); ++r) {
+      const nlohmann::json theirs = nlohmann::json::parse(
+          std::string(reinterpret_cast<const char*>(all[r].data()), all[r].size()), nullptr, false);
+      for (std::size_t part = 0; part < mine.size(); ++part) {
+        const nlohmann::json& their_part =
+            theirs.is_array() && theirs.size() == mine.size() ? theirs[part] : nlohmann::json();
+        for (const auto& [key, value] : mine[part].items()) {
+          const nlohmann::json other = their_part.is_object() && their_part.contains(key)
+                                           ? their_part[key]
+                                           : nlohmann::json("(missing)");
+          if (other == value) continue;
+          const std::string name = part == 0 ? "--" + key : key;
+          throw InvalidArgument("ranks disagree on the configuration: " + name + " is " +
+                                clip_text(value.dump(), 100) + " on rank 0 but " +
+                                clip_text(other.dump(), 100) + " on rank " + std::to_string(r) +
+                                " (start every rank with the same flags and files)");
+        }
+      }
+    }
+  }
+
+  // Under --on-nonfinite skip: the state before the step, restored when the step would leave a
+  // non-finite model on any rank (all ranks roll back together so they stay in step).
+  void take_snapshot() {
+    snapshot_model_.assign(model_.begin(), model_.end());
+    snapshot_ = StateBundle();
+    algorithm_->save(snapshot_);
+    if (algorithm_->tuner() != nullptr) snapshot_tuner_ = algorithm_->tuner()->save_state();
+  }
+
+  void roll_back_if_nonfinite() {
+    const double bad = all_finite(model_) ? 0.0 : 1.0;
+    const std::vector<double> sum = control_.sum_to_root(std::span(&bad, 1));
+    const std::byte verdict{static_cast<unsigned char>(rank_ == kRoot && sum[0] > 0 ? 1 : 0)};
+    const comm::Bytes any = control_.broadcast(std::span(&verdict, 1));
+    if (any.empty() || any[0] == std::byte{0}) return;
+    model_ = snapshot_model_;
+    algorithm_->load(snapshot_);
+    if (algorithm_->tuner() != nullptr) algorithm_->tuner()->load_state(snapshot_tuner_);
+    if (step_valid_) counters_.skipped += 1;  // a zeroed gradient was counted already
   }
 
   [[nodiscard]] double clock_now() const {
@@ -442,6 +549,10 @@ class Worker {
   double weight_ = 1.0;
   std::uint64_t eval_period_ = 1;
   bool step_valid_ = true;
+  std::vector<float> snapshot_model_;
+  StateBundle snapshot_;
+  std::string snapshot_tuner_;
+  CheckpointLock checkpoint_lock_;
   Counters counters_;
   std::optional<MetricsLog> metrics_;
   Clock::time_point start_;

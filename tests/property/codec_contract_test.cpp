@@ -326,6 +326,31 @@ TEST_P(CodecContract, RejectsNonFiniteInput) {
   }
 }
 
+// One finiteness rule for encode and decode (issue 22): a payload holding an infinity or NaN bit
+// pattern where a float could be (any 4-byte window) is refused with CorruptMessage, or decodes to
+// finite values; a decoder never hands out what its encoder would have refused.
+TEST_P(CodecContract, DecodeNeverYieldsNonFinite) {
+  const MessageView view = parse_message(message_);
+  const std::size_t start = kHeaderBytes + view.params.size();
+  const std::size_t payload = view.payload.size();
+  if (payload < 4 || view.header.elements > kMaxUnverifiedElements) return;
+  for (std::uint32_t bits : {0x7F800000U, 0xFF800000U, 0x7FC00000U}) {
+    for (std::size_t at : positions(payload - 3, 64, 1)) {
+      std::vector<std::byte> msg = message_;
+      for (std::size_t i = 0; i < 4; ++i) {
+        msg[start + at + i] = static_cast<std::byte>((bits >> (8 * i)) & 0xFF);
+      }
+      std::vector<float> out(view.header.elements, 0.0f);
+      try {
+        decode_unverified(msg, out, DecodeMode::kOverwrite);
+      } catch (const CorruptMessage&) {
+        continue;
+      }
+      for (float x : out) ASSERT_TRUE(std::isfinite(x)) << "pattern " << bits << " at " << at;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(ExampleSpecs, CodecContract, ::testing::ValuesIn(all_cases()), case_name);
 
 }  // namespace

@@ -72,6 +72,9 @@ class Codec {
   // Upper bound on the size of any message for a d-element vector, header included; known before
   // encoding so that buffers can be allocated once.
   [[nodiscard]] virtual std::size_t max_encoded_bytes(std::size_t d) const = 0;
+  // Lower bound on the payload of any valid message of d elements (0 when a codec cannot bound
+  // it, e.g. a sparse one): checked before a decoder allocates d floats for a claimed count.
+  [[nodiscard]] virtual std::uint64_t min_payload_bytes(std::uint64_t /*d*/) const { return 0; }
 
   // Encodes v into out (at least max_encoded_bytes(v.size()) bytes); returns the message size.
   // Throws InvalidArgument for non-finite input.

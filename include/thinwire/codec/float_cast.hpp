@@ -50,6 +50,9 @@ class FloatCastCodec final : public Codec {
     return {.lossless = false, .unbiased = false, .deterministic = true};
   }
   [[nodiscard]] std::size_t max_encoded_bytes(std::size_t d) const override;
+  [[nodiscard]] std::uint64_t min_payload_bytes(std::uint64_t d) const override {
+    return d > UINT64_MAX / 2 ? UINT64_MAX : 2 * d;  // saturating: d comes from a header
+  }
   std::size_t encode_into(std::span<const float> v, const EncodeContext& ctx,
                           std::span<std::byte> out) const override;
   void decode_payload(std::span<const std::byte> payload, std::span<float> out,

@@ -64,4 +64,8 @@ class Spec {
 [[nodiscard]] double parse_double(std::string_view text, std::string_view what);
 [[nodiscard]] std::int64_t parse_int(std::string_view text, std::string_view what);
 
+// `text` for an error message: at most `max_chars` bytes, then "…" when it was longer, so that a
+// 100 MB token never becomes a 100 MB error line.
+[[nodiscard]] std::string clip_text(std::string_view text, std::size_t max_chars = 200);
+
 }  // namespace thinwire

@@ -1,7 +1,5 @@
 """2-process torch.distributed tests (Gloo, CPU) of thinwire.torch: the DDP hook and the
 quantized local-SGD averager. Workers are in ddp_workers.py."""
-import time
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -9,37 +7,17 @@ dist = pytest.importorskip("torch.distributed")
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("torch.distributed with Gloo is not available", allow_module_level=True)
 
-import torch.multiprocessing as mp  # noqa: E402
-
 import ddp_workers  # noqa: E402
+from spawn import equal as _equal  # noqa: E402
+from spawn import max_diff as _max_diff  # noqa: E402
+from spawn import spawn  # noqa: E402
 
 WORLD = 2
 QSGD4 = "qsgd:s=7,bucket=512,norm=max,coding=packed"
 
 
-SPAWN_TIMEOUT_S = 240  # a hung collective fails the test instead of hanging CI
-
-
 def _spawn(tmp_path, fn, *args):
-    init_file = tmp_path / "init"
-    context = mp.start_processes(fn, args=(WORLD, str(init_file), str(tmp_path)) + args,
-                                 nprocs=WORLD, join=False, start_method="spawn")
-    deadline = time.monotonic() + SPAWN_TIMEOUT_S
-    while not context.join(timeout=1):  # raises if a worker failed
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"{fn.__name__} workers did not finish in {SPAWN_TIMEOUT_S} s")
-    return [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
-
-
-def _equal(a, b):
-    # A bool, not tensors: pytest's assertion rewriting would print whole tensors on failure.
-    return bool(len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b)))
-
-
-def _max_diff(a, b):
-    return max(float((x - y).abs().max()) for x, y in zip(a, b))
+    return spawn(tmp_path, WORLD, fn, *args)
 
 
 def test_hook_state_is_checked_against_the_hook_it_is_loaded_into():

@@ -1,7 +1,5 @@
 """The DDP hook with real Gloo processes: non-finite gradients, checkpoints across DDP's bucket
 rebuild and between ranks, and the asynchronous hook. Workers are in hook_workers.py."""
-import time
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -9,32 +7,12 @@ dist = pytest.importorskip("torch.distributed")
 if not dist.is_available() or not dist.is_gloo_available():
     pytest.skip("torch.distributed with Gloo is not available", allow_module_level=True)
 
-import torch.multiprocessing as mp  # noqa: E402
-
 import hook_workers  # noqa: E402
-
-SPAWN_TIMEOUT_S = 120  # a hung collective fails the test instead of hanging CI
-
+from spawn import equal, max_diff  # noqa: E402
+from spawn import spawn as spawn_workers  # noqa: E402
 
 def spawn(tmp_path, world, fn, *args):
-    init_file = tmp_path / "init"
-    context = mp.start_processes(fn, args=(world, str(init_file), str(tmp_path)) + args,
-                                 nprocs=world, join=False, start_method="spawn")
-    deadline = time.monotonic() + SPAWN_TIMEOUT_S
-    while not context.join(timeout=1):  # raises if a worker failed
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"{fn.__name__} workers did not finish in {SPAWN_TIMEOUT_S} s")
-    return [torch.load(tmp_path / f"rank{r}.pt") for r in range(world)]
-
-
-def equal(a, b):
-    return bool(len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b)))
-
-
-def max_diff(a, b):
-    return max(float((x - y).abs().max()) for x, y in zip(a, b))
+    return spawn_workers(tmp_path, world, fn, *args, timeout_s=120)
 
 
 def test_nonfinite_gradient_on_one_rank_is_seen_everywhere_and_leaves_no_trace(tmp_path):

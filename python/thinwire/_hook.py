@@ -43,6 +43,16 @@ STATE_FORMAT = 2
 _MASK64 = (1 << 64) - 1
 
 
+def tuner_config(tuner, codec_spec: str, cost: str, lr_coupling: bool) -> Optional[dict]:
+    """The canonical tuner configuration (None without a tuner), checked by building one: a wrong
+    spec fails at construction, not in the first backward pass; kept for the state check on
+    load."""
+    if tuner is None:
+        return None
+    probe = _tw.Tuner(str(tuner), codec=codec_spec, cost=cost, lr_coupling=bool(lr_coupling))
+    return {"tuner": probe.spec, "cost": probe.cost, "lr_coupling": probe.lr_coupling}
+
+
 class _Unit:
     """What is compressed as one message: a segment of whole parameters in model order
     (params: [(param index, offset in the unit, numel)]) or a whole bucket (params: None)."""
@@ -139,12 +149,7 @@ class DdpHook:
         self.asynchronous = bool(asynchronous)
         # The tuner configuration, checked here (a wrong spec fails at construction, not in the
         # first backward pass) and kept canonical for the state check on load.
-        self._tuner_config: Optional[dict] = None
-        if tuner is not None:
-            probe = _tw.Tuner(str(tuner), codec=self.codec.spec, cost=cost,
-                              lr_coupling=bool(lr_coupling))
-            self._tuner_config = {"tuner": probe.spec, "cost": probe.cost,
-                                  "lr_coupling": probe.lr_coupling}
+        self._tuner_config = tuner_config(tuner, self.codec.spec, cost, lr_coupling)
         # Compressor state, keyed by unit key; touched only by the thread running exchanges.
         self.residuals: Dict[str, torch.Tensor] = {}
         self.iterations: Dict[str, int] = {}

@@ -31,7 +31,7 @@ import torch.distributed as dist
 
 from . import _exchange as _ex
 from . import _thinwire as _tw
-from ._hook import DdpHook
+from ._hook import DdpHook, tuner_config
 
 __all__ = ["DdpHook", "ddp_hook", "QuantizedModelAverager", "allgather_messages", "allreduce"]
 
@@ -66,14 +66,7 @@ class _Compressor:
         self.seed = int(seed)
         self.residuals: Dict[object, _tw.ErrorFeedback] = {}
         self.iterations: Dict[object, int] = {}
-        # The tuner configuration, checked here (a wrong spec fails at construction, not in the
-        # first backward pass) and kept canonical for the state check on load.
-        self.tuner_config: Optional[dict] = None
-        if tuner is not None:
-            probe = _tw.Tuner(str(tuner), codec=self.codec.spec, cost=cost,
-                              lr_coupling=bool(lr_coupling))
-            self.tuner_config = {"tuner": probe.spec, "cost": probe.cost,
-                                 "lr_coupling": probe.lr_coupling}
+        self.tuner_config = tuner_config(tuner, self.codec.spec, cost, lr_coupling)
         self.tuners: Dict[object, _tw.Tuner] = {}
         self.last_bytes: Dict[object, int] = {}
 

@@ -563,14 +563,18 @@ double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
     const float scale = bucket_scale(u, p.norm, first, v);
     if (scale == 0.0f) continue;
     // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability.
-    const double inv = s / static_cast<double>(scale);
+    // f(1 − f) with f the encoder's rounding probability (fp32 where the encoder uses fp32),
+    // vectorized (the tuner evaluates this once or twice per decision).
+    const InverseStep inv = inverse_step(scale, p.levels);
     double sum = 0.0;
-    for (float x : u) {
-      const double sr = std::min(static_cast<double>(std::fabs(x)) * inv, s);
-      // sr is in [0, 2^20]: truncation is floor, and unlike std::floor it vectorizes on every
-      // x86-64 (the tuner evaluates this for dozens of levels per iteration).
-      const double f = sr - static_cast<double>(static_cast<std::int32_t>(sr));
-      sum += f * (1.0 - f);
+    if (inv.use_float) {
+      sum = kernels::rounding_variance_sum(u.data(), u.size(), inv.inv_f, static_cast<float>(s));
+    } else {
+      for (const float x : u) {
+        const double sr = std::min(static_cast<double>(std::fabs(x)) * inv.inv_d, s);
+        const double f = sr - std::floor(sr);
+        sum += f * (1.0 - f);
+      }
     }
     const double step = static_cast<double>(scale) / s;
     total += step * step * sum;

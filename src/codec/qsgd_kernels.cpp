@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -147,6 +148,34 @@ THINWIRE_CLONES double sum_squares(const float* u, std::size_t n) noexcept {
     const auto v = static_cast<double>(*x);
     return v * v;
   });
+}
+
+THINWIRE_CLONES double rounding_variance_sum(const float* u, std::size_t n, float inv,
+                                             float s) noexcept {
+  constexpr std::size_t kLanes = 16;
+  constexpr std::size_t kRun = 1024;
+  double total = 0.0;
+  for (std::size_t first = 0; first < n; first += kRun) {
+    const std::size_t m = std::min(kRun, n - first);
+    const float* x = u + first;
+    float acc[kLanes] = {};
+    const auto term = [inv, s](float v) {
+      const float sr = std::min(std::fabs(v) * inv, s);
+      // sr is in [0, 2^20]: truncation is floor, and it vectorizes (std::floor does not on x86-64).
+      const float f = sr - static_cast<float>(static_cast<std::int32_t>(sr));
+      return f - f * f;
+    };
+    std::size_t i = 0;
+    for (; i + kLanes <= m; i += kLanes) {
+      for (std::size_t t = 0; t < kLanes; ++t) acc[t] += term(x[i + t]);
+    }
+    for (std::size_t t = 0; i + t < m; ++t) acc[t] += term(x[i + t]);
+    for (std::size_t w = kLanes / 2; w > 0; w /= 2) {
+      for (std::size_t t = 0; t < w; ++t) acc[t] += acc[t + w];
+    }
+    total += static_cast<double>(acc[0]);
+  }
+  return total;
 }
 
 THINWIRE_CLONES void nonzero_bytes(const std::uint32_t* fields, std::size_t nb, std::uint32_t mask,

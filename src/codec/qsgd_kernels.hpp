@@ -102,6 +102,11 @@ bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, fl
 // Σ u_i² in double, in sum_abs's fixed order. Each u_i² is exact in double (24-bit significands),
 // so contracting the multiply and add into an FMA gives the same double on every machine.
 [[nodiscard]] double sum_squares(const float* u, std::size_t n) noexcept;
+// Σ f_i(1 − f_i) with sr = min(|u_i|·inv, s) and f_i = sr − ⌊sr⌋ computed in fp32 exactly as the
+// encoder computes the rounding probability (qsgd_fields); the products are summed in fp32 over 16
+// interleaved partial sums per run of 1024 elements (a fixed tree), the runs in double.
+[[nodiscard]] double rounding_variance_sum(const float* u, std::size_t n, float inv,
+                                           float s) noexcept;
 
 // Sign bits, 1 = negative (x < 0; -0 is not negative): bytes[j] bit t = [u[8j+t] < 0], nb bytes.
 void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;

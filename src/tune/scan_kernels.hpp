@@ -1,0 +1,38 @@
+// The passes over the vector that a dynamic decision makes (selector.cpp, docs/tuning.md "Cost of
+// a decision"): plain loops that GCC vectorizes, with an AVX-512 clone (arch=x86-64-v4) and a
+// baseline clone picked at load time, as in src/codec/qsgd_kernels.cpp. Internal to the tune
+// library, not installed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace thinwire::tune::scan {
+
+// The vector is read in blocks of 64 elements (the last one may be shorter).
+inline constexpr std::size_t kBlock = 64;
+
+[[nodiscard]] constexpr std::size_t block_count(std::size_t d) noexcept {
+  return (d + kBlock - 1) / kBlock;
+}
+
+// |x| as its IEEE bit pattern with the sign cleared: the order of these keys is the magnitude
+// order of finite floats.
+[[nodiscard]] inline std::uint32_t magnitude_key_of(std::uint32_t bits) noexcept {
+  return bits & 0x7FFFFFFFU;
+}
+
+// For each block b of v: sumsq[b] = Σ x² in double (16 interleaved partial sums combined in a
+// fixed tree: every build and clone gives the same double, each x² being exact in double) and
+// max_key[b] = the largest magnitude key; with `l1` not null, l1[b] = Σ|x| in fp32.
+void block_stats(const float* v, std::size_t d, double* sumsq, std::uint32_t* max_key,
+                 float* l1 = nullptr) noexcept;
+
+// Σ_b sumsq[b] in block order, the same doubles block_stats computes (tune::squared_norm).
+[[nodiscard]] double blocked_squared_norm(const float* v, std::size_t d) noexcept;
+
+// For n <= 64 elements u and inv = 1/scale: out[j] += Σ_i f(1 − f) for j = 0..8, where
+// f = t − ⌊t⌋, t = min(|u_i|·inv·2^j, 2^j) (QSGD's rounding probabilities at s = 2^j), in float.
+void level_sums(const float* u, std::size_t n, float inv, double* out) noexcept;
+
+}  // namespace thinwire::tune::scan

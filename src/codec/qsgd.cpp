@@ -60,6 +60,8 @@ void check_levels(std::uint32_t s) {
 // ‖u‖₂ >= max|u_i|), so r_i <= 1. The squares of finite floats and their sum stay finite in
 // double, so a non-finite sum means a non-finite element: require_finite names the first in v,
 // the whole vector (the encoder needs no separate finiteness pass).
+float l2_scale(double sum, std::size_t first, std::span<const float> v);
+
 float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t first,
                    std::span<const float> v) {
   if (norm == QsgdParams::Norm::kMax) {
@@ -67,7 +69,11 @@ float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t 
     for (float x : u) m = std::max(m, std::fabs(x));
     return m;
   }
-  const double sum = kernels::sum_squares(u.data(), u.size());
+  return l2_scale(kernels::sum_squares(u.data(), u.size()), first, v);
+}
+
+// The 2-norm scale of the bucket starting at `first` from its sum of squares (bucket_scale).
+float l2_scale(double sum, std::size_t first, std::span<const float> v) {
   if (!std::isfinite(sum)) require_finite(v, kName);
   const double n = std::sqrt(sum);
   if (!(n <= static_cast<double>(std::numeric_limits<float>::max()))) {
@@ -558,24 +564,38 @@ double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
   const std::size_t bucket = bucket_length(d, p);
   const double s = p.levels;
   double total = 0.0;
+  // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability; summed
+  // vectorized in a fixed order (the tuner evaluates this once or twice per decision). Small
+  // 2-norm buckets go 64 at a time through the batched kernels (the same sums, fewer calls).
+  constexpr std::size_t kBatch = 64;
+  if (p.norm == QsgdParams::Norm::kL2 && bucket <= 1024) {
+    std::array<double, kBatch> sums{};
+    std::array<double, kBatch> inv{};
+    std::array<float, kBatch> scale{};
+    for (std::size_t first = 0; first < d; first += kBatch * bucket) {
+      const std::size_t n = std::min(kBatch * bucket, d - first);
+      const std::size_t nb = (n + bucket - 1) / bucket;
+      kernels::bucket_sum_squares(v.data() + first, n, bucket, sums.data());
+      for (std::size_t k = 0; k < nb; ++k) {
+        scale[k] = l2_scale(sums[k], first + k * bucket, v);
+        inv[k] = scale[k] == 0.0f ? 0.0 : s / static_cast<double>(scale[k]);
+      }
+      kernels::bucket_rounding_variance_sums(v.data() + first, n, bucket, inv.data(), s,
+                                             sums.data());
+      for (std::size_t k = 0; k < nb; ++k) {
+        if (scale[k] == 0.0f) continue;
+        const double step = static_cast<double>(scale[k]) / s;
+        total += step * step * sums[k];
+      }
+    }
+    return total;
+  }
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const float scale = bucket_scale(u, p.norm, first, v);
     if (scale == 0.0f) continue;
-    // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability.
-    // f(1 − f) with f the encoder's rounding probability (fp32 where the encoder uses fp32),
-    // vectorized (the tuner evaluates this once or twice per decision).
-    const InverseStep inv = inverse_step(scale, p.levels);
-    double sum = 0.0;
-    if (inv.use_float) {
-      sum = kernels::rounding_variance_sum(u.data(), u.size(), inv.inv_f, static_cast<float>(s));
-    } else {
-      for (const float x : u) {
-        const double sr = std::min(static_cast<double>(std::fabs(x)) * inv.inv_d, s);
-        const double f = sr - std::floor(sr);
-        sum += f * (1.0 - f);
-      }
-    }
+    const double sum =
+        kernels::rounding_variance_sum(u.data(), u.size(), s / static_cast<double>(scale), s);
     const double step = static_cast<double>(scale) / s;
     total += step * step * sum;
   }

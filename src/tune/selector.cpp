@@ -91,11 +91,11 @@ std::size_t largest_fitting(std::size_t lo, std::size_t hi, double limit, BitsOf
 
 // QSGD: s = 2^j for j < kQsgdLevelSteps (1 .. 256).
 constexpr std::uint32_t kQsgdLevelSteps = 9;
-// Blocks of 64 elements whose rounding variance is evaluated per bucket setting (32768 elements).
-constexpr std::size_t kQsgdSampleBlocks = 512;
+// Blocks of 64 elements whose rounding variance is evaluated per bucket setting (16384 elements).
+constexpr std::size_t kQsgdSampleBlocks = 256;
 // The relative tolerance of the sampled variance (tests/unit/tune/fast_select_test.cpp): the
 // runner-up is scored exactly too where, within it, it could beat the best estimate.
-constexpr double kQsgdTolerance = 0.06;
+constexpr double kQsgdTolerance = 0.08;
 
 // One bucket setting of the QSGD search: its scales and the estimated variance at every s.
 struct QsgdSetting {
@@ -144,9 +144,14 @@ void pps_sample(std::span<const double> size, std::size_t m,
   }
   std::vector<char> certain(n, 0);
   double rest = 0.0;
-  for (const double x : size) rest += x;
+  double largest = 0.0;
+  for (const double x : size) {
+    rest += x;
+    largest = std::max(largest, x);
+  }
   std::size_t rest_m = m;
-  for (int round = 0; round < 4 && rest_m > 0 && rest > 0.0; ++round) {
+  for (int round = 0; round < 4 && rest_m > 0 && largest >= rest / static_cast<double>(m);
+       ++round) {
     const double interval = rest / static_cast<double>(rest_m);
     bool changed = false;
     for (std::size_t b = 0; b < n && rest_m > 0; ++b) {
@@ -217,9 +222,13 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
         }
       } else {
         const std::span<const float> u = g.subspan(first, n);
-        sq = scan::blocked_squared_norm(u.data(), n);
-        for (const float x : u)
-          mx = std::max(mx, scan::magnitude_key_of(std::bit_cast<std::uint32_t>(x)));
+        if (max_norm) {
+          for (const float x : u) {
+            mx = std::max(mx, scan::magnitude_key_of(std::bit_cast<std::uint32_t>(x)));
+          }
+        } else {
+          sq = scan::blocked_squared_norm(u.data(), n);
+        }
       }
       s.scale[k] = max_norm ? std::bit_cast<float>(mx) : static_cast<float>(std::sqrt(sq));
       if (s.scale[k] != 0.0f) s.nonzero_elements += n;
@@ -236,14 +245,14 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
   std::vector<double> size(nblocks);
   std::vector<std::pair<std::size_t, double>> sample;  // block, weight
   for (QsgdSetting& s : out.settings) {
-    for (std::size_t b = 0; b < nblocks; ++b) {
-      const std::size_t first = b * scan::kBlock;
-      const std::size_t last = std::min(d, first + scan::kBlock) - 1;
-      float scale = 0.0f;
-      for (std::size_t k = first / s.length; k <= last / s.length; ++k) {
-        scale = std::max(scale, s.scale[k]);
+    std::fill(size.begin(), size.end(), 0.0);
+    for (std::size_t k = 0; k < s.buckets; ++k) {
+      const std::size_t first = k * s.length;
+      const std::size_t last = std::min(d, first + s.length) - 1;
+      const auto scale = static_cast<double>(s.scale[k]);
+      for (std::size_t b = first / scan::kBlock; b <= last / scan::kBlock; ++b) {
+        size[b] = std::max(size[b], scale * static_cast<double>(block_l1[b]));
       }
-      size[b] = static_cast<double>(scale) * static_cast<double>(block_l1[b]);
     }
     pps_sample(size, kQsgdSampleBlocks, sample);
     for (const auto& [b, weight] : sample) {
@@ -533,6 +542,14 @@ std::optional<Choice> select_topk_in(const TopKCandidates& set, double total, co
 }
 
 }  // namespace
+
+Choice select_topk_full(std::span<const float> g, const CostModel& cost,
+                        const SelectorOptions& options, const Objective& objective) {
+  std::vector<std::uint32_t> scratch;
+  if (g.empty()) return evaluate_topk(g, 0, 0.0, cost, options, scratch, objective);
+  const TopKCandidates all{.values = g, .index = {}, .d = g.size(), .lowest_bin = 0};
+  return *select_topk_in(all, squared_norm(g), cost, options, objective);
+}
 
 Choice select_topk(std::span<const float> g, const CostModel& cost, const SelectorOptions& options,
                    const Objective& objective) {

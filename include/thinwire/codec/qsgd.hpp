@@ -80,9 +80,8 @@ void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out
                          KernelPath path = KernelPath::kFast);
 
 // Exact E‖Q(v) − v‖² = Σ_buckets scale² · Σ_i (r_i − ℓ_i/s)((ℓ_i+1)/s − r_i) (SPEC §2), computed
-// with the same fp32 scales and rounding probabilities f_i = s·r_i − ℓ_i as the encoder (fp32
-// where the encoder uses fp32); the f(1 − f) are summed in fp32 within runs of 1024 elements
-// (relative error below 1e-6), the runs in double. Used by the tuner.
+// with the same fp32 scales as the encoder (r_i in double, summed in a fixed order). Used by the
+// tuner.
 [[nodiscard]] double qsgd_variance(std::span<const float> v, const QsgdParams& p);
 
 // Spec: qsgd[:s=S,bucket=B,norm=l2|max,coding=packed|elias,threads=T]. threads (default 1, at

@@ -101,6 +101,13 @@ struct Objective {
                                  const SelectorOptions& options = {},
                                  const Objective& objective = {});
 
+// The same search over all of g (what select_topk runs on vectors of at most 1024·64 elements, and
+// where the gathered elements may not hold the best k): the reference its gathered search is
+// tested against.
+[[nodiscard]] Choice select_topk_full(std::span<const float> g, const CostModel& cost,
+                                      const SelectorOptions& options = {},
+                                      const Objective& objective = {});
+
 // Grid selectors for the other families.
 // random-k needs ‖g‖² only where the objective is the step model (err = ‖g‖²·(d/k − 1)).
 [[nodiscard]] Choice select_randk(std::size_t d, const CostModel& cost,
@@ -119,7 +126,7 @@ struct Objective {
 // What select_qsgd ranks (bucket, s) by, for packed coding (docs/tuning.md, "Cost of a
 // decision"): per bucket setting it tries and s = 1, 2, 4, ..., 256, the estimated variance
 // E‖Q(v) − v‖² (from a sample of blocks; every block, so exact up to fp32 rounding, for vectors of
-// at most 512·64 elements) and the exact message bits.
+// at most 256·64 elements) and the exact message bits.
 struct QsgdEstimate {
   std::uint32_t bucket = 0;
   std::uint32_t levels = 0;

@@ -63,15 +63,16 @@ std::vector<std::vector<float>> long_inputs() {
   return inputs;
 }
 
-// The estimate's tolerance: the variance of every (bucket, s) within 6 % of qsgd_variance on long
-// vectors (sampled; 4.5 % is the largest error here, on the sparse heavy-tailed input), within
-// 1e-5 on short ones (every block, fp32 sums); the bits exact.
+// The estimate's tolerance (selector.cpp kQsgdTolerance): the variance of every (bucket, s) within
+// 8 % of qsgd_variance on long vectors (sampled; 5.8 % is the largest error here, on the
+// heavy-tailed input), within 1e-5 on short ones (every block, fp32 sums); the bits exact.
 TEST(FastSelectTest, QsgdEstimateMatchesExactVariance) {
   std::vector<std::vector<float>> inputs = long_inputs();
   inputs.push_back(gaussian(5000, 17, 4.0));
+  inputs.push_back(gaussian(16000, 18, 12.0));
   for (std::size_t n = 0; n < inputs.size(); ++n) {
     const std::vector<float>& g = inputs[n];
-    const double tolerance = g.size() <= 512 * 64 ? 1e-5 : 0.06;
+    const double tolerance = g.size() <= 256 * 64 ? 1e-5 : 0.08;
     for (const auto norm : {codec::QsgdParams::Norm::kL2, codec::QsgdParams::Norm::kMax}) {
       const codec::QsgdParams configured{.levels = 16, .bucket = 500, .norm = norm};
       std::vector<double> scratch;
@@ -160,8 +161,9 @@ Choice oracle_topk(std::span<const float> g, const CostModel& cost) {
   return best;
 }
 
-// The search over gathered elements: within 1 % of the oracle's score, and the exact bits of the
-// codec it names, on long vectors and cost models whose best k is small or large.
+// The search over gathered elements: the choice of the same search over all of g, within 1 % of
+// the oracle's score, and the exact bits of the codec it names, on long vectors and cost models
+// whose best k is small or large.
 TEST(FastSelectTest, TopKOnLongVectorsMatchesSortingOracle) {
   for (const char* spec : {"bits", "linear:latency=50us,bandwidth=1Gbit",
                            "linear:latency=1ms,bandwidth=10Mbit", "packet:payload=1460B"}) {
@@ -172,6 +174,10 @@ TEST(FastSelectTest, TopKOnLongVectorsMatchesSortingOracle) {
       const Choice oracle = oracle_topk(g, *cost);
       EXPECT_GE(chosen.score, 0.99 * oracle.score)
           << spec << " input " << n << ": chose k=" << chosen.k << ", oracle k=" << oracle.k;
+      // The gathered elements hold every bin the search needs: the same choice as on all of g.
+      const Choice full = select_topk_full(g, *cost);
+      EXPECT_EQ(chosen.k, full.k) << spec << " input " << n;
+      EXPECT_EQ(chosen.score, full.score) << spec << " input " << n;
       const SelectorOptions options;
       const auto codec = codec::make_codec(chosen.codec_spec(options));
       EXPECT_EQ(chosen.bits, 8.0 * static_cast<double>(codec->encode(g).size()))

@@ -557,13 +557,14 @@ void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out
   decode_range(r, p, bucket_length(out.size(), p), out, 0, mode, path);
 }
 
-double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
-  check_levels(p.levels);
+void qsgd_variances(std::span<const float> v, const QsgdParams& p,
+                    std::span<const std::uint32_t> levels, std::span<double> out) {
+  for (const std::uint32_t s : levels) check_levels(s);
+  std::fill(out.begin(), out.end(), 0.0);
   const std::size_t d = v.size();
-  if (d == 0) return 0.0;
+  if (d == 0) return;
   const std::size_t bucket = bucket_length(d, p);
-  const double s = p.levels;
-  double total = 0.0;
+  const std::size_t n_levels = std::min(levels.size(), out.size());
   // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability; summed
   // vectorized in a fixed order (the tuner evaluates this once or twice per decision). Small
   // 2-norm buckets go 64 at a time through the batched kernels (the same sums, fewer calls).
@@ -576,30 +577,41 @@ double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
       const std::size_t n = std::min(kBatch * bucket, d - first);
       const std::size_t nb = (n + bucket - 1) / bucket;
       kernels::bucket_sum_squares(v.data() + first, n, bucket, sums.data());
-      for (std::size_t k = 0; k < nb; ++k) {
-        scale[k] = l2_scale(sums[k], first + k * bucket, v);
-        inv[k] = scale[k] == 0.0f ? 0.0 : s / static_cast<double>(scale[k]);
-      }
-      kernels::bucket_rounding_variance_sums(v.data() + first, n, bucket, inv.data(), s,
-                                             sums.data());
-      for (std::size_t k = 0; k < nb; ++k) {
-        if (scale[k] == 0.0f) continue;
-        const double step = static_cast<double>(scale[k]) / s;
-        total += step * step * sums[k];
+      for (std::size_t k = 0; k < nb; ++k) scale[k] = l2_scale(sums[k], first + k * bucket, v);
+      for (std::size_t l = 0; l < n_levels; ++l) {
+        const double s = levels[l];
+        for (std::size_t k = 0; k < nb; ++k) {
+          inv[k] = scale[k] == 0.0f ? 0.0 : s / static_cast<double>(scale[k]);
+        }
+        kernels::bucket_rounding_variance_sums(v.data() + first, n, bucket, inv.data(), s,
+                                               sums.data());
+        for (std::size_t k = 0; k < nb; ++k) {
+          if (scale[k] == 0.0f) continue;
+          const double step = static_cast<double>(scale[k]) / s;
+          out[l] += step * step * sums[k];
+        }
       }
     }
-    return total;
+    return;
   }
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const float scale = bucket_scale(u, p.norm, first, v);
     if (scale == 0.0f) continue;
-    const double sum =
-        kernels::rounding_variance_sum(u.data(), u.size(), s / static_cast<double>(scale), s);
-    const double step = static_cast<double>(scale) / s;
-    total += step * step * sum;
+    for (std::size_t l = 0; l < n_levels; ++l) {
+      const double s = levels[l];
+      const double sum =
+          kernels::rounding_variance_sum(u.data(), u.size(), s / static_cast<double>(scale), s);
+      const double step = static_cast<double>(scale) / s;
+      out[l] += step * step * sum;
+    }
   }
-  return total;
+}
+
+double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
+  double out = 0.0;
+  qsgd_variances(v, p, std::span<const std::uint32_t>(&p.levels, 1), std::span<double>(&out, 1));
+  return out;
 }
 
 std::string QsgdCodec::spec() const {

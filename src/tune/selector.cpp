@@ -143,12 +143,22 @@ void pps_sample(std::span<const double> size, std::size_t m,
     return;
   }
   std::vector<char> certain(n, 0);
-  double rest = 0.0;
-  double largest = 0.0;
-  for (const double x : size) {
-    rest += x;
-    largest = std::max(largest, x);
+  // Σ size and max size over four interleaved partials (no serial chain of additions).
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  double top[4] = {0.0, 0.0, 0.0, 0.0};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (std::size_t t = 0; t < 4; ++t) {
+      part[t] += size[i + t];
+      top[t] = std::max(top[t], size[i + t]);
+    }
   }
+  for (; i < n; ++i) {
+    part[0] += size[i];
+    top[0] = std::max(top[0], size[i]);
+  }
+  double rest = (part[0] + part[1]) + (part[2] + part[3]);
+  const double largest = std::max(std::max(top[0], top[1]), std::max(top[2], top[3]));
   std::size_t rest_m = m;
   for (int round = 0; round < 4 && rest_m > 0 && largest >= rest / static_cast<double>(m);
        ++round) {
@@ -774,19 +784,29 @@ Choice select_qsgd(std::span<const float> g, const CostModel& cost, const Select
     if (i == first || scored[i].optimistic < scored[first].pessimistic) continue;
     if (second == scored.size() || scored[i].c.score > scored[second].c.score) second = i;
   }
-  const auto exact = [&](const Choice& e) {
-    codec::QsgdParams p = options.qsgd;
-    p.levels = e.levels;
-    p.bucket = e.bucket;
-    Choice c = e;
-    // rho_qsgd(g, p) without its second pass for ‖g‖² (total is squared_norm(g)).
-    c.rho = total > 0.0 ? total / (total + codec::qsgd_variance(g, p)) : 1.0;
+  // Exact scores (rho_qsgd without its second pass for ‖g‖²: total is squared_norm(g)); two
+  // candidates of one bucket setting share one pass.
+  const auto finish_exact = [&](Choice c, double variance) {
+    c.rho = total > 0.0 ? total / (total + variance) : 1.0;
     c.err = unbiased_error(c.rho, total);
     return finish_choice(c, cost, objective);
   };
-  Choice best = exact(scored[first].c);
+  codec::QsgdParams p = options.qsgd;
+  p.bucket = scored[first].c.bucket;
+  std::array<std::uint32_t, 2> levels = {scored[first].c.levels, 0};
+  std::array<double, 2> variance{};
+  const bool shared = second < scored.size() && scored[second].c.bucket == p.bucket;
+  if (shared) levels[1] = scored[second].c.levels;
+  codec::qsgd_variances(g, p, std::span(levels.data(), shared ? 2 : 1), variance);
+  Choice best = finish_exact(scored[first].c, variance[0]);
   if (second < scored.size()) {
-    const Choice c = exact(scored[second].c);
+    if (!shared) {
+      codec::QsgdParams q = options.qsgd;
+      q.bucket = scored[second].c.bucket;
+      q.levels = scored[second].c.levels;
+      variance[1] = codec::qsgd_variance(g, q);
+    }
+    const Choice c = finish_exact(scored[second].c, variance[1]);
     if (c.score > best.score) best = c;
   }
   return best;

@@ -85,6 +85,46 @@ THINWIRE_CLONES void block_stats(const float* v, std::size_t d, double* sumsq,
   }
 }
 
+THINWIRE_CLONES void block_stats_fp32(const float* v, std::size_t d, float* sumsq,
+                                      std::uint32_t* max_key, float* l1) noexcept {
+  for (std::size_t first = 0, b = 0; first < d; first += kBlock, ++b) {
+    const std::size_t n = std::min(kBlock, d - first);
+    const float* u = v + first;
+    float sq[kLanes] = {};
+    float ab[kLanes] = {};
+    std::uint32_t mk[kLanes] = {};
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      for (std::size_t t = 0; t < kLanes; ++t) {
+        const float x = u[i + t];
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, u + i + t, 4);
+        sq[t] += x * x;
+        ab[t] += std::fabs(x);
+        mk[t] = std::max(mk[t], magnitude_key_of(bits));
+      }
+    }
+    for (std::size_t t = 0; i + t < n; ++t) {
+      const float x = u[i + t];
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, u + i + t, 4);
+      sq[t] += x * x;
+      ab[t] += std::fabs(x);
+      mk[t] = std::max(mk[t], magnitude_key_of(bits));
+    }
+    for (std::size_t w = kLanes / 2; w > 0; w /= 2) {
+      for (std::size_t t = 0; t < w; ++t) {
+        sq[t] += sq[t + w];
+        ab[t] += ab[t + w];
+        mk[t] = std::max(mk[t], mk[t + w]);
+      }
+    }
+    sumsq[b] = sq[0];
+    l1[b] = ab[0];
+    max_key[b] = mk[0];
+  }
+}
+
 THINWIRE_CLONES double blocked_squared_norm(const float* v, std::size_t d) noexcept {
   const std::size_t full = d / kBlock;
   double total = 0.0;
@@ -110,6 +150,36 @@ THINWIRE_CLONES void level_sums(const float* u, std::size_t n, float inv, double
     float sum = 0.0f;
     for (const float x : acc) sum += x;
     out[j] += static_cast<double>(sum);
+  }
+}
+
+THINWIRE_CLONES void bucket_variance_sums(const float* v, std::size_t n, std::size_t bucket,
+                                          const float* inv, float s, double* out) noexcept {
+  constexpr std::size_t kRun = 1024;
+  for (std::size_t first = 0, k = 0; first < n; first += bucket, ++k) {
+    const std::size_t len = std::min(bucket, n - first);
+    const float scale = inv[k];
+    double total = 0.0;
+    for (std::size_t run = 0; run < len; run += kRun) {
+      const float* u = v + first + run;
+      const std::size_t m = std::min(kRun, len - run);
+      float acc[kLanes] = {};
+      const auto term = [scale, s](float x) {
+        const float t = std::min(std::fabs(x) * scale, s);
+        const float f = t - static_cast<float>(static_cast<std::int32_t>(t));
+        return f - f * f;
+      };
+      std::size_t i = 0;
+      for (; i + kLanes <= m; i += kLanes) {
+        for (std::size_t t = 0; t < kLanes; ++t) acc[t] += term(u[i + t]);
+      }
+      for (std::size_t t = 0; i + t < m; ++t) acc[t] += term(u[i + t]);
+      for (std::size_t w = kLanes / 2; w > 0; w /= 2) {
+        for (std::size_t t = 0; t < w; ++t) acc[t] += acc[t + w];
+      }
+      total += static_cast<double>(acc[0]);
+    }
+    out[k] = total;
   }
 }
 

@@ -108,7 +108,7 @@ struct QsgdSetting {
 };
 
 struct QsgdScan {
-  double total = 0.0;  // squared_norm(g)
+  double total = 0.0;  // squared_norm(g) (from fp32 block sums for sampled vectors)
   std::vector<QsgdSetting> settings;
 };
 
@@ -196,12 +196,16 @@ void pps_sample(std::span<const double> size, std::size_t m,
 QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured) {
   const std::size_t d = g.size();
   const std::size_t nblocks = scan::block_count(d);
-  std::vector<double> block_sq(nblocks);
+  std::vector<float> block_sq(nblocks);
   std::vector<std::uint32_t> block_max(nblocks);
   std::vector<float> block_l1(nblocks);
-  scan::block_stats(g.data(), d, block_sq.data(), block_max.data(), block_l1.data());
+  scan::block_stats_fp32(g.data(), d, block_sq.data(), block_max.data(), block_l1.data());
   QsgdScan out;
-  for (const double x : block_sq) out.total += x;  // = squared_norm(g), the same order
+  if (nblocks <= kQsgdSampleBlocks) {
+    out.total = squared_norm(g);  // exact: these vectors are scored with rho_qsgd's numbers
+  } else {
+    for (const float x : block_sq) out.total += static_cast<double>(x);
+  }
   const bool max_norm = configured.norm == codec::QsgdParams::Norm::kMax;
 
   // Bucket settings: the configured one, 64, 256, 1024 and whole (each effective length once).
@@ -227,7 +231,7 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
       if (first % scan::kBlock == 0 && (n % scan::kBlock == 0 || first + n == d)) {
         // Whole blocks: the scale from the block statistics.
         for (std::size_t b = first / scan::kBlock; b < scan::block_count(first + n); ++b) {
-          sq += block_sq[b];
+          sq += static_cast<double>(block_sq[b]);
           mx = std::max(mx, block_max[b]);
         }
       } else {
@@ -784,28 +788,66 @@ Choice select_qsgd(std::span<const float> g, const CostModel& cost, const Select
     if (i == first || scored[i].optimistic < scored[first].pessimistic) continue;
     if (second == scored.size() || scored[i].c.score > scored[second].c.score) second = i;
   }
-  // Exact scores (rho_qsgd without its second pass for ‖g‖²: total is squared_norm(g)); two
-  // candidates of one bucket setting share one pass.
+  // Exact scores (rho_qsgd without its second pass for ‖g‖²: total is squared_norm(g)). Vectors
+  // sampled whole: codec::qsgd_variance(s), two candidates of one bucket setting in one pass.
+  // Longer ones: the same formula in fp32 with the scales of the block statistics (the encoder's
+  // up to one fp32 rounding), one pass per candidate, relative error below 1e-6.
   const auto finish_exact = [&](Choice c, double variance) {
     c.rho = total > 0.0 ? total / (total + variance) : 1.0;
     c.err = unbiased_error(c.rho, total);
     return finish_choice(c, cost, objective);
   };
-  codec::QsgdParams p = options.qsgd;
-  p.bucket = scored[first].c.bucket;
-  std::array<std::uint32_t, 2> levels = {scored[first].c.levels, 0};
-  std::array<double, 2> variance{};
-  const bool shared = second < scored.size() && scored[second].c.bucket == p.bucket;
-  if (shared) levels[1] = scored[second].c.levels;
-  codec::qsgd_variances(g, p, std::span(levels.data(), shared ? 2 : 1), variance);
-  Choice best = finish_exact(scored[first].c, variance[0]);
-  if (second < scored.size()) {
-    if (!shared) {
-      codec::QsgdParams q = options.qsgd;
-      q.bucket = scored[second].c.bucket;
-      q.levels = scored[second].c.levels;
-      variance[1] = codec::qsgd_variance(g, q);
+  const bool sampled = scan::block_count(d) > kQsgdSampleBlocks;
+  std::vector<float> inv;
+  std::vector<double> sums;
+  const auto fast_variance = [&](const Choice& c) {
+    const QsgdSetting* setting = nullptr;
+    for (const QsgdSetting& x : scan.settings) {
+      if (x.bucket == c.bucket) setting = &x;
     }
+    const auto s = static_cast<double>(c.levels);
+    inv.assign(setting->buckets, 0.0f);
+    for (std::size_t k = 0; k < setting->buckets; ++k) {
+      const auto scale = static_cast<double>(setting->scale[k]);
+      if (scale == 0.0) continue;
+      if (!(s / scale < 0x1.0p100)) {  // tiny scales: the double formula
+        codec::QsgdParams p = options.qsgd;
+        p.bucket = c.bucket;
+        p.levels = c.levels;
+        return codec::qsgd_variance(g, p);
+      }
+      inv[k] = static_cast<float>(s / scale);
+    }
+    sums.resize(setting->buckets);
+    scan::bucket_variance_sums(g.data(), d, setting->length, inv.data(), static_cast<float>(s),
+                               sums.data());
+    double variance = 0.0;
+    for (std::size_t k = 0; k < setting->buckets; ++k) {
+      const double step = static_cast<double>(setting->scale[k]) / s;
+      variance += step * step * sums[k];
+    }
+    return variance;
+  };
+  std::array<double, 2> variance{};
+  const bool has_second = second < scored.size();
+  if (sampled) {
+    variance[0] = fast_variance(scored[first].c);
+    if (has_second) variance[1] = fast_variance(scored[second].c);
+  } else {
+    codec::QsgdParams p = options.qsgd;
+    p.bucket = scored[first].c.bucket;
+    std::array<std::uint32_t, 2> levels = {scored[first].c.levels, 0};
+    const bool shared = has_second && scored[second].c.bucket == p.bucket;
+    if (shared) levels[1] = scored[second].c.levels;
+    codec::qsgd_variances(g, p, std::span(levels.data(), shared ? 2 : 1), variance);
+    if (has_second && !shared) {
+      p.bucket = scored[second].c.bucket;
+      p.levels = scored[second].c.levels;
+      variance[1] = codec::qsgd_variance(g, p);
+    }
+  }
+  Choice best = finish_exact(scored[first].c, variance[0]);
+  if (has_second) {
     const Choice c = finish_exact(scored[second].c, variance[1]);
     if (c.score > best.score) best = c;
   }

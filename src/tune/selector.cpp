@@ -176,20 +176,28 @@ void pps_sample(std::span<const double> size, std::size_t m,
     for (std::size_t b = 0; b < n; ++b) rest += certain[b] ? 0.0 : size[b];
   }
   const double interval = rest_m > 0 ? rest / static_cast<double>(rest_m) : 0.0;
+  for (std::size_t b = 0; b < n; ++b) {
+    if (certain[b]) out.emplace_back(b, 1.0);
+  }
+  if (!(interval > 0.0)) return;
+  // The walk keeps its running sums in registers (no call in the loop): hits go to a plain array.
+  std::vector<std::uint32_t> hits(rest_m + 2);
+  std::size_t h = 0;
   double running = 0.0;
   double next = 0.5 * interval;
   for (std::size_t b = 0; b < n; ++b) {
-    if (certain[b]) {
-      out.emplace_back(b, 1.0);
-      continue;
-    }
-    if (!(size[b] > 0.0) || !(interval > 0.0)) continue;
-    running += size[b];
-    if (running > next) {
-      out.emplace_back(b, std::max(1.0, interval / size[b]));
+    const double x = certain[b] ? 0.0 : size[b];
+    running += x;
+    if (running > next && x > 0.0) {
+      hits[h] = static_cast<std::uint32_t>(b);
+      h += h + 1 < hits.size() ? 1 : 0;
       while (next < running) next += interval;
     }
   }
+  for (std::size_t j = 0; j < h; ++j) {
+    out.emplace_back(hits[j], std::max(1.0, interval / size[hits[j]]));
+  }
+  std::sort(out.begin(), out.end());
 }
 
 // The scan of select_qsgd: block statistics, scales of every bucket setting, sampled variance.
@@ -223,6 +231,17 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
     s.length = len;
     s.buckets = (d + len - 1) / len;
     s.scale.resize(s.buckets);
+    if (len == scan::kBlock) {  // one block per bucket: a loop the compiler vectorizes
+      for (std::size_t k = 0; k < s.buckets; ++k) {
+        s.scale[k] = max_norm ? std::bit_cast<float>(block_max[k])
+                              : static_cast<float>(std::sqrt(static_cast<double>(block_sq[k])));
+      }
+      for (std::size_t k = 0; k < s.buckets; ++k) {
+        if (s.scale[k] != 0.0f) s.nonzero_elements += std::min(len, d - k * len);
+      }
+      out.settings.push_back(std::move(s));
+      continue;
+    }
     for (std::size_t k = 0; k < s.buckets; ++k) {
       const std::size_t first = k * len;
       const std::size_t n = std::min(len, d - first);
@@ -260,7 +279,12 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
   std::vector<std::pair<std::size_t, double>> sample;  // block, weight
   for (QsgdSetting& s : out.settings) {
     std::fill(size.begin(), size.end(), 0.0);
-    for (std::size_t k = 0; k < s.buckets; ++k) {
+    if (s.length == scan::kBlock) {
+      for (std::size_t b = 0; b < nblocks; ++b) {
+        size[b] = static_cast<double>(s.scale[b]) * static_cast<double>(block_l1[b]);
+      }
+    }
+    for (std::size_t k = 0; k < s.buckets && s.length != scan::kBlock; ++k) {
       const std::size_t first = k * s.length;
       const std::size_t last = std::min(d, first + s.length) - 1;
       const auto scale = static_cast<double>(s.scale[k]);

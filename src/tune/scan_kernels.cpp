@@ -153,6 +153,12 @@ THINWIRE_CLONES void level_sums(const float* u, std::size_t n, float inv, double
   }
 }
 
+THINWIRE_CLONES void square_roots(const float* x, std::size_t n, float* out) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = static_cast<float>(std::sqrt(static_cast<double>(x[i])));
+  }
+}
+
 THINWIRE_CLONES void bucket_variance_sums(const float* v, std::size_t n, std::size_t bucket,
                                           const float* inv, float s, double* out) noexcept {
   constexpr std::size_t kRun = 1024;

@@ -40,6 +40,10 @@ void block_stats_fp32(const float* v, std::size_t d, float* sumsq, std::uint32_t
 // f = t − ⌊t⌋, t = min(|u_i|·inv·2^j, 2^j) (QSGD's rounding probabilities at s = 2^j), in float.
 void level_sums(const float* u, std::size_t n, float inv, double* out) noexcept;
 
+// out[i] = fp32 of √x[i] computed in double, for x[i] >= 0 (the 2-norm scales of 64-element
+// buckets).
+void square_roots(const float* x, std::size_t n, float* out) noexcept;
+
 // For every bucket k of v[0..n) (`bucket` elements, the last may be shorter): out[k] = Σ f(1 − f),
 // f = t − ⌊t⌋, t = min(|v_i|·inv[k], s), computed in fp32 and summed in fp32 over 16 interleaved
 // partial sums per run of 1024 elements, the runs in double (relative error below 1e-6).

@@ -176,26 +176,39 @@ void pps_sample(std::span<const double> size, std::size_t m,
     for (std::size_t b = 0; b < n; ++b) rest += certain[b] ? 0.0 : size[b];
   }
   const double interval = rest_m > 0 ? rest / static_cast<double>(rest_m) : 0.0;
-  for (std::size_t b = 0; b < n; ++b) {
-    if (certain[b]) out.emplace_back(b, 1.0);
+  std::vector<double> rest_size;  // size with the certain units zeroed (only if there are any)
+  std::span<const double> walk = size;
+  if (rest_m < m) {
+    rest_size.assign(size.begin(), size.end());
+    for (std::size_t b = 0; b < n; ++b) {
+      if (certain[b]) {
+        out.emplace_back(b, 1.0);
+        rest_size[b] = 0.0;
+      }
+    }
+    walk = rest_size;
   }
   if (!(interval > 0.0)) return;
-  // The walk keeps its running sums in registers (no call in the loop): hits go to a plain array.
-  std::vector<std::uint32_t> hits(rest_m + 2);
-  std::size_t h = 0;
+  // The walk: sums of 16 units (independent, vectorized), then the running total over those, and
+  // unit by unit only inside the groups that hold a sampling point.
+  constexpr std::size_t kGroup = 16;
   double running = 0.0;
   double next = 0.5 * interval;
-  for (std::size_t b = 0; b < n; ++b) {
-    const double x = certain[b] ? 0.0 : size[b];
-    running += x;
-    if (running > next && x > 0.0) {
-      hits[h] = static_cast<std::uint32_t>(b);
-      h += h + 1 < hits.size() ? 1 : 0;
-      while (next < running) next += interval;
+  for (std::size_t first = 0; first < n; first += kGroup) {
+    const std::size_t last = std::min(n, first + kGroup);
+    double group = 0.0;
+    for (std::size_t b = first; b < last; ++b) group += walk[b];
+    if (running + group <= next) {
+      running += group;
+      continue;
     }
-  }
-  for (std::size_t j = 0; j < h; ++j) {
-    out.emplace_back(hits[j], std::max(1.0, interval / size[hits[j]]));
+    for (std::size_t b = first; b < last; ++b) {
+      running += walk[b];
+      if (running > next && walk[b] > 0.0) {
+        out.emplace_back(b, std::max(1.0, interval / walk[b]));
+        while (next < running) next += interval;
+      }
+    }
   }
   std::sort(out.begin(), out.end());
 }
@@ -232,9 +245,10 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
     s.buckets = (d + len - 1) / len;
     s.scale.resize(s.buckets);
     if (len == scan::kBlock) {  // one block per bucket: a loop the compiler vectorizes
-      for (std::size_t k = 0; k < s.buckets; ++k) {
-        s.scale[k] = max_norm ? std::bit_cast<float>(block_max[k])
-                              : static_cast<float>(std::sqrt(static_cast<double>(block_sq[k])));
+      if (max_norm) {
+        for (std::size_t k = 0; k < s.buckets; ++k) s.scale[k] = std::bit_cast<float>(block_max[k]);
+      } else {
+        scan::square_roots(block_sq.data(), s.buckets, s.scale.data());
       }
       for (std::size_t k = 0; k < s.buckets; ++k) {
         if (s.scale[k] != 0.0f) s.nonzero_elements += std::min(len, d - k * len);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <set>
 #include <utility>
@@ -663,18 +664,24 @@ Choice select_topk(std::span<const float> g, const CostModel& cost, const Select
   const std::size_t lowest = best_bin > kGatherBins ? best_bin - kGatherBins : 0;
   if (lowest > 0) {
     const std::uint32_t threshold = static_cast<std::uint32_t>(lowest) << kBinShift;
-    std::vector<float> values;
-    std::vector<std::uint32_t> index;
+    // Room for every element of the blocks that reach the threshold, filled without branches.
+    std::size_t reaching = 0;
+    for (std::size_t b = 0; b < nblocks; ++b) reaching += block_max[b] >= threshold ? 1 : 0;
+    const std::unique_ptr<float[]> values(new float[reaching * scan::kBlock]);
+    const std::unique_ptr<std::uint32_t[]> index(new std::uint32_t[reaching * scan::kBlock]);
+    std::size_t n = 0;
     for (std::size_t b = 0; b < nblocks; ++b) {
       if (block_max[b] < threshold) continue;
       for (std::size_t i = b * scan::kBlock; i < std::min(d, (b + 1) * scan::kBlock); ++i) {
-        if (magnitude_key(g[i]) >= threshold) {
-          values.push_back(g[i]);
-          index.push_back(static_cast<std::uint32_t>(i));
-        }
+        values[n] = g[i];
+        index[n] = static_cast<std::uint32_t>(i);
+        n += magnitude_key(g[i]) >= threshold ? 1 : 0;
       }
     }
-    const TopKCandidates set{.values = values, .index = index, .d = d, .lowest_bin = lowest};
+    const TopKCandidates set{.values = std::span<const float>(values.get(), n),
+                             .index = std::span<const std::uint32_t>(index.get(), n),
+                             .d = d,
+                             .lowest_bin = lowest};
     if (auto c = select_topk_in(set, total, cost, options, objective)) return *c;
   }
   return *select_topk_in(all, total, cost, options, objective);

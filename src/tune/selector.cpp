@@ -794,6 +794,9 @@ Choice select_qsgd(std::span<const float> g, const CostModel& cost, const Select
     return select_qsgd_grid(g, cost, options, objective);
   }
   const QsgdScan scan = scan_qsgd(g, options.qsgd);
+  // A non-finite element (or squares beyond fp32): the exact grid, which reports it as the
+  // encoder would (qsgd_variance's scales).
+  if (!std::isfinite(scan.total)) return select_qsgd_grid(g, cost, options, objective);
   const double total = scan.total;
   // Every candidate scored with the estimated variance V, and with V·(1 ∓ tolerance).
   struct Scored {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/bit_io.hpp"
+#include "thinwire/core/error.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/tune/bits_model.hpp"
 #include "thinwire/tune/rho.hpp"
@@ -124,6 +126,15 @@ TEST(FastSelectTest, QsgdChoiceMatchesExactGrid) {
       ++n;
     }
   }
+}
+
+// A non-finite element is reported as the encoder reports it, not chosen around.
+TEST(FastSelectTest, QsgdRejectsNonFiniteLongVectors) {
+  std::vector<float> g = gaussian((std::size_t{1} << 17) + 37, 19, 2.0);
+  g[12345] = std::numeric_limits<float>::quiet_NaN();
+  const auto cost = make_cost_model("bits");
+  EXPECT_THROW((void)select_qsgd(g, *cost, {.qsgd = {.levels = 16, .bucket = 512}}),
+               InvalidArgument);
 }
 
 // The full-sort oracle of selector_test.cpp: every k, exact ρ and exact Elias-delta bits.

@@ -60,6 +60,8 @@ void check_levels(std::uint32_t s) {
 // ‖u‖₂ >= max|u_i|), so r_i <= 1. The squares of finite floats and their sum stay finite in
 // double, so a non-finite sum means a non-finite element: require_finite names the first in v,
 // the whole vector (the encoder needs no separate finiteness pass).
+float l2_scale(double sum, std::size_t first, std::span<const float> v);
+
 float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t first,
                    std::span<const float> v) {
   if (norm == QsgdParams::Norm::kMax) {
@@ -67,7 +69,11 @@ float bucket_scale(std::span<const float> u, QsgdParams::Norm norm, std::size_t 
     for (float x : u) m = std::max(m, std::fabs(x));
     return m;
   }
-  const double sum = kernels::sum_squares(u.data(), u.size());
+  return l2_scale(kernels::sum_squares(u.data(), u.size()), first, v);
+}
+
+// The 2-norm scale of the bucket starting at `first` from its sum of squares (bucket_scale).
+float l2_scale(double sum, std::size_t first, std::span<const float> v) {
   if (!std::isfinite(sum)) require_finite(v, kName);
   const double n = std::sqrt(sum);
   if (!(n <= static_cast<double>(std::numeric_limits<float>::max()))) {
@@ -551,31 +557,61 @@ void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out
   decode_range(r, p, bucket_length(out.size(), p), out, 0, mode, path);
 }
 
-double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
-  check_levels(p.levels);
+void qsgd_variances(std::span<const float> v, const QsgdParams& p,
+                    std::span<const std::uint32_t> levels, std::span<double> out) {
+  for (const std::uint32_t s : levels) check_levels(s);
+  std::fill(out.begin(), out.end(), 0.0);
   const std::size_t d = v.size();
-  if (d == 0) return 0.0;
+  if (d == 0) return;
   const std::size_t bucket = bucket_length(d, p);
-  const double s = p.levels;
-  double total = 0.0;
+  const std::size_t n_levels = std::min(levels.size(), out.size());
+  // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability; summed
+  // vectorized in a fixed order (the tuner evaluates this once or twice per decision). Small
+  // 2-norm buckets go 64 at a time through the batched kernels (the same sums, fewer calls).
+  constexpr std::size_t kBatch = 64;
+  if (p.norm == QsgdParams::Norm::kL2 && bucket <= 1024) {
+    std::array<double, kBatch> sums{};
+    std::array<double, kBatch> inv{};
+    std::array<float, kBatch> scale{};
+    for (std::size_t first = 0; first < d; first += kBatch * bucket) {
+      const std::size_t n = std::min(kBatch * bucket, d - first);
+      const std::size_t nb = (n + bucket - 1) / bucket;
+      kernels::bucket_sum_squares(v.data() + first, n, bucket, sums.data());
+      for (std::size_t k = 0; k < nb; ++k) scale[k] = l2_scale(sums[k], first + k * bucket, v);
+      for (std::size_t l = 0; l < n_levels; ++l) {
+        const double s = levels[l];
+        for (std::size_t k = 0; k < nb; ++k) {
+          inv[k] = scale[k] == 0.0f ? 0.0 : s / static_cast<double>(scale[k]);
+        }
+        kernels::bucket_rounding_variance_sums(v.data() + first, n, bucket, inv.data(), s,
+                                               sums.data());
+        for (std::size_t k = 0; k < nb; ++k) {
+          if (scale[k] == 0.0f) continue;
+          const double step = static_cast<double>(scale[k]) / s;
+          out[l] += step * step * sums[k];
+        }
+      }
+    }
+    return;
+  }
   for (std::size_t first = 0; first < d; first += bucket) {
     const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
     const float scale = bucket_scale(u, p.norm, first, v);
     if (scale == 0.0f) continue;
-    // (r − ℓ/s)((ℓ+1)/s − r) = f(1 − f)/s² with f = s·r − ℓ, the rounding probability.
-    const double inv = s / static_cast<double>(scale);
-    double sum = 0.0;
-    for (float x : u) {
-      const double sr = std::min(static_cast<double>(std::fabs(x)) * inv, s);
-      // sr is in [0, 2^20]: truncation is floor, and unlike std::floor it vectorizes on every
-      // x86-64 (the tuner evaluates this for dozens of levels per iteration).
-      const double f = sr - static_cast<double>(static_cast<std::int32_t>(sr));
-      sum += f * (1.0 - f);
+    for (std::size_t l = 0; l < n_levels; ++l) {
+      const double s = levels[l];
+      const double sum =
+          kernels::rounding_variance_sum(u.data(), u.size(), s / static_cast<double>(scale), s);
+      const double step = static_cast<double>(scale) / s;
+      out[l] += step * step * sum;
     }
-    const double step = static_cast<double>(scale) / s;
-    total += step * step * sum;
   }
-  return total;
+}
+
+double qsgd_variance(std::span<const float> v, const QsgdParams& p) {
+  double out = 0.0;
+  qsgd_variances(v, p, std::span<const std::uint32_t>(&p.levels, 1), std::span<double>(&out, 1));
+  return out;
 }
 
 std::string QsgdCodec::spec() const {

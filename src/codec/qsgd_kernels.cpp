@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -147,6 +148,47 @@ THINWIRE_CLONES double sum_squares(const float* u, std::size_t n) noexcept {
     const auto v = static_cast<double>(*x);
     return v * v;
   });
+}
+
+namespace {
+
+[[gnu::always_inline]] inline double variance_sum(const float* u, std::size_t n, double inv,
+                                                  double s) noexcept {
+  return fixed_order_sum(u, n, [inv, s](const float* x) {
+    const double sr = std::min(static_cast<double>(std::fabs(*x)) * inv, s);
+    // sr is in [0, 2^20]: truncation is floor, and it vectorizes (std::floor does not on x86-64).
+    const double f = sr - static_cast<double>(static_cast<std::int32_t>(sr));
+    return f * (1.0 - f);
+  });
+}
+
+[[gnu::always_inline]] inline double squares_sum(const float* u, std::size_t n) noexcept {
+  return fixed_order_sum(u, n, [](const float* x) {
+    const auto v = static_cast<double>(*x);
+    return v * v;
+  });
+}
+
+}  // namespace
+
+THINWIRE_CLONES double rounding_variance_sum(const float* u, std::size_t n, double inv,
+                                             double s) noexcept {
+  return variance_sum(u, n, inv, s);
+}
+
+THINWIRE_CLONES void bucket_sum_squares(const float* u, std::size_t n, std::size_t bucket,
+                                        double* out) noexcept {
+  for (std::size_t first = 0, k = 0; first < n; first += bucket, ++k) {
+    out[k] = squares_sum(u + first, std::min(bucket, n - first));
+  }
+}
+
+THINWIRE_CLONES void bucket_rounding_variance_sums(const float* u, std::size_t n,
+                                                   std::size_t bucket, const double* inv, double s,
+                                                   double* out) noexcept {
+  for (std::size_t first = 0, k = 0; first < n; first += bucket, ++k) {
+    out[k] = variance_sum(u + first, std::min(bucket, n - first), inv[k], s);
+  }
 }
 
 THINWIRE_CLONES void nonzero_bytes(const std::uint32_t* fields, std::size_t nb, std::uint32_t mask,

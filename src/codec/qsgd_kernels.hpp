@@ -102,6 +102,16 @@ bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, fl
 // Σ u_i² in double, in sum_abs's fixed order. Each u_i² is exact in double (24-bit significands),
 // so contracting the multiply and add into an FMA gives the same double on every machine.
 [[nodiscard]] double sum_squares(const float* u, std::size_t n) noexcept;
+// Σ f_i(1 − f_i) in sum_abs's fixed order, f_i = sr − ⌊sr⌋ with sr = min(|u_i|·inv, s) in double
+// (qsgd_variance's per-bucket sum; inv = s/scale, s <= 2^20).
+[[nodiscard]] double rounding_variance_sum(const float* u, std::size_t n, double inv,
+                                           double s) noexcept;
+// The same two sums for every bucket of u[0..n) (buckets of `bucket` elements, the last may be
+// shorter) in one call: out[k] = sum_squares of bucket k, and out[k] = rounding_variance_sum of
+// bucket k at inv[k].
+void bucket_sum_squares(const float* u, std::size_t n, std::size_t bucket, double* out) noexcept;
+void bucket_rounding_variance_sums(const float* u, std::size_t n, std::size_t bucket,
+                                   const double* inv, double s, double* out) noexcept;
 
 // Sign bits, 1 = negative (x < 0; -0 is not negative): bytes[j] bit t = [u[8j+t] < 0], nb bytes.
 void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;

@@ -198,6 +198,13 @@ double qsgd_message_bits(std::span<const float> v, const codec::QsgdParams& p,
                       p.coding == codec::QsgdParams::Coding::kElias);
 }
 
+std::uint64_t qsgd_packed_message_bits(std::uint64_t buckets, std::uint64_t nonzero_elements,
+                                       std::uint32_t levels) noexcept {
+  const auto packed_width = static_cast<std::uint64_t>(1 + std::bit_width(levels));
+  return exact_message_bits(codec::kQsgdParamsBytes,
+                            kScaleBits * buckets + packed_width * nonzero_elements);
+}
+
 double topk_qsgd_message_bits(std::span<const std::uint32_t> kept_sorted,
                               std::span<const float> kept_values, std::size_t d,
                               codec::IndexCoding index, const codec::QsgdParams& qsgd) {

@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "scan_kernels.hpp"
 #include "thinwire/codec/wangni.hpp"
 
 namespace thinwire::tune {
 
 double squared_norm(std::span<const float> g) noexcept {
-  double sum = 0.0;
-  for (const float x : g) sum += static_cast<double>(x) * static_cast<double>(x);
-  return sum;
+  return scan::blocked_squared_norm(g.data(), g.size());
 }
 
 double rho_topk(double kept_squared_norm, double total) noexcept {

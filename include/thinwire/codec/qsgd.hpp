@@ -80,8 +80,13 @@ void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out
                          KernelPath path = KernelPath::kFast);
 
 // Exact E‖Q(v) − v‖² = Σ_buckets scale² · Σ_i (r_i − ℓ_i/s)((ℓ_i+1)/s − r_i) (SPEC §2), computed
-// with the same fp32 scales and r_i as the encoder. Used by the tuner.
+// with the same fp32 scales as the encoder (r_i in double, summed in a fixed order). Used by the
+// tuner.
 [[nodiscard]] double qsgd_variance(std::span<const float> v, const QsgdParams& p);
+// out[i] = qsgd_variance(v, p at s = levels[i]) for every i (the same doubles), the scales
+// computed once: one pass over v for several levels of one bucket setting.
+void qsgd_variances(std::span<const float> v, const QsgdParams& p,
+                    std::span<const std::uint32_t> levels, std::span<double> out);
 
 // Spec: qsgd[:s=S,bucket=B,norm=l2|max,coding=packed|elias,threads=T]. threads (default 1, at
 // most 64) is a local execution setting, not a parameter of the message: it is not sent on the

@@ -53,6 +53,13 @@ namespace thinwire::tune {
 [[nodiscard]] double qsgd_message_bits(std::span<const float> v, const codec::QsgdParams& p,
                                        std::vector<double>& scratch);
 
+// Exact message bits of the qsgd codec with packed coding: `buckets` buckets of which the non-zero
+// ones hold `nonzero_elements` elements in all, at s = `levels` (what qsgd_message_bits computes
+// from the vector).
+[[nodiscard]] std::uint64_t qsgd_packed_message_bits(std::uint64_t buckets,
+                                                     std::uint64_t nonzero_elements,
+                                                     std::uint32_t levels) noexcept;
+
 // Exact message bits of the terngrad codec.
 [[nodiscard]] std::uint64_t terngrad_message_bits(std::span<const float> v,
                                                   const codec::TernGradParams& p);

@@ -15,7 +15,8 @@
 
 namespace thinwire::tune {
 
-// Σ g_i² in double.
+// Σ g_i² in double, in a fixed order (blocks of 64, scan_kernels.hpp): the same double on every
+// machine and build.
 [[nodiscard]] double squared_norm(std::span<const float> g) noexcept;
 
 // top-k: kept_squared_norm / ‖g‖² (kept_squared_norm = ‖top_k(g)‖²).

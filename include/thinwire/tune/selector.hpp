@@ -22,9 +22,15 @@
 //      so far is scored exactly in one pass over those elements in selection order (the Elias
 //      gap total kept up to date in an ordered set, O(k·log k)); ties go to the larger k, so the
 //      result fills its last packet.
-// The other families have one or two discrete parameters and are scored exactly on a fixed grid
-// (a constant number of O(d) or O(d·log d) evaluations, see selector.cpp), then the packet fill
-// where the level is continuous (random-k, Wangni).
+// On vectors of more than 1024 blocks of 64 elements, steps 1-5 run on the elements gathered down
+// to one octave below the bin a sampled histogram estimates best (docs/tuning.md, "Cost of a
+// decision"), or on all of g where those may not hold the best k.
+// QSGD with packed coding ranks its 45 (bucket, s) by exact bits and a variance estimated from a
+// sample of blocks, and scores the best one or two with the exact variance formula
+// (docs/tuning.md). The other families (and QSGD with Elias coding) have one or two discrete
+// parameters and are scored exactly on a fixed grid (a constant number of O(d) or O(d·log d)
+// evaluations, see selector.cpp), then the packet fill where the level is continuous (random-k,
+// Wangni).
 #pragma once
 
 #include <cstddef>
@@ -96,6 +102,13 @@ struct Objective {
                                  const SelectorOptions& options = {},
                                  const Objective& objective = {});
 
+// The same search over all of g (what select_topk runs on vectors of at most 1024·64 elements, and
+// where the gathered elements may not hold the best k): the reference its gathered search is
+// tested against.
+[[nodiscard]] Choice select_topk_full(std::span<const float> g, const CostModel& cost,
+                                      const SelectorOptions& options = {},
+                                      const Objective& objective = {});
+
 // Grid selectors for the other families.
 // random-k needs ‖g‖² only where the objective is the step model (err = ‖g‖²·(d/k − 1)).
 [[nodiscard]] Choice select_randk(std::size_t d, const CostModel& cost,
@@ -110,6 +123,19 @@ struct Objective {
 [[nodiscard]] Choice select_topk_qsgd(std::span<const float> g, const CostModel& cost,
                                       const SelectorOptions& options = {},
                                       const Objective& objective = {});
+
+// What select_qsgd ranks (bucket, s) by, for packed coding (docs/tuning.md, "Cost of a
+// decision"): per bucket setting it tries and s = 1, 2, 4, ..., 256, the estimated variance
+// E‖Q(v) − v‖² (from a sample of blocks; every block, so exact up to fp32 rounding, for vectors of
+// at most 256·64 elements) and the exact message bits.
+struct QsgdEstimate {
+  std::uint32_t bucket = 0;
+  std::uint32_t levels = 0;
+  double variance = 0.0;
+  double bits = 0.0;
+};
+[[nodiscard]] std::vector<QsgdEstimate> estimate_qsgd(std::span<const float> g,
+                                                      const codec::QsgdParams& configured);
 
 // Dispatches on the family.
 [[nodiscard]] Choice select_level(Family family, std::span<const float> g, const CostModel& cost,

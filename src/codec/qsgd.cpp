@@ -32,8 +32,6 @@ using qsgd_detail::magnitude;
 using qsgd_detail::store;
 
 constexpr std::string_view kName = "qsgd";
-// Buckets with b >= kSparseRatio·s² code their gaps in Elias delta instead of gamma (see qsgd.hpp).
-constexpr std::uint64_t kSparseRatio = 256;
 using kernels::kScaleBits;
 
 // The bucket length for a d-element vector (d > 0).
@@ -42,11 +40,9 @@ std::size_t bucket_length(std::size_t d, const QsgdParams& p) noexcept {
 }
 
 // Bits of the level field: ⌈log2(s+1)⌉.
-unsigned level_width(std::uint32_t s) noexcept { return static_cast<unsigned>(std::bit_width(s)); }
+unsigned level_width(std::uint32_t s) noexcept { return qsgd_level_bits(s); }
 
-bool sparse_bucket(std::uint64_t b, std::uint32_t s) noexcept {
-  return b >= kSparseRatio * std::uint64_t{s} * s;
-}
+bool sparse_bucket(std::uint64_t b, std::uint32_t s) noexcept { return qsgd_delta_gaps(b, s); }
 
 void check_levels(std::uint32_t s) {
   if (s < 1 || s > kQsgdMaxLevels) {

@@ -329,7 +329,7 @@ std::string RandKCodec::spec() const {
 
 std::size_t RandKCodec::max_encoded_bytes(std::size_t d) const {
   const std::size_t k = kept(d);
-  const std::size_t params = 8 + 1 + (shared_seed_ ? 16 : 0);
+  const std::size_t params = kParamsBytes + (shared_seed_ ? kSharedSeedParamsBytes : 0);
   const std::uint64_t index_bits = shared_seed_ ? 0 : sparse::index_bits_bound(false, k, d);
   return sparse::message_bytes(params, index_bits + 32 * std::uint64_t{k});
 }

@@ -18,7 +18,6 @@ namespace {
 
 constexpr std::string_view kName = "terngrad";
 using kernels::kScaleBits;
-constexpr std::size_t kParamsBytes = 12;  // u32 bucket, f64 clip
 constexpr std::uint64_t kCodeZero = 0;
 constexpr std::uint64_t kCodePlus = 1;
 constexpr std::uint64_t kCodeMinus = 2;

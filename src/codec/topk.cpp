@@ -47,7 +47,7 @@ std::string TopKCodec::spec() const {
 }
 
 std::size_t TopKCodec::params_bytes() const noexcept {
-  return 8 + 1 + 1 + (qsgd_ ? kQsgdParamsBytes : 0);
+  return kParamsBytes + (qsgd_ ? kQsgdParamsBytes : 0);
 }
 
 std::size_t TopKCodec::max_encoded_bytes(std::size_t d) const {

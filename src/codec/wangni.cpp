@@ -83,7 +83,7 @@ std::size_t WangniCodec::max_encoded_bytes(std::size_t d) const {
   // M, the count, the indices, and per element at most a flag bit and an fp32 value.
   const std::uint64_t bits = 32 + sparse::count_bits_bound(d) +
                              sparse::index_bits_bound_any_count(false, d) + 33 * std::uint64_t{d};
-  return sparse::message_bytes(8, bits);
+  return sparse::message_bytes(kParamsBytes, bits);
 }
 
 std::size_t WangniCodec::encode_into(std::span<const float> v, const EncodeContext& ctx,

@@ -12,14 +12,23 @@
 #include <utility>
 
 #include "scan_kernels.hpp"
+#include "thinwire/codec/message_size.hpp"
 #include "thinwire/codec/select.hpp"
 #include "thinwire/codec/wangni.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/error.hpp"
-#include "thinwire/tune/bits_model.hpp"
 #include "thinwire/tune/rho.hpp"
 
 namespace thinwire::tune {
+
+// Message sizes are the codec layer's (codec/message_size.hpp).
+using codec::qsgd_message_bits;
+using codec::qsgd_packed_message_bits;
+using codec::randk_message_bits;
+using codec::terngrad_message_bits;
+using codec::topk_message_bits;
+using codec::topk_qsgd_message_bits;
+using codec::wangni_message_bits_at_cap;
 namespace {
 
 constexpr unsigned kBinShift = 20;  // 11-bit bins: exponent and 3 mantissa bits
@@ -27,7 +36,8 @@ constexpr std::size_t kBins = std::size_t{1} << (31 - kBinShift);
 constexpr std::size_t kMaxSortedBin = 4096;
 // Step 5 scores every k up to this many packets beyond the best message's.
 constexpr std::uint64_t kPacketReach = 2;
-constexpr std::uint64_t kHeaderBits = 8 * (32 + 10);  // message header + topk params
+// Message header and top-k params, as the codec writes them.
+constexpr std::uint64_t kHeaderBits = 8 * (codec::kHeaderBytes + codec::TopKCodec::kParamsBytes);
 // Large top-k searches: the blocks of 64 elements in the sample histogram, and how many bins
 // (eighths of an octave) below the estimated best bin the gathered elements reach.
 constexpr std::size_t kTopKSampleBlocks = 1024;
@@ -727,7 +737,8 @@ Choice select_wangni(std::span<const float> g, const CostModel& cost, const Obje
   if (d == 0) return finish_choice(best, cost, objective);
   const double total = squared_norm(g);
   std::vector<double> scratch;
-  // Ratio 2: each candidate costs O(d·log d) (the expected gap lengths), see bits_model.hpp.
+  // Ratio 2: each candidate costs O(d·log d) (the expected gap lengths), see
+  // codec/message_size.hpp.
   for (const std::size_t k : count_grid(d, 2.0)) {
     Choice c;
     c.family = Family::kWangni;

@@ -22,6 +22,7 @@
 // values); QsgdCodec is the codec registered as "qsgd".
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -83,6 +84,16 @@ void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out
 // with the same fp32 scales as the encoder (r_i in double, summed in a fixed order). Used by the
 // tuner.
 [[nodiscard]] double qsgd_variance(std::span<const float> v, const QsgdParams& p);
+
+// Wire-format facts the encoder and the size model (message_size.hpp) share: the bits of a level
+// (packed fields are a sign bit and this many bits), and whether an Elias bucket of b elements
+// codes its gaps in Elias delta (b >= 256·s², where non-zeros are sparse) rather than gamma.
+[[nodiscard]] constexpr unsigned qsgd_level_bits(std::uint32_t s) noexcept {
+  return static_cast<unsigned>(std::bit_width(s));
+}
+[[nodiscard]] constexpr bool qsgd_delta_gaps(std::uint64_t b, std::uint32_t s) noexcept {
+  return b >= 256 * std::uint64_t{s} * s;
+}
 // out[i] = qsgd_variance(v, p at s = levels[i]) for every i (the same doubles), the scales
 // computed once: one pass over v for several levels of one bucket setting.
 void qsgd_variances(std::span<const float> v, const QsgdParams& p,

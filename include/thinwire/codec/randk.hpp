@@ -47,6 +47,11 @@ class RandKCodec final : public Codec {
   explicit RandKCodec(double k, std::optional<std::uint64_t> shared_seed = std::nullopt,
                       std::uint64_t iteration = 0);
 
+  // Bytes of the params section: k (f64) and the shared-seed flag; with a shared seed the seed
+  // and the iteration (u64 each) follow.
+  static constexpr std::size_t kParamsBytes = 8 + 1;
+  static constexpr std::size_t kSharedSeedParamsBytes = 8 + 8;
+
   [[nodiscard]] std::size_t kept(std::size_t d) const noexcept;
   // k; at_level keeps the shared seed.
   [[nodiscard]] std::optional<Level> level() const noexcept override { return Level{.value = k_}; }

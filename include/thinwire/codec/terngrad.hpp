@@ -59,6 +59,8 @@ class TernGradCodec final : public Codec {
   explicit TernGradCodec(const TernGradParams& params, unsigned threads = 1);
 
   [[nodiscard]] const TernGradParams& params() const noexcept { return params_; }
+  // Bytes of the params section: the bucket (u32) and the clip factor (f64).
+  static constexpr std::size_t kParamsBytes = 4 + 8;
   // The bucket; at_level keeps the clipping and the threads.
   [[nodiscard]] std::optional<Level> level() const noexcept override {
     return Level{.value = static_cast<double>(params_.bucket)};

@@ -50,6 +50,10 @@ class TopKCodec final : public Codec {
   }
   [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override;
 
+  // Bytes of the params section: k (f64), index coding, value coding; QSGD's follow for
+  // values=qsgd (the encoder writes it, message_size.hpp predicts with it).
+  static constexpr std::size_t kParamsBytes = 8 + 1 + 1;
+
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kTopK; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

@@ -51,6 +51,8 @@ class WangniCodec final : public Codec {
   explicit WangniCodec(double density);
 
   [[nodiscard]] double density() const noexcept { return density_; }
+  // Bytes of the params section: the density (f64).
+  static constexpr std::size_t kParamsBytes = 8;
   [[nodiscard]] std::optional<Level> level() const noexcept override {
     return Level{.value = density_};
   }

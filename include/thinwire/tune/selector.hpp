@@ -69,7 +69,7 @@ struct Choice {
   std::uint32_t bucket = 0;
   double rho = 0.0;
   double err = 0.0;    // E‖v − Q(v)‖²
-  double bits = 0.0;   // whole message (exact or expected, bits_model.hpp)
+  double bits = 0.0;   // whole message (exact or expected, codec/message_size.hpp)
   double cost = 0.0;   // the price P(θ) (C(bits) under the classic one-message objective)
   double score = 0.0;  // Objective::score
 

@@ -12,15 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "thinwire/codec/message_size.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/rng.hpp"
-#include "thinwire/tune/bits_model.hpp"
 #include "thinwire/tune/rho.hpp"
 #include "thinwire/tune/selector.hpp"
 
 namespace thinwire::tune {
+
+// Message sizes are the codec layer's (codec/message_size.hpp).
+using codec::qsgd_message_bits;
 namespace {
 
 std::vector<float> gaussian(std::size_t d, std::uint64_t seed, double tail) {

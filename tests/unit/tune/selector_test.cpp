@@ -10,13 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "thinwire/codec/message_size.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/rng.hpp"
-#include "thinwire/tune/bits_model.hpp"
 #include "thinwire/tune/rho.hpp"
 
 namespace thinwire::tune {
+
+// Message sizes are the codec layer's (codec/message_size.hpp).
+using codec::qsgd_message_bits;
 namespace {
 
 // The full-sort oracle: every k in [1, d], exact ρ (prefix sums in the selection order) and exact

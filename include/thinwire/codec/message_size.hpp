@@ -1,7 +1,9 @@
-// bits(θ): the size a codec's message would have at level θ, predicted without encoding (SPEC §3).
+// The size a codec's message would have, predicted without encoding (SPEC §3: the tuner's
+// bits(θ)). It lives beside the encoders and sizes params sections with their constants
+// (TopKCodec::kParamsBytes, ...), so the codec layer is the one owner of every wire format.
 //
 // "Bits" is always the whole message — the 32-byte header, the codec's params and the payload
-// rounded up to a byte — as codec::Codec::encode_into would produce it:
+// rounded up to a byte — as Codec::encode_into would produce it:
 //   - exact for deterministic sizes: top-k with fp32 values (from the kept indices: Elias-delta
 //     gaps or fixed-width indices), QSGD packed (1 + ⌈log2(s+1)⌉ bits per element of every
 //     non-zero bucket), TernGrad (2 bits per element of every non-zero bucket), random-k with a
@@ -32,25 +34,24 @@
 #include "thinwire/codec/terngrad.hpp"
 #include "thinwire/codec/topk.hpp"
 
-namespace thinwire::tune {
+namespace thinwire::codec {
 
 // Exact message bits of topk with fp32 values, given the kept indices in ascending order.
 [[nodiscard]] std::uint64_t topk_message_bits(std::span<const std::uint32_t> kept_sorted,
-                                              std::size_t d, codec::IndexCoding index);
+                                              std::size_t d, IndexCoding index);
 
 // Message bits of topk with QSGD-quantized values: the exact index part plus the expected QSGD
 // payload of the kept values (`kept_values` in index order).
 [[nodiscard]] double topk_qsgd_message_bits(std::span<const std::uint32_t> kept_sorted,
                                             std::span<const float> kept_values, std::size_t d,
-                                            codec::IndexCoding index,
-                                            const codec::QsgdParams& qsgd);
+                                            IndexCoding index, const QsgdParams& qsgd);
 
 // Expected bits of the QSGD payload alone (scales, levels, signs, gaps; no padding, no header):
 // exact for packed coding. `scratch` is reused across calls to avoid allocating.
-[[nodiscard]] double qsgd_payload_bits(std::span<const float> v, const codec::QsgdParams& p,
+[[nodiscard]] double qsgd_payload_bits(std::span<const float> v, const QsgdParams& p,
                                        std::vector<double>& scratch);
 // Message bits of the qsgd codec: exact for packed coding, expected for Elias.
-[[nodiscard]] double qsgd_message_bits(std::span<const float> v, const codec::QsgdParams& p,
+[[nodiscard]] double qsgd_message_bits(std::span<const float> v, const QsgdParams& p,
                                        std::vector<double>& scratch);
 
 // Exact message bits of the qsgd codec with packed coding: `buckets` buckets of which the non-zero
@@ -62,7 +63,7 @@ namespace thinwire::tune {
 
 // Exact message bits of the terngrad codec.
 [[nodiscard]] std::uint64_t terngrad_message_bits(std::span<const float> v,
-                                                  const codec::TernGradParams& p);
+                                                  const TernGradParams& p);
 
 // Message bits of randk keeping k of d: expected (indices as Elias-delta gaps), exact with a
 // shared seed.
@@ -71,7 +72,7 @@ namespace thinwire::tune {
 // Expected message bits of the wangni codec at `density` for v.
 [[nodiscard]] double wangni_message_bits(std::span<const float> v, double density,
                                          std::vector<double>& scratch);
-// The same for the cap M = codec::wangni_cap(v, density) computed by the caller.
+// The same for the cap M = wangni_cap(v, density) computed by the caller.
 [[nodiscard]] double wangni_message_bits_at_cap(std::span<const float> v, float cap,
                                                 std::vector<double>& scratch);
 
@@ -82,4 +83,4 @@ namespace thinwire::tune {
 [[nodiscard]] double expected_gap_bits(std::span<const double> q, bool delta, bool terminator,
                                        std::vector<double>& scratch);
 
-}  // namespace thinwire::tune
+}  // namespace thinwire::codec

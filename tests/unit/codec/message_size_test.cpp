@@ -1,4 +1,4 @@
-#include "thinwire/tune/bits_model.hpp"
+#include "thinwire/codec/message_size.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/rng.hpp"
 
-namespace thinwire::tune {
+namespace thinwire::codec {
 namespace {
 
 // Heavy-tailed test vector (Gaussian times a log-uniform scale), with some exact zeros and ties.
@@ -193,4 +193,4 @@ TEST(BitsModelTest, WangniMatchesMean) {
 }
 
 }  // namespace
-}  // namespace thinwire::tune
+}  // namespace thinwire::codec

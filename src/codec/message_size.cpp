@@ -1,4 +1,4 @@
-#include "thinwire/tune/bits_model.hpp"
+#include "thinwire/codec/message_size.hpp"
 
 #include <algorithm>
 #include <array>
@@ -6,23 +6,24 @@
 #include <cmath>
 
 #include "thinwire/codec/message.hpp"
+#include "thinwire/codec/randk.hpp"
+#include "thinwire/codec/terngrad.hpp"
+#include "thinwire/codec/topk.hpp"
 #include "thinwire/codec/wangni.hpp"
 #include "thinwire/core/bit_io.hpp"
 
-namespace thinwire::tune {
+namespace thinwire::codec {
 namespace {
 
-// Params sections as the codecs write them (topk.cpp, qsgd.hpp, terngrad.cpp, randk.cpp,
-// wangni.cpp): a change there must be mirrored here, and the tests compare against real encodes.
-constexpr std::uint64_t kTopKParamsBytes = 8 + 1 + 1;
-constexpr std::uint64_t kTernGradParamsBytes = 4 + 8;
-constexpr std::uint64_t kRandKParamsBytes = 8 + 1;
-constexpr std::uint64_t kRandKSharedParamsBytes = 8 + 1 + 8 + 8;
-constexpr std::uint64_t kWangniParamsBytes = 8;
+// Params sections: each codec's own constant, the one its encoder writes and sizes with.
+constexpr std::uint64_t kTopKParamsBytes = TopKCodec::kParamsBytes;
+constexpr std::uint64_t kTernGradParamsBytes = TernGradCodec::kParamsBytes;
+constexpr std::uint64_t kRandKParamsBytes = RandKCodec::kParamsBytes;
+constexpr std::uint64_t kRandKSharedParamsBytes =
+    RandKCodec::kParamsBytes + RandKCodec::kSharedSeedParamsBytes;
+constexpr std::uint64_t kWangniParamsBytes = WangniCodec::kParamsBytes;
 constexpr std::uint64_t kScaleBits = 32;
 constexpr std::uint64_t kValueBits = 32;
-// QSGD buckets with b >= 256·s² code gaps in Elias delta (qsgd.hpp).
-constexpr std::uint64_t kQsgdSparseRatio = 256;
 // E⌈X/8⌉·8 − E X for a random payload of X bits whose residue mod 8 is near uniform.
 constexpr double kMeanPaddingBits = 3.5;
 
@@ -32,8 +33,8 @@ std::uint64_t fixed_index_width(std::uint64_t d) noexcept {
 
 // Exact bits of ascending indices: Elias-delta gaps or fixed ⌈log2 d⌉-bit fields (sparse_coding).
 std::uint64_t index_bits(std::span<const std::uint32_t> kept_sorted, std::size_t d,
-                         codec::IndexCoding index) noexcept {
-  if (index == codec::IndexCoding::kFixed) return kept_sorted.size() * fixed_index_width(d);
+                         IndexCoding index) noexcept {
+  if (index == IndexCoding::kFixed) return kept_sorted.size() * fixed_index_width(d);
   std::uint64_t bits = 0;
   std::uint64_t next = 0;
   for (const std::uint32_t i : kept_sorted) {
@@ -45,7 +46,7 @@ std::uint64_t index_bits(std::span<const std::uint32_t> kept_sorted, std::size_t
 
 // Whole-message bits for a payload of exactly `payload_bits` bits.
 std::uint64_t exact_message_bits(std::uint64_t params_bytes, std::uint64_t payload_bits) noexcept {
-  return 8 * (codec::kHeaderBytes + params_bytes) + (payload_bits + 7) / 8 * 8;
+  return 8 * (kHeaderBytes + params_bytes) + (payload_bits + 7) / 8 * 8;
 }
 
 // Whole-message bits for a payload of (expected) `payload_bits` bits; `random` says whether the
@@ -55,8 +56,7 @@ double message_bits(std::uint64_t params_bytes, double payload_bits, bool random
     return static_cast<double>(
         exact_message_bits(params_bytes, static_cast<std::uint64_t>(std::llround(payload_bits))));
   }
-  return static_cast<double>(8 * (codec::kHeaderBytes + params_bytes)) + payload_bits +
-         kMeanPaddingBits;
+  return static_cast<double>(8 * (kHeaderBytes + params_bytes)) + payload_bits + kMeanPaddingBits;
 }
 
 // bits(2^a) − bits(2^a − 1) for a = 1..63: where Elias gamma and delta lengths grow.
@@ -76,8 +76,8 @@ std::size_t bucket_length(std::size_t d, std::uint32_t bucket) noexcept {
 
 // The QSGD bucket scale exactly as the encoder computes it (qsgd.cpp: 2-norm accumulated in
 // double then rounded to fp32, or the max-norm).
-float qsgd_scale(std::span<const float> u, codec::QsgdParams::Norm norm) noexcept {
-  if (norm == codec::QsgdParams::Norm::kMax) {
+float qsgd_scale(std::span<const float> u, QsgdParams::Norm norm) noexcept {
+  if (norm == QsgdParams::Norm::kMax) {
     float m = 0.0f;
     for (float x : u) m = std::max(m, std::fabs(x));
     return m;
@@ -145,18 +145,18 @@ double expected_gap_bits(std::span<const double> q, bool delta, bool terminator,
 }
 
 std::uint64_t topk_message_bits(std::span<const std::uint32_t> kept_sorted, std::size_t d,
-                                codec::IndexCoding index) {
+                                IndexCoding index) {
   return exact_message_bits(kTopKParamsBytes,
                             index_bits(kept_sorted, d, index) + kValueBits * kept_sorted.size());
 }
 
-double qsgd_payload_bits(std::span<const float> v, const codec::QsgdParams& p,
+double qsgd_payload_bits(std::span<const float> v, const QsgdParams& p,
                          std::vector<double>& scratch) {
   const std::size_t d = v.size();
   if (d == 0) return 0.0;
   const std::size_t bucket = bucket_length(d, p.bucket);
   const double s = p.levels;
-  const auto packed_width = static_cast<double>(1 + std::bit_width(p.levels));
+  const auto packed_width = static_cast<double>(1 + qsgd_level_bits(p.levels));
   std::vector<double> q;  // keep probabilities of one bucket (Elias only)
   double total = 0.0;
   for (std::size_t first = 0; first < d; first += bucket) {
@@ -164,7 +164,7 @@ double qsgd_payload_bits(std::span<const float> v, const codec::QsgdParams& p,
     total += kScaleBits;
     const float scale = qsgd_scale(u, p.norm);
     if (scale == 0.0f) continue;
-    if (p.coding == codec::QsgdParams::Coding::kPacked) {
+    if (p.coding == QsgdParams::Coding::kPacked) {
       total += packed_width * static_cast<double>(u.size());
       continue;
     }
@@ -185,37 +185,36 @@ double qsgd_payload_bits(std::span<const float> v, const codec::QsgdParams& p,
         total += 1.0 + (1.0 - f) * EliasGamma::bits(level) + f * EliasGamma::bits(level + 1);
       }
     }
-    const bool delta = u.size() >= kQsgdSparseRatio * std::uint64_t{p.levels} * p.levels;
+    const bool delta = qsgd_delta_gaps(u.size(), p.levels);
     total += expected_gap_bits(q, delta, /*terminator=*/true, scratch);
   }
   return total;
 }
 
-double qsgd_message_bits(std::span<const float> v, const codec::QsgdParams& p,
+double qsgd_message_bits(std::span<const float> v, const QsgdParams& p,
                          std::vector<double>& scratch) {
   const double payload = qsgd_payload_bits(v, p, scratch);
-  return message_bits(codec::kQsgdParamsBytes, payload,
-                      p.coding == codec::QsgdParams::Coding::kElias);
+  return message_bits(kQsgdParamsBytes, payload, p.coding == QsgdParams::Coding::kElias);
 }
 
 std::uint64_t qsgd_packed_message_bits(std::uint64_t buckets, std::uint64_t nonzero_elements,
                                        std::uint32_t levels) noexcept {
-  const auto packed_width = static_cast<std::uint64_t>(1 + std::bit_width(levels));
-  return exact_message_bits(codec::kQsgdParamsBytes,
+  const auto packed_width = std::uint64_t{1} + qsgd_level_bits(levels);
+  return exact_message_bits(kQsgdParamsBytes,
                             kScaleBits * buckets + packed_width * nonzero_elements);
 }
 
 double topk_qsgd_message_bits(std::span<const std::uint32_t> kept_sorted,
-                              std::span<const float> kept_values, std::size_t d,
-                              codec::IndexCoding index, const codec::QsgdParams& qsgd) {
+                              std::span<const float> kept_values, std::size_t d, IndexCoding index,
+                              const QsgdParams& qsgd) {
   std::vector<double> scratch;
   const double values = qsgd_payload_bits(kept_values, qsgd, scratch);
-  return message_bits(kTopKParamsBytes + codec::kQsgdParamsBytes,
+  return message_bits(kTopKParamsBytes + kQsgdParamsBytes,
                       static_cast<double>(index_bits(kept_sorted, d, index)) + values,
-                      qsgd.coding == codec::QsgdParams::Coding::kElias);
+                      qsgd.coding == QsgdParams::Coding::kElias);
 }
 
-std::uint64_t terngrad_message_bits(std::span<const float> v, const codec::TernGradParams& p) {
+std::uint64_t terngrad_message_bits(std::span<const float> v, const TernGradParams& p) {
   const std::size_t d = v.size();
   std::uint64_t payload = 0;
   if (d > 0) {
@@ -223,7 +222,7 @@ std::uint64_t terngrad_message_bits(std::span<const float> v, const codec::TernG
     for (std::size_t first = 0; first < d; first += bucket) {
       const std::span<const float> u = v.subspan(first, std::min(bucket, d - first));
       payload += kScaleBits;
-      if (codec::terngrad_scale(u, p.clip) != 0.0f) payload += 2 * u.size();
+      if (terngrad_scale(u, p.clip) != 0.0f) payload += 2 * u.size();
     }
   }
   return exact_message_bits(kTernGradParamsBytes, payload);
@@ -253,7 +252,7 @@ double randk_message_bits(std::size_t d, std::size_t k, bool shared_seed) {
 }
 
 double wangni_message_bits(std::span<const float> v, double density, std::vector<double>& scratch) {
-  return wangni_message_bits_at_cap(v, codec::wangni_cap(v, density), scratch);
+  return wangni_message_bits_at_cap(v, wangni_cap(v, density), scratch);
 }
 
 double wangni_message_bits_at_cap(std::span<const float> v, float cap,
@@ -284,4 +283,4 @@ double wangni_message_bits_at_cap(std::span<const float> v, float cap,
   return message_bits(kWangniParamsBytes, kScaleBits + count_bits + gaps + value_bits, random);
 }
 
-}  // namespace thinwire::tune
+}  // namespace thinwire::codec

@@ -53,6 +53,23 @@ def tuner_config(tuner, codec_spec: str, cost: str, lr_coupling: bool) -> Option
     return {"tuner": probe.spec, "cost": probe.cost, "lr_coupling": probe.lr_coupling}
 
 
+def check_state_config(state: dict, codec_spec: str, error_feedback: bool,
+                       tuner: Optional[dict]) -> None:
+    """InvalidArgument unless a saved state was written with this codec, error feedback and
+    tuner configuration."""
+    if state["codec"] != codec_spec or bool(state["error_feedback"]) != error_feedback:
+        raise _tw.InvalidArgument(
+            f"thinwire hook state was saved for codec '{state['codec']}' "
+            f"(error_feedback={state['error_feedback']}), this hook uses "
+            f"'{codec_spec}' (error_feedback={error_feedback})")
+    saved_tuner = state.get("tuner")
+    saved_config = None if saved_tuner is None else {
+        k: saved_tuner[k] for k in ("tuner", "cost", "lr_coupling")}
+    if saved_config != tuner:
+        raise _tw.InvalidArgument(
+            f"thinwire hook state was saved with tuner {saved_config}, this hook uses {tuner}")
+
+
 class _Unit:
     """What is compressed as one message: a segment of whole parameters in model order
     (params: [(param index, offset in the unit, numel)]) or a whole bucket (params: None)."""
@@ -551,19 +568,7 @@ class DdpHook:
             self._resolve_state()
 
     def _check_config(self, state: dict) -> None:
-        if (state["codec"] != self.codec.spec
-                or bool(state["error_feedback"]) != self.error_feedback):
-            raise _tw.InvalidArgument(
-                f"thinwire hook state was saved for codec '{state['codec']}' "
-                f"(error_feedback={state['error_feedback']}), this hook uses "
-                f"'{self.codec.spec}' (error_feedback={self.error_feedback})")
-        saved_tuner = state.get("tuner")
-        saved_config = None if saved_tuner is None else {
-            k: saved_tuner[k] for k in ("tuner", "cost", "lr_coupling")}
-        if saved_config != self._tuner_config:
-            raise _tw.InvalidArgument(
-                f"thinwire hook state was saved with tuner {saved_config}, this hook uses "
-                f"{self._tuner_config}")
+        check_state_config(state, self.codec.spec, self.error_feedback, self._tuner_config)
         if float(state["segment_mb"]) != self.segment_mb:
             raise _tw.InvalidArgument(
                 f"thinwire hook state was saved with segment_mb={state['segment_mb']}, this "

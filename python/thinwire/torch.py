@@ -31,7 +31,7 @@ import torch.distributed as dist
 
 from . import _exchange as _ex
 from . import _thinwire as _tw
-from ._hook import DdpHook, tuner_config
+from ._hook import DdpHook, check_state_config, tuner_config
 
 __all__ = ["DdpHook", "ddp_hook", "QuantizedModelAverager", "allgather_messages", "allreduce"]
 
@@ -135,20 +135,7 @@ class _Compressor:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        if (state["codec"] != self.codec.spec
-                or bool(state["error_feedback"]) != self.error_feedback):
-            raise _tw.InvalidArgument(
-                f"thinwire hook state was saved for codec '{state['codec']}' "
-                f"(error_feedback={state['error_feedback']}), this hook uses "
-                f"'{self.codec.spec}' (error_feedback={self.error_feedback})"
-            )
-        saved_tuner = state.get("tuner")
-        saved_config = None if saved_tuner is None else {
-            k: saved_tuner[k] for k in ("tuner", "cost", "lr_coupling")}
-        if saved_config != self.tuner_config:
-            raise _tw.InvalidArgument(
-                f"thinwire hook state was saved with tuner {saved_config}, this hook uses "
-                f"{self.tuner_config}")
+        check_state_config(state, self.codec.spec, self.error_feedback, self.tuner_config)
         residuals = {}
         for k, (dimension, data) in state["residuals"].items():
             ef = _tw.ErrorFeedback(self.codec, int(dimension))

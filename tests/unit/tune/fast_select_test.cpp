@@ -19,12 +19,15 @@
 #include "thinwire/core/rng.hpp"
 #include "thinwire/tune/rho.hpp"
 #include "thinwire/tune/selector.hpp"
+#include "topk_oracle.hpp"
 
 namespace thinwire::tune {
 
 // Message sizes are the codec layer's (codec/message_size.hpp).
 using codec::qsgd_message_bits;
 namespace {
+
+using testing::oracle_topk;
 
 std::vector<float> gaussian(std::size_t d, std::uint64_t seed, double tail) {
   const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kSparsify);
@@ -138,43 +141,6 @@ TEST(FastSelectTest, QsgdRejectsNonFiniteLongVectors) {
   const auto cost = make_cost_model("bits");
   EXPECT_THROW((void)select_qsgd(g, *cost, {.qsgd = {.levels = 16, .bucket = 512}}),
                InvalidArgument);
-}
-
-// The full-sort oracle of selector_test.cpp: every k, exact ρ and exact Elias-delta bits.
-Choice oracle_topk(std::span<const float> g, const CostModel& cost) {
-  const std::size_t d = g.size();
-  std::vector<std::uint32_t> order(d);
-  std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const float x = std::fabs(g[a]);
-    const float y = std::fabs(g[b]);
-    return x != y ? x > y : a < b;
-  });
-  const double total = squared_norm(g);
-  std::set<std::uint64_t> kept{0};
-  std::uint64_t gap_bits = 0;
-  double kept_mass = 0.0;
-  Choice best;
-  best.score = -1.0;
-  for (std::size_t k = 1; k <= d; ++k) {
-    const std::uint64_t x = std::uint64_t{order[k - 1]} + 1;
-    const auto next = kept.upper_bound(x);
-    const std::uint64_t prev = *std::prev(next);
-    gap_bits += EliasDelta::bits(x - prev);
-    if (next != kept.end()) {
-      gap_bits += EliasDelta::bits(*next - x);
-      gap_bits -= EliasDelta::bits(*next - prev);
-    }
-    kept.insert(x);
-    kept_mass += static_cast<double>(g[x - 1]) * static_cast<double>(g[x - 1]);
-    const std::uint64_t bits = 8 * (32 + 10) + (gap_bits + 32 * k + 7) / 8 * 8;
-    const double score = score_of(rho_topk(kept_mass, total), cost.cost(bits));
-    if (score > best.score) {
-      best.k = k;
-      best.score = score;
-    }
-  }
-  return best;
 }
 
 // The search over gathered elements: the choice of the same search over all of g, within 1 % of

@@ -15,6 +15,7 @@
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/tune/rho.hpp"
+#include "topk_oracle.hpp"
 
 namespace thinwire::tune {
 
@@ -22,45 +23,7 @@ namespace thinwire::tune {
 using codec::qsgd_message_bits;
 namespace {
 
-// The full-sort oracle: every k in [1, d], exact ρ (prefix sums in the selection order) and exact
-// Elias-delta bits (gap sum kept up to date as indices are inserted into an ordered set).
-Choice oracle_topk(std::span<const float> g, const CostModel& cost) {
-  const std::size_t d = g.size();
-  std::vector<std::uint32_t> order(d);
-  std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const float x = std::fabs(g[a]);
-    const float y = std::fabs(g[b]);
-    return x != y ? x > y : a < b;
-  });
-  const double total = squared_norm(g);
-  std::set<std::uint64_t> kept;  // index + 1; 0 is the virtual start
-  kept.insert(0);
-  std::uint64_t gap_bits = 0;
-  double kept_mass = 0.0;
-  Choice best;
-  best.score = -1.0;
-  for (std::size_t k = 1; k <= d; ++k) {
-    const std::uint64_t x = std::uint64_t{order[k - 1]} + 1;
-    const auto next = kept.upper_bound(x);
-    const std::uint64_t prev = *std::prev(next);
-    gap_bits += EliasDelta::bits(x - prev);
-    if (next != kept.end()) {
-      gap_bits += EliasDelta::bits(*next - x);
-      gap_bits -= EliasDelta::bits(*next - prev);
-    }
-    kept.insert(x);
-    kept_mass += static_cast<double>(g[x - 1]) * static_cast<double>(g[x - 1]);
-    const std::uint64_t bits = 8 * (32 + 10) + (gap_bits + 32 * k + 7) / 8 * 8;
-    const double score = score_of(rho_topk(kept_mass, total), cost.cost(bits));
-    if (score > best.score) {
-      best.k = k;
-      best.score = score;
-      best.bits = static_cast<double>(bits);
-    }
-  }
-  return best;
-}
+using testing::oracle_topk;
 
 std::vector<float> gaussian(std::size_t d, std::uint64_t seed, double tail) {
   const RngKey key = RngKey::make(seed, 0, 0, RngPurpose::kSparsify);

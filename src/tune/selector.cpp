@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "scan_kernels.hpp"
@@ -153,7 +154,8 @@ void pps_sample(std::span<const double> size, std::size_t m,
     }
     return;
   }
-  std::vector<char> certain(n, 0);
+  thread_local std::vector<char> certain;
+  certain.assign(n, 0);
   // Σ size and max size over four interleaved partials (no serial chain of additions).
   double part[4] = {0.0, 0.0, 0.0, 0.0};
   double top[4] = {0.0, 0.0, 0.0, 0.0};
@@ -187,7 +189,7 @@ void pps_sample(std::span<const double> size, std::size_t m,
     for (std::size_t b = 0; b < n; ++b) rest += certain[b] ? 0.0 : size[b];
   }
   const double interval = rest_m > 0 ? rest / static_cast<double>(rest_m) : 0.0;
-  std::vector<double> rest_size;  // size with the certain units zeroed (only if there are any)
+  thread_local std::vector<double> rest_size;  // size with the certain units zeroed (if any)
   std::span<const double> walk = size;
   if (rest_m < m) {
     rest_size.assign(size.begin(), size.end());
@@ -207,8 +209,17 @@ void pps_sample(std::span<const double> size, std::size_t m,
   double next = 0.5 * interval;
   for (std::size_t first = 0; first < n; first += kGroup) {
     const std::size_t last = std::min(n, first + kGroup);
-    double group = 0.0;
-    for (std::size_t b = first; b < last; ++b) group += walk[b];
+    // The group's sum over four partial sums (short dependency chains).
+    double g0 = 0.0, g1 = 0.0, g2 = 0.0, g3 = 0.0;
+    std::size_t u = first;
+    for (; u + 4 <= last; u += 4) {
+      g0 += walk[u];
+      g1 += walk[u + 1];
+      g2 += walk[u + 2];
+      g3 += walk[u + 3];
+    }
+    for (; u < last; ++u) g0 += walk[u];
+    const double group = (g0 + g1) + (g2 + g3);
     if (running + group <= next) {
       running += group;
       continue;
@@ -224,19 +235,49 @@ void pps_sample(std::span<const double> size, std::size_t m,
   std::sort(out.begin(), out.end());
 }
 
+// Σ sumsq[b] and max max_key[b] over blocks [first, last), four independent partial sums.
+std::pair<double, std::uint32_t> block_range_stats(const float* sumsq, const std::uint32_t* max_key,
+                                                   std::size_t first, std::size_t last) noexcept {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  std::uint32_t m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+  std::size_t b = first;
+  for (; b + 4 <= last; b += 4) {
+    s0 += static_cast<double>(sumsq[b]);
+    s1 += static_cast<double>(sumsq[b + 1]);
+    s2 += static_cast<double>(sumsq[b + 2]);
+    s3 += static_cast<double>(sumsq[b + 3]);
+    m0 = std::max(m0, max_key[b]);
+    m1 = std::max(m1, max_key[b + 1]);
+    m2 = std::max(m2, max_key[b + 2]);
+    m3 = std::max(m3, max_key[b + 3]);
+  }
+  for (; b < last; ++b) {
+    s0 += static_cast<double>(sumsq[b]);
+    m0 = std::max(m0, max_key[b]);
+  }
+  return {(s0 + s1) + (s2 + s3), std::max(std::max(m0, m1), std::max(m2, m3))};
+}
+
 // The scan of select_qsgd: block statistics, scales of every bucket setting, sampled variance.
 QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured) {
   const std::size_t d = g.size();
   const std::size_t nblocks = scan::block_count(d);
-  std::vector<float> block_sq(nblocks);
-  std::vector<std::uint32_t> block_max(nblocks);
-  std::vector<float> block_l1(nblocks);
+  // Per-thread buffers reused across decisions: at 1M elements each array is 64-128 KiB, which
+  // malloc would map and fault in afresh at every call.
+  thread_local std::vector<float> block_sq;
+  thread_local std::vector<std::uint32_t> block_max;
+  thread_local std::vector<float> block_l1;
+  thread_local std::vector<double> size;
+  block_sq.resize(nblocks);
+  block_max.resize(nblocks);
+  block_l1.resize(nblocks);
+  size.resize(nblocks);
   scan::block_stats_fp32(g.data(), d, block_sq.data(), block_max.data(), block_l1.data());
   QsgdScan out;
   if (nblocks <= kQsgdSampleBlocks) {
     out.total = squared_norm(g);  // exact: these vectors are scored with rho_qsgd's numbers
   } else {
-    for (const float x : block_sq) out.total += static_cast<double>(x);
+    out.total = block_range_stats(block_sq.data(), block_max.data(), 0, nblocks).first;
   }
   const bool max_norm = configured.norm == codec::QsgdParams::Norm::kMax;
 
@@ -261,9 +302,10 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
       } else {
         scan::square_roots(block_sq.data(), s.buckets, s.scale.data());
       }
-      for (std::size_t k = 0; k < s.buckets; ++k) {
-        if (s.scale[k] != 0.0f) s.nonzero_elements += std::min(len, d - k * len);
-      }
+      std::size_t nonzero = 0;  // buckets with a non-zero scale, the last one counted apart
+      for (std::size_t k = 0; k + 1 < s.buckets; ++k) nonzero += s.scale[k] != 0.0f ? 1 : 0;
+      s.nonzero_elements = nonzero * len;
+      if (s.scale[s.buckets - 1] != 0.0f) s.nonzero_elements += d - (s.buckets - 1) * len;
       out.settings.push_back(std::move(s));
       continue;
     }
@@ -274,10 +316,8 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
       std::uint32_t mx = 0;
       if (first % scan::kBlock == 0 && (n % scan::kBlock == 0 || first + n == d)) {
         // Whole blocks: the scale from the block statistics.
-        for (std::size_t b = first / scan::kBlock; b < scan::block_count(first + n); ++b) {
-          sq += static_cast<double>(block_sq[b]);
-          mx = std::max(mx, block_max[b]);
-        }
+        std::tie(sq, mx) = block_range_stats(block_sq.data(), block_max.data(),
+                                             first / scan::kBlock, scan::block_count(first + n));
       } else {
         const std::span<const float> u = g.subspan(first, n);
         if (max_norm) {
@@ -300,8 +340,7 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
   // so the weights stay bounded where one bucket's scale dwarfs its other elements. Blocks of size
   // at least the sampling interval are taken whole (weight 1), the others with weight
   // interval/size_b.
-  std::vector<double> size(nblocks);
-  std::vector<std::pair<std::size_t, double>> sample;  // block, weight
+  thread_local std::vector<std::pair<std::size_t, double>> sample;  // block, weight
   for (QsgdSetting& s : out.settings) {
     std::fill(size.begin(), size.end(), 0.0);
     if (s.length == scan::kBlock) {
@@ -889,6 +928,11 @@ Choice select_qsgd(std::span<const float> g, const CostModel& cost, const Select
   };
   std::array<double, 2> variance{};
   const bool has_second = second < scored.size();
+  if (sampled && !has_second) {
+    // No other candidate can beat the best estimate within the tolerance: the exact variance
+    // would not change the decision, and the estimate (within kQsgdTolerance) is reported.
+    return scored[first].c;
+  }
   if (sampled) {
     variance[0] = fast_variance(scored[first].c);
     if (has_second) variance[1] = fast_variance(scored[second].c);

@@ -26,11 +26,11 @@
 // to one octave below the bin a sampled histogram estimates best (docs/tuning.md, "Cost of a
 // decision"), or on all of g where those may not hold the best k.
 // QSGD with packed coding ranks its 45 (bucket, s) by exact bits and a variance estimated from a
-// sample of blocks, and scores the best one or two with the exact variance formula
-// (docs/tuning.md). The other families (and QSGD with Elias coding) have one or two discrete
-// parameters and are scored exactly on a fixed grid (a constant number of O(d) or O(d·log d)
-// evaluations, see selector.cpp), then the packet fill where the level is continuous (random-k,
-// Wangni).
+// sample of blocks, and scores the best two with the exact variance formula where the second could
+// beat the first within the estimate's tolerance (else the estimate stands; docs/tuning.md). The
+// other families (and QSGD with Elias coding) have one or two discrete parameters and are scored
+// exactly on a fixed grid (a constant number of O(d) or O(d·log d) evaluations, see selector.cpp),
+// then the packet fill where the level is continuous (random-k, Wangni).
 #pragma once
 
 #include <cstddef>

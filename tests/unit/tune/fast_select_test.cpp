@@ -97,9 +97,9 @@ TEST(FastSelectTest, QsgdEstimateMatchesExactVariance) {
   }
 }
 
-// The choice scores within 1 % of the best candidate of the exact grid, and reports its ρ within
-// 1e-6 of rho_qsgd (the exact formula in fp32 on long vectors) and the encoded size of the codec
-// it names.
+// The choice scores within 1 % of the best candidate of the exact grid, and reports the encoded
+// size of the codec it names and its ρ: within 1e-6 of rho_qsgd where a runner-up was scored
+// exactly, else from the estimated variance (within 8 %, so ρ = T/(T + V) within 8 %·(1 − ρ)).
 TEST(FastSelectTest, QsgdChoiceMatchesExactGrid) {
   for (const char* spec : {"bits", "linear:latency=50us,bandwidth=1Gbit", "packet:payload=1460B"}) {
     const auto cost = make_cost_model(spec);
@@ -125,7 +125,7 @@ TEST(FastSelectTest, QsgdChoiceMatchesExactGrid) {
       p.levels = c.levels;
       p.bucket = c.bucket;
       const double rho = rho_qsgd(g, p);
-      EXPECT_NEAR(c.rho, rho, 1e-6 * rho) << spec << " input " << n;
+      EXPECT_NEAR(c.rho, rho, std::max(1e-6, 0.08 * (1.0 - rho)) * rho) << spec << " input " << n;
       const auto codec = codec::make_codec(c.codec_spec(options));
       EXPECT_EQ(c.bits, 8.0 * static_cast<double>(codec->encode(g).size()))
           << c.codec_spec(options);

@@ -247,20 +247,33 @@ TEST(TopKTest, DecoderRejectsInconsistentPayloads) {
 }
 
 TEST(TopKTest, DecoderSurvivesRandomBitFlips) {
-  // Every flipped payload either decodes or throws CorruptMessage (ASan checks the bounds).
+  // Every flipped payload bit: decode() rejects it (the checksum); the payload decoder alone
+  // either decodes it or throws CorruptMessage before it writes anything (out is left as it was),
+  // and both happen (a flipped value decodes, a flipped index or count does not). ASan checks the
+  // bounds.
   for (const char* spec : {"topk:k=0.1", "topk:k=0.2,index=fixed",
                            "topk:k=0.2,values=qsgd,s=8,bucket=16,coding=elias"}) {
+    SCOPED_TRACE(spec);
     const auto message = make_codec(spec)->encode(testing::normal_vector(2, 100));
     const auto payload = payload_of(message);
+    std::size_t decoded = 0;
+    std::size_t rejected = 0;
     for (std::size_t bit = 0; bit < 8 * payload.size(); bit += 3) {
       auto flipped = payload;
       flipped[bit / 8] ^= std::byte{static_cast<unsigned char>(1U << (bit % 8))};
-      std::vector<float> out(100);
+      const std::vector<std::byte> damaged = with_payload(message, flipped);
+      std::vector<float> out(100, 7.0f);
+      EXPECT_THROW(decode(damaged, out, DecodeMode::kOverwrite), CorruptMessage) << "bit " << bit;
       try {
-        decode_unverified(with_payload(message, flipped), out, DecodeMode::kOverwrite);
+        decode_unverified(damaged, out, DecodeMode::kOverwrite);
+        ++decoded;
       } catch (const CorruptMessage&) {
+        ++rejected;
+        EXPECT_EQ(out, std::vector<float>(100, 7.0f)) << "bit " << bit << " wrote before throwing";
       }
     }
+    EXPECT_GT(decoded, 0U);
+    EXPECT_GT(rejected, 0U);
   }
 }
 

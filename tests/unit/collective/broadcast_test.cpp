@@ -86,7 +86,11 @@ TEST_P(BroadcastSweepTest, PsGatherAveragesOnTheServer) {
       for (std::size_t i = 0; i < d; ++i) {
         float sum = 0;
         for (int r = first; r < m; ++r) sum += static_cast<float>(r) + static_cast<float>(i);
-        ASSERT_EQ(g[i], sum / static_cast<float>(workers)) << "element " << i;
+        const float want = sum / static_cast<float>(workers);
+        if (g[i] != want) {  // no ASSERT inside a world: see support/world.hpp
+          ADD_FAILURE() << "element " << i << ": " << g[i] << " != " << want;
+          break;
+        }
       }
     });
   }

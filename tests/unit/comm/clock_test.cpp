@@ -80,7 +80,10 @@ void run_ring(bool count_compute, double tolerance) {
         << "rank " << t.rank() << ": " << elapsed << " s vs closed form " << expected << " s";
     const float ranks_sum = kRanks * (kRanks + 1) / 2.0f;
     for (std::size_t i = 0; i < v.size(); i += 4099) {
-      ASSERT_EQ(v[i], ranks_sum + kRanks * static_cast<float>(i % 5)) << "element " << i;
+      if (v[i] != ranks_sum + kRanks * static_cast<float>(i % 5)) {
+        ADD_FAILURE() << "element " << i << ": " << v[i];
+        break;
+      }
     }
   });
 }
@@ -111,8 +114,10 @@ TEST(ClockTest, NaiveAllGatherMatchesClosedForm) {
       t.send((t.rank() + k) % m, mine);
       const int from = (t.rank() + m - k) % m;
       const Bytes theirs = t.recv(from);
-      ASSERT_EQ(theirs.size(), kVectorBytes);
-      EXPECT_EQ(theirs.back(), static_cast<std::byte>(from));
+      EXPECT_EQ(theirs.size(), kVectorBytes);  // no ASSERT: the peers still wait for this rank
+      if (!theirs.empty()) {
+        EXPECT_EQ(theirs.back(), static_cast<std::byte>(from));
+      }
     }
     EXPECT_LE(relative_error(t.clock_seconds(), expected), 1e-9)
         << "rank " << t.rank() << ": " << t.clock_seconds() << " s vs " << expected << " s";

@@ -1,7 +1,6 @@
 // State files, metrics files and checkpoint manifests: round trips, and that every kind of damage
 // is an IoError naming the file rather than a crash or silently wrong state.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -9,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "support/scratch_dir.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/train/checkpoint.hpp"
 #include "thinwire/train/metrics.hpp"
@@ -19,21 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("thinwire_train_state_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = test::ScratchDir;
 
 StateBundle sample_bundle() {
   StateBundle b;

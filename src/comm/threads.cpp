@@ -314,35 +314,49 @@ void ThreadsTransport::restart_clock() {
 
 // ---- run_threads_world --------------------------------------------------------------------------
 
-void run_threads_world(const ThreadsWorldOptions& options,
-                       const std::function<void(Transport&)>& fn) {
-  ThreadsWorld world(options);
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(options.size));
+void run_threads(std::span<ThreadsWorld* const> worlds, const std::function<void(int rank)>& fn) {
+  if (worlds.empty()) throw InvalidArgument("run_threads: no world");
+  const int size = worlds.front()->size();
+  for (const ThreadsWorld* w : worlds) {
+    if (w->size() != size) throw InvalidArgument("run_threads: worlds of different sizes");
+  }
+  const auto fail = [&](int rank, std::string_view what) {
+    for (ThreadsWorld* w : worlds) w->fail(rank, what);
+  };
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(size));
   std::vector<std::thread> threads;
   threads.reserve(errors.size());
   auto body = [&](int rank) {
     try {
-      fn(world.transport(rank));
-      world.finish(rank);
+      fn(rank);
+      for (ThreadsWorld* w : worlds) w->finish(rank);
     } catch (const std::exception& e) {
       errors[static_cast<std::size_t>(rank)] = std::current_exception();
-      world.fail(rank, e.what());
+      fail(rank, e.what());
     } catch (...) {
       errors[static_cast<std::size_t>(rank)] = std::current_exception();
-      world.fail(rank, "unknown exception");
+      fail(rank, "unknown exception");
     }
   };
   try {
-    for (int r = 0; r < options.size; ++r) threads.emplace_back(body, r);
+    for (int r = 0; r < size; ++r) threads.emplace_back(body, r);
   } catch (const std::exception& e) {  // could not start a thread: stop those that run
-    world.fail(static_cast<int>(threads.size()), std::string("could not start: ") + e.what());
+    fail(static_cast<int>(threads.size()), std::string("could not start: ") + e.what());
     for (std::thread& t : threads) t.join();
     throw;
   }
   for (std::thread& t : threads) t.join();
-  if (const auto failed = world.failed_rank()) {
+  // The first rank to fail is the cause (every world records the same first failure).
+  if (const auto failed = worlds.front()->failed_rank()) {
     std::rethrow_exception(errors[static_cast<std::size_t>(*failed)]);
   }
+}
+
+void run_threads_world(const ThreadsWorldOptions& options,
+                       const std::function<void(Transport&)>& fn) {
+  ThreadsWorld world(options);
+  ThreadsWorld* const worlds[] = {&world};
+  run_threads(worlds, [&](int rank) { fn(world.transport(rank)); });
 }
 
 }  // namespace thinwire::comm

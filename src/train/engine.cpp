@@ -1,12 +1,10 @@
 #include "thinwire/train/engine.hpp"
 
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "thinwire/collective/topology.hpp"
 #include "thinwire/comm/threads.hpp"
@@ -146,39 +144,13 @@ TrainSummary train_threads(const TrainSetup& setup, TrainObserver* observer) {
   comm::ThreadsWorld control_world(
       {.size = m, .link = std::nullopt, .timeout = comm::kDefaultTimeout, .count_compute = false});
 
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(m));
-  std::atomic<int> first_failure{-1};
   TrainSummary summary;
-  std::vector<std::thread> threads;
-  threads.reserve(static_cast<std::size_t>(m));
-  for (int r = 0; r < m; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        TrainSummary mine = run_worker(setup, data_world.transport(r), control_world.transport(r),
-                                       r == 0 ? observer : nullptr);
-        if (r == 0) summary = std::move(mine);
-        data_world.finish(r);
-        control_world.finish(r);
-      } catch (const std::exception& e) {
-        // The first rank to fail is the cause; its peers fail with TransportErrors because of it.
-        int expected = -1;
-        first_failure.compare_exchange_strong(expected, r);
-        errors[static_cast<std::size_t>(r)] = std::current_exception();
-        data_world.fail(r, e.what());
-        control_world.fail(r, e.what());
-      } catch (...) {
-        int expected = -1;
-        first_failure.compare_exchange_strong(expected, r);
-        errors[static_cast<std::size_t>(r)] = std::current_exception();
-        data_world.fail(r, "unknown error");
-        control_world.fail(r, "unknown error");
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  if (const int failed = first_failure.load(); failed >= 0) {
-    std::rethrow_exception(errors[static_cast<std::size_t>(failed)]);
-  }
+  comm::ThreadsWorld* const worlds[] = {&data_world, &control_world};
+  comm::run_threads(worlds, [&](int r) {
+    TrainSummary mine = run_worker(setup, data_world.transport(r), control_world.transport(r),
+                                   r == 0 ? observer : nullptr);
+    if (r == 0) summary = std::move(mine);
+  });
   return summary;
 }
 

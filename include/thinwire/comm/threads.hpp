@@ -114,9 +114,15 @@ class ThreadsWorld {
   std::unique_ptr<State> state_;
 };
 
-// Runs fn(transport) on options.size threads, one per rank, and returns when all have finished.
+// Runs fn(rank) on one thread per rank of `worlds` (one or more worlds of the same size, e.g. a
+// data plane and a control plane) and returns when all have finished. A rank that returns is
+// finished in every world; a rank that throws fails every world, so its peers' blocked calls end.
 // If any rank threw, rethrows the first original exception (not the TransportErrors it caused in
-// its peers).
+// its peers). If a thread cannot be started, the ranks already running are failed and joined,
+// and the error is rethrown. InvalidArgument for no worlds or worlds of different sizes.
+void run_threads(std::span<ThreadsWorld* const> worlds, const std::function<void(int rank)>& fn);
+
+// Runs fn(transport) on options.size threads, one per rank of a new world (run_threads).
 void run_threads_world(const ThreadsWorldOptions& options,
                        const std::function<void(Transport&)>& fn);
 

@@ -59,6 +59,7 @@ class CMakeBuild(build_ext):
             "-DTHINWIRE_BUILD_TESTS=OFF",
             "-DTHINWIRE_BUILD_BENCH=OFF",
             "-DTHINWIRE_BUILD_APPS=OFF",
+            "-DTHINWIRE_BUILD_EXAMPLES=OFF",
             # The interpreter running this build (a venv's python too): the extension is built
             # for its version and ABI.
             f"-DPython3_EXECUTABLE={sys.executable}",

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <mutex>
 #include <string>
 
 #include "thinwire/collective/topology.hpp"

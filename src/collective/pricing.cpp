@@ -6,8 +6,10 @@
 namespace thinwire::collective {
 
 IterationShape allreduce_shape(AllreduceAlgorithm algorithm, int size) noexcept {
-  return {.pattern = algorithm == AllreduceAlgorithm::kRing ? Pattern::kRing : Pattern::kAllgather,
-          .size = size};
+  // Shared-seed random-k sums the k sampled values with a ring all-reduce (shared_randk.cpp).
+  const bool ring =
+      algorithm == AllreduceAlgorithm::kRing || algorithm == AllreduceAlgorithm::kSharedRandk;
+  return {.pattern = ring ? Pattern::kRing : Pattern::kAllgather, .size = size};
 }
 
 RankPrice rank_price(const IterationShape& shape, int rank, const tune::CostModel& cost) {

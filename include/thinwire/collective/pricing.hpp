@@ -9,6 +9,8 @@
 //                                 all-gather, of its chunk (message_bytes[m] is rank m's chunk
 //                                 message; the hops re-encode partial sums of other chunks, so
 //                                 this is exact only when every chunk encodes to that size);
+//                                 shared-seed random-k is this ring over the k sampled values
+//                                 (identity messages of the chunks of k);
 //                      ps         ranks 1..M−1 send theirs to the server (rank 0 folds its own in
 //                                 locally), then the server sends the model message
 //                                 (downlink_bytes) to each of them;

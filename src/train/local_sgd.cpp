@@ -24,15 +24,8 @@ LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
       tuner_(std::move(tuner)) {
   if (local_steps_ < 1) throw InvalidArgument("local-sgd: local steps must be >= 1");
   if (codec.error_feedback) {
-    std::size_t length = context.dimension;
-    if (allreduce == collective::AllreduceAlgorithm::kRing) {
-      const int size = context.transport->size();
-      length =
-          collective::balanced_chunk(context.dimension, size,
-                                     collective::ring_owned_chunk(context.transport->rank(), size))
-              .size;
-    }
-    error_feedback_ = codec::make_error_feedback(codec, length);
+    error_feedback_ = collective::make_allreduce_error_feedback(
+        codec, allreduce, context.dimension, context.transport->rank(), context.transport->size());
   }
 }
 

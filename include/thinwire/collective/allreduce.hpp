@@ -63,11 +63,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/error_feedback.hpp"
+#include "thinwire/codec/registry.hpp"
 #include "thinwire/collective/result.hpp"
 #include "thinwire/comm/transport.hpp"
 
@@ -111,6 +113,13 @@ struct Chunk {
 [[nodiscard]] Chunk balanced_chunk(std::size_t d, int parts, int index);
 // The chunk the ring's reduce-scatter completes on `rank`: (rank + 1) mod size.
 [[nodiscard]] int ring_owned_chunk(int rank, int size) noexcept;
+
+// The residual memory `algorithm` needs on rank `rank` of `size` for d-element vectors (see the
+// overview: d, or the owned chunk's length for the ring), around the codec of `choice`. The one
+// place that knows that length: callers build their error feedback here.
+[[nodiscard]] std::unique_ptr<codec::ErrorFeedback> make_allreduce_error_feedback(
+    const codec::CodecChoice& choice, AllreduceAlgorithm algorithm, std::size_t d, int rank,
+    int size);
 
 // The EncodeContext seeds of allreduce_ring's encodings, derived from AllreduceOptions::seed:
 // reduce-scatter hop `step` (step 0 encodes the rank's own chunk, step s > 0 its partial sum after

@@ -835,8 +835,9 @@ Choice select_qsgd_grid(std::span<const float> g, const CostModel& cost,
 // QSGD (docs/tuning.md, "Cost of a decision"): one pass of per-block statistics gives every
 // bucket scale and the exact packed bits of every candidate; the variance of every (bucket, s) is
 // estimated from a sample of blocks (all of them for vectors of at most kQsgdSampleBlocks blocks);
-// the best candidate by the estimate, and the best other one that could beat it within the
-// estimate's tolerance, are scored exactly (qsgd_variance). Elias coding keeps the exact grid.
+// where another candidate could beat the best estimate within the estimate's tolerance, both are
+// scored exactly (qsgd_variance), else the estimate stands (vectors sampled whole are always
+// scored exactly). Elias coding keeps the exact grid.
 Choice select_qsgd(std::span<const float> g, const CostModel& cost, const SelectorOptions& options,
                    const Objective& objective) {
   const std::size_t d = g.size();

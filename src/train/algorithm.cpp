@@ -4,15 +4,15 @@
 #include <sstream>
 #include <string>
 
+#include "choco_sgd.hpp"
+#include "local_sgd.hpp"
+#include "ps_sgd.hpp"
+#include "qlocal_sgd.hpp"
+#include "sync_sgd.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/collective/topology.hpp"
 #include "thinwire/core/error.hpp"
-#include "thinwire/train/choco_sgd.hpp"
-#include "thinwire/train/local_sgd.hpp"
-#include "thinwire/train/ps_sgd.hpp"
-#include "thinwire/train/qlocal_sgd.hpp"
-#include "thinwire/train/sync_sgd.hpp"
 
 namespace thinwire::train {
 

@@ -1,9 +1,9 @@
-#include "thinwire/train/choco_sgd.hpp"
+#include "choco_sgd.hpp"
 
 #include <string>
 
+#include "local_sgd.hpp"
 #include "thinwire/core/error.hpp"
-#include "thinwire/train/local_sgd.hpp"
 
 namespace thinwire::train {
 

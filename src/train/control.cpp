@@ -1,4 +1,4 @@
-#include "thinwire/train/control.hpp"
+#include "control.hpp"
 
 #include <algorithm>
 #include <cstring>

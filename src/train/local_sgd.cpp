@@ -1,8 +1,8 @@
-#include "thinwire/train/local_sgd.hpp"
+#include "local_sgd.hpp"
 
+#include "sync_sgd.hpp"
 #include "thinwire/collective/gossip.hpp"
 #include "thinwire/core/error.hpp"
-#include "thinwire/train/sync_sgd.hpp"
 
 namespace thinwire::train {
 

@@ -1,4 +1,4 @@
-#include "thinwire/train/outputs.hpp"
+#include "outputs.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,4 +1,4 @@
-#include "thinwire/train/ps_sgd.hpp"
+#include "ps_sgd.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,9 +1,9 @@
-#include "thinwire/train/qlocal_sgd.hpp"
+#include "qlocal_sgd.hpp"
 
 #include <algorithm>
 
+#include "sync_sgd.hpp"
 #include "thinwire/core/error.hpp"
-#include "thinwire/train/sync_sgd.hpp"
 
 namespace thinwire::train {
 

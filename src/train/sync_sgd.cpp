@@ -1,4 +1,4 @@
-#include "thinwire/train/sync_sgd.hpp"
+#include "sync_sgd.hpp"
 
 #include <cmath>
 #include <utility>

@@ -8,7 +8,9 @@
 #include <limits>
 #include <string>
 
+#include "control.hpp"
 #include "cost_meter.hpp"
+#include "outputs.hpp"
 #include "thinwire/comm/counting.hpp"
 #include "thinwire/core/array_file.hpp"
 #include "thinwire/core/error.hpp"
@@ -16,10 +18,8 @@
 #include "thinwire/data/sampler.hpp"
 #include "thinwire/train/algorithm.hpp"
 #include "thinwire/train/checkpoint.hpp"
-#include "thinwire/train/control.hpp"
 #include "thinwire/train/engine.hpp"
 #include "thinwire/train/metrics.hpp"
-#include "thinwire/train/outputs.hpp"
 #include "thinwire/train/state_file.hpp"
 #include "thinwire/tune/cost_model.hpp"
 

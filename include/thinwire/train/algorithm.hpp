@@ -1,6 +1,7 @@
 // The training algorithms (SPEC §4) behind one small interface, chosen at run time from the
 // configuration. The worker loop (worker.hpp) computes a local gradient at the rank's model and
-// hands it to Algorithm::step, which synchronizes and updates the model; one header per variant:
+// hands it to Algorithm::step, which synchronizes and updates the model; one internal header per
+// variant (src/train/, not installed):
 //
 //   sync_sgd.hpp      sgd with --sync allgather|ring: compressed all-reduce of gradients
 //   ps_sgd.hpp        sgd with --sync ps: parameter server (compressed uplink, model downlink)

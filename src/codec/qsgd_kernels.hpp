@@ -1,13 +1,14 @@
-// Fast codec kernels (issue 7) for QSGD, TernGrad and sign: free functions over plain arrays that
-// GCC vectorizes (an AVX-512 clone, arch=x86-64-v4, picked at load time through target_clones,
-// and a baseline clone), plus fixed-width field packing specialised per field width. The file is
-// compiled at -O3 in every build type (GCC 12's -O2 vectorizer skips loops needing epilogues).
+// Fast codec kernels for QSGD, TernGrad and sign: free functions over plain arrays. The
+// element-wise kernels are Highway code (src/codec/kernels/fields.cpp: one implementation,
+// compiled for every SIMD target, chosen once per process); field packing is specialised per field
+// width here (qsgd_kernels.cpp), the fused AVX-512 packing in packed_kernels.cpp.
 //
 // Every kernel computes what the scalar reference loops in qsgd.cpp / terngrad.cpp / sign.cpp
 // compute, operation for operation in the same precision and with the same counter-based
-// rounding values (core/rounding.hpp), so messages are byte-identical for the same seed and
-// decoded floats are identical; tests/unit/codec/qsgd_kernels_test.cpp checks both over many
-// sizes (multiples and non-multiples of the vector width, chunk, rounding block and bucket).
+// rounding values (core/rounding.hpp), so messages are byte-identical for the same seed on every
+// target and decoded floats are identical; tests/unit/codec/qsgd_kernels_test.cpp checks both
+// over many sizes (multiples and non-multiples of the vector width, chunk, rounding block and
+// bucket), and kernel_targets_test.cpp runs the kernels on every target the CPU has.
 #pragma once
 
 #include <algorithm>
@@ -58,12 +59,10 @@ inline constexpr std::size_t kQsgdChunk = 1024;
 // finite magnitudes exactly, so the result equals the std::max/std::fabs reduction).
 [[nodiscard]] float max_abs(const float* u, std::size_t n) noexcept;
 
-// out[k] = key.bits24(first + k) for k < n: the rounding stream by VAES or AES-NI where the CPU
-// has them (identical values), else in software. `use` limits the choice (for tests); a path
-// the CPU lacks falls back to the next one.
-enum class AesPath { kBest, kAesNi, kSoftware };
-void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out,
-                   AesPath use = AesPath::kBest) noexcept;
+// out[k] = key.bits24(first + k) for k < n: the rounding stream, two AES rounds per four
+// elements on every target (Highway's AESRound; the same values as the software RoundingCursor).
+void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n,
+                   std::uint32_t* out) noexcept;
 
 // fields[i] = level_i | (negative_i << width) for i < n, where level_i is the stochastic level of
 // u[i] computed in fp32 with inv = s/scale and the rounding bits key.bits24(first + i) (the fp32

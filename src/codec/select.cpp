@@ -1,4 +1,5 @@
 #include "thinwire/codec/select.hpp"
+#include "kernels/targets.hpp"
 
 #include <algorithm>
 #include <array>
@@ -191,8 +192,7 @@ FilterCounts filter(const float* v, std::size_t d, std::uint32_t lo, std::uint32
                     std::uint32_t* above, std::size_t above_cap, std::uint32_t* index,
                     std::uint32_t* key_out, std::size_t between_cap) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f") != 0;
-  if (has_avx512) {
+  if (kernels::avx512_target()) {
     return filter_avx512(v, d, lo, hi, above, above_cap, index, key_out, between_cap);
   }
 #endif

@@ -14,7 +14,6 @@
 #include <bit>
 #include <cstring>
 
-#include "kernels/targets.hpp"
 #include "qsgd_kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -32,10 +31,6 @@ namespace {
 // All-lanes masks on the zero-masking forms: GCC 12's unmasked forms of these start from an
 // "undefined" register and trip -Wmaybe-uninitialized (as in qsgd_kernels.cpp).
 constexpr __mmask16 kAll = 0xFFFF;
-
-// Highway's AVX3_DL target (AVX-512 with VAES, VBMI, VNNI ...): every CPU it accepts also has
-// GFNI (Ice Lake and later, Zen 4).
-bool has_vaes() noexcept { return avx512_dl_target(); }
 
 THINWIRE_VAES inline __m512i broadcast(const AesBlock& b) noexcept {
   return _mm512_maskz_broadcast_i32x4(kAll,
@@ -288,8 +283,6 @@ THINWIRE_VAES inline std::uint32_t max_abs_bits(const float* u, std::size_t n) n
 
 }  // namespace
 
-bool has_fused_pack() noexcept { return has_vaes(); }
-
 namespace {
 
 // The entry points below are plain functions (callers may lack AVX-512); these carry the target.
@@ -318,13 +311,14 @@ THINWIRE_VAES void terngrad_pack_vaes(const float* u, std::size_t n, std::uint64
 
 }  // namespace
 
-void qsgd_pack(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
-               unsigned width, const RoundingKey& key, std::uint8_t* out) noexcept {
+void qsgd_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float inv,
+                      std::uint32_t s, unsigned width, const RoundingKey& key,
+                      std::uint8_t* out) noexcept {
   qsgd_pack_vaes(u, n, first, inv, s, width, key, out);
 }
 
-void terngrad_pack(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
-                   const RoundingKey& key, std::uint8_t* out) noexcept {
+void terngrad_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float scale,
+                          float inv, const RoundingKey& key, std::uint8_t* out) noexcept {
   terngrad_pack_vaes(u, n, first, scale, inv, key, out);
 }
 
@@ -397,31 +391,31 @@ THINWIRE_VAES PackedRun terngrad_pack_buckets_vaes(const float* u, std::size_t b
 
 }  // namespace
 
-PackedRun qsgd_pack_buckets(const float* u, std::size_t buckets, std::size_t bucket,
-                            std::uint64_t first, std::uint32_t s, unsigned width,
-                            const RoundingKey& key, std::uint8_t* out) noexcept {
+PackedRun qsgd_pack_buckets_avx512(const float* u, std::size_t buckets, std::size_t bucket,
+                                   std::uint64_t first, std::uint32_t s, unsigned width,
+                                   const RoundingKey& key, std::uint8_t* out) noexcept {
   return qsgd_pack_buckets_vaes(u, buckets, bucket, first, s, width, key, out);
 }
 
-PackedRun terngrad_pack_buckets(const float* u, std::size_t buckets, std::size_t bucket,
-                                std::uint64_t first, const RoundingKey& key,
-                                std::uint8_t* out) noexcept {
+PackedRun terngrad_pack_buckets_avx512(const float* u, std::size_t buckets, std::size_t bucket,
+                                       std::uint64_t first, const RoundingKey& key,
+                                       std::uint8_t* out) noexcept {
   return terngrad_pack_buckets_vaes(u, buckets, bucket, first, key, out);
 }
 
 #else
 
-bool has_fused_pack() noexcept { return false; }
-void qsgd_pack(const float*, std::size_t, std::uint64_t, float, std::uint32_t, unsigned,
-               const RoundingKey&, std::uint8_t*) noexcept {}
-void terngrad_pack(const float*, std::size_t, std::uint64_t, float, float, const RoundingKey&,
-                   std::uint8_t*) noexcept {}
-PackedRun qsgd_pack_buckets(const float*, std::size_t, std::size_t, std::uint64_t, std::uint32_t,
-                            unsigned, const RoundingKey&, std::uint8_t*) noexcept {
+void qsgd_pack_avx512(const float*, std::size_t, std::uint64_t, float, std::uint32_t, unsigned,
+                      const RoundingKey&, std::uint8_t*) noexcept {}
+void terngrad_pack_avx512(const float*, std::size_t, std::uint64_t, float, float,
+                          const RoundingKey&, std::uint8_t*) noexcept {}
+PackedRun qsgd_pack_buckets_avx512(const float*, std::size_t, std::size_t, std::uint64_t,
+                                   std::uint32_t, unsigned, const RoundingKey&,
+                                   std::uint8_t*) noexcept {
   return {0, 0};
 }
-PackedRun terngrad_pack_buckets(const float*, std::size_t, std::size_t, std::uint64_t,
-                                const RoundingKey&, std::uint8_t*) noexcept {
+PackedRun terngrad_pack_buckets_avx512(const float*, std::size_t, std::size_t, std::uint64_t,
+                                       const RoundingKey&, std::uint8_t*) noexcept {
   return {0, 0};
 }
 

@@ -55,22 +55,6 @@ static void unpack_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw,
   unpack_bytes_t<8>(bytes, nb, f);
 }
 
-// The fields of nb whole bytes of fw-bit fields, unpacked a chunk at a time, decoded by
-// qsgd_values (kernels/fields.cpp).
-bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, double step,
-                       std::uint32_t s, float* out, bool overwrite) noexcept {
-  std::uint32_t fields[kQsgdChunk];
-  const std::size_t per_byte = 8 / fw;
-  const std::size_t chunk = kQsgdChunk / per_byte;
-  bool bad = false;
-  for (std::size_t j = 0; j < nb; j += chunk) {
-    const std::size_t take = std::min(chunk, nb - j);
-    unpack_bytes(bytes + j, take, fw, fields);
-    bad |= qsgd_values(fields, take * per_byte, step, s, fw - 1, out + j * per_byte, overwrite);
-  }
-  return bad;
-}
-
 namespace {
 
 // Packs 64/FW fields per 64-bit word: one BitWriter call per word instead of one per field.

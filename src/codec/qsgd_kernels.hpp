@@ -91,6 +91,10 @@ bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, d
 void terngrad_fields(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
                      const RoundingKey& key, std::uint32_t* fields) noexcept;
 
+// The same from nb whole bytes of 2-bit codes (4 per byte, least significant first).
+bool terngrad_values_bytes(const std::uint8_t* bytes, std::size_t nb, float scale, float* out,
+                           bool overwrite) noexcept;
+
 // out[i] = (or +=) the value of code fields[i]; returns true if any code is 3 (invalid).
 bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, float* out,
                      bool overwrite) noexcept;
@@ -119,8 +123,9 @@ void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;
 void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* out,
                  bool overwrite) noexcept;
 
-// Fused packing (packed_kernels.cpp): true if this CPU has what the kernels below need
-// (AVX-512F/BW/DQ/VL/VBMI, VAES and GFNI); callers use the field kernels above otherwise.
+// Fused packing (kernels/pack.cpp, one Highway implementation for QSGD and TernGrad; on the
+// AVX3_DL target the AVX-512 VAES/GFNI/VBMI kernels of packed_kernels.cpp): available on every
+// target.
 [[nodiscard]] bool has_fused_pack() noexcept;
 
 // The fields qsgd_fields computes for u[0..n) (n a multiple of 16), width in {1, 3, 7}, packed
@@ -177,6 +182,23 @@ void encode_in_runs(BitWriter& w, std::size_t first, std::size_t end, std::size_
     first += bucket;
   }
 }
+
+// The AVX-512 (AVX3_DL target) versions of the four packing kernels above (packed_kernels.cpp),
+// the same bytes; call them only where kernels::avx512_dl_target().
+void qsgd_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float inv,
+                      std::uint32_t s, unsigned width, const RoundingKey& key,
+                      std::uint8_t* out) noexcept;
+void terngrad_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float scale,
+                          float inv, const RoundingKey& key, std::uint8_t* out) noexcept;
+[[nodiscard]] PackedRun qsgd_pack_buckets_avx512(const float* u, std::size_t buckets,
+                                                 std::size_t bucket, std::uint64_t first,
+                                                 std::uint32_t s, unsigned width,
+                                                 const RoundingKey& key,
+                                                 std::uint8_t* out) noexcept;
+[[nodiscard]] PackedRun terngrad_pack_buckets_avx512(const float* u, std::size_t buckets,
+                                                     std::size_t bucket, std::uint64_t first,
+                                                     const RoundingKey& key,
+                                                     std::uint8_t* out) noexcept;
 
 // Appends / reads nb whole bytes (8 bits each, least significant first), 64 bits per call.
 void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb);

@@ -95,11 +95,19 @@ void decode_buckets(BitReader& r, std::size_t bucket, std::span<float> out, std:
     }
     bool bad = false;
     if (path == KernelPath::kFast) {
-      std::uint32_t fields[kernels::kQsgdChunk];
-      for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
-        const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
-        kernels::get_fields(r, fields, n, 2);
-        bad |= kernels::terngrad_values(fields, n, scale, u.data() + off, kOverwrite);
+      // Whole bytes (4 codes each) straight to values, then the last codes as fields.
+      std::uint8_t bytes[kernels::kQsgdChunk];
+      std::size_t off = 0;
+      while (u.size() - off >= 4) {
+        const std::size_t nb = std::min(kernels::kQsgdChunk, (u.size() - off) / 4);
+        kernels::get_bytes(r, bytes, nb);
+        bad |= kernels::terngrad_values_bytes(bytes, nb, scale, u.data() + off, kOverwrite);
+        off += 4 * nb;
+      }
+      if (off < u.size()) {
+        std::uint32_t fields[3];
+        kernels::get_fields(r, fields, u.size() - off, 2);
+        bad |= kernels::terngrad_values(fields, u.size() - off, scale, u.data() + off, kOverwrite);
       }
     } else {
       decode_bucket_reference<kOverwrite>(r, scale, u, bad);

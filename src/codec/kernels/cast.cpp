@@ -99,7 +99,7 @@ HWY_INLINE bool CastTo16T(const float* in, std::size_t n, std::byte* out) {
   const std::size_t lanes = hn::Lanes(du);
   const auto exp = hn::Set(du, 0x7F800000U);
   auto bad = hn::Zero(du);
-  const auto one = [&](VU bits) {
+  const auto one = [&](VU bits) HWY_ATTR {
     bad = hn::Or(bad, hn::VecFromMask(du, hn::Eq(hn::And(bits, exp), exp)));
     return hn::DemoteTo(d16, hn::BitCast(di, kHalf ? ToHalf(bits) : ToBfloat16(bits)));
   };
@@ -143,7 +143,7 @@ HWY_INLINE bool CastFrom16T(const std::byte* in, std::size_t n, float* out, bool
   const std::size_t lanes = hn::Lanes(du);
   const auto exp = hn::Set(du, kHalf ? 0x7C00U : 0x7F80U);
   auto bad = hn::Zero(du);
-  const auto value = [&](VU h) {
+  const auto value = [&](VU h) HWY_ATTR {
     bad = hn::Or(bad, hn::VecFromMask(du, hn::Eq(hn::And(h, exp), exp)));
     return hn::BitCast(df, kHalf ? FromHalf(h) : hn::ShiftLeft<16>(h));
   };

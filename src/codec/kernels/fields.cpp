@@ -56,13 +56,6 @@ float MaxAbs(const float* u, std::size_t n) {
   return std::bit_cast<float>(best);
 }
 
-#if HWY_TARGET == HWY_SCALAR
-// Highway's one-lane fallback has no AESRound: the software generator (one AES per quad).
-void RoundingBits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out) {
-  RoundingCursor cursor(key);
-  for (std::size_t k = 0; k < n; ++k) out[k] = cursor.bits24(first + k);
-}
-#else
 void RoundingBits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out) {
   const DU du;
   const std::size_t lanes = hn::Lanes(du);
@@ -83,7 +76,6 @@ void RoundingBits(const RoundingKey& key, std::uint64_t first, std::size_t n, st
     k += take;
   }
 }
-#endif  // HWY_TARGET == HWY_SCALAR
 
 // fields[i] = quantize(bits of u[i], r[i]) for i < n.
 template <class Quantize>
@@ -226,6 +218,100 @@ bool QsgdValues(const std::uint32_t* fields, std::size_t n, double step, std::ui
   return !hn::AllTrue(du, hn::Eq(bad, hn::Zero(du)));
 }
 
+// out[i] = (or +=) table[field i] for the n = 8·nb/FW fields of nb whole bytes (FW-bit fields,
+// least significant first); returns true if invalid(field) for some field.
+template <int FW, class Invalid>
+HWY_INLINE bool TableDecode(const std::uint8_t* bytes, std::size_t nb, const float* table,
+                            const Invalid& invalid, float* out, bool overwrite) {
+  const DF df;
+  const DU du;
+  const DI di;
+  const std::size_t n = nb * 8 / FW;
+#if HWY_TARGET == HWY_SCALAR
+  bool bad = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t f = (std::uint32_t{bytes[i * FW / 8]} >> (i * FW % 8)) & ((1U << FW) - 1);
+    bad |= !hn::AllFalse(du, invalid(hn::Set(du, f)));
+    out[i] = overwrite ? table[f] : out[i] + table[f];
+  }
+  static_cast<void>(df);
+  static_cast<void>(di);
+  return bad;
+#else
+  const hn::Rebind<std::uint8_t, DU> d8;
+  const std::size_t lanes = hn::Lanes(du);
+  constexpr unsigned kPerByteLog2 = FW == 8 ? 0 : FW == 4 ? 1 : 2;
+  // Lane l takes byte l >> kPerByteLog2 of the group, bits FW·(l mod per byte) up.
+  const auto iota = hn::Iota(du, 0);
+  const auto spread = hn::IndicesFromVec(du, hn::ShiftRight<kPerByteLog2>(iota));
+  const auto shift =
+      hn::ShiftLeft < FW == 2 ? 1 : 2 > (hn::And(iota, hn::Set(du, (1U << kPerByteLog2) - 1)));
+  const auto mask = hn::Set(du, (1U << FW) - 1);
+  auto bad = hn::Zero(du);
+  const std::size_t group_bytes = lanes * FW / 8;  // whole bytes per vector (lanes >= 4)
+  for (std::size_t i = 0; i < n; i += lanes) {
+    const std::size_t count = std::min(lanes, n - i);
+    const std::uint8_t* src = bytes + i * FW / 8;
+    HWY_ALIGN std::uint8_t pad[HWY_MAX_BYTES / 4] = {};
+    if (i * FW / 8 + lanes > nb) {  // a full-width load would read past the bytes
+      std::memcpy(pad, src, std::min(group_bytes, nb - i * FW / 8));
+      src = pad;
+    }
+    auto f = hn::PromoteTo(du, hn::LoadU(d8, src));
+    if constexpr (FW < 8) f = hn::And(hn::Shr(hn::TableLookupLanes(f, spread), shift), mask);
+    bad = hn::Or(bad, hn::VecFromMask(du, invalid(f)));
+    const auto x = hn::GatherIndex(df, table, hn::BitCast(di, f));
+    Emit(x, out + i, count, overwrite);
+  }
+  return !hn::AllTrue(du, hn::Eq(bad, hn::Zero(du)));
+#endif
+}
+
+// QSGD: field = level | negative << (FW - 1); ±(float)(step·level) as the reference computes it
+// (in double, rounded once), looked up; invalid: level > s, or a signed zero level.
+template <int FW>
+HWY_INLINE bool QsgdValuesBytesT(const std::uint8_t* bytes, std::size_t nb, double step,
+                                 std::uint32_t s, float* out, bool overwrite) {
+  constexpr std::uint32_t kLevels = 1U << (FW - 1);
+  HWY_ALIGN float table[2 * kLevels];
+  for (std::uint32_t f = 0; f < 2 * kLevels; ++f) {
+    const std::uint32_t level = f & (kLevels - 1);
+    table[f] = std::bit_cast<float>(
+        std::bit_cast<std::uint32_t>(static_cast<float>(step * static_cast<double>(level))) |
+        ((f >> (FW - 1)) << 31));
+  }
+  const DU du;
+  const auto vs = hn::Set(du, s);
+  const auto level_mask = hn::Set(du, kLevels - 1);
+  const auto sign_bit = hn::Set(du, kLevels);
+  return TableDecode<FW>(
+      bytes, nb, table,
+      [&](hn::Vec<DU> f) HWY_ATTR {
+        const auto level = hn::And(f, level_mask);
+        const auto zero = hn::Eq(level, hn::Zero(du));
+        return hn::Or(hn::RebindMask(du, hn::Gt(hn::BitCast(DI(), level), hn::BitCast(DI(), vs))),
+                      hn::And(zero, hn::Ne(hn::And(f, sign_bit), hn::Zero(du))));
+      },
+      out, overwrite);
+}
+
+bool QsgdValuesBytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, double step,
+                     std::uint32_t s, float* out, bool overwrite) {
+  if (fw == 2) return QsgdValuesBytesT<2>(bytes, nb, step, s, out, overwrite);
+  if (fw == 4) return QsgdValuesBytesT<4>(bytes, nb, step, s, out, overwrite);
+  return QsgdValuesBytesT<8>(bytes, nb, step, s, out, overwrite);
+}
+
+// TernGrad's codes 0 = +0, 1 = +scale, 2 = -scale, 3 = invalid (+0, as the reference decoder).
+bool TernGradValuesBytes(const std::uint8_t* bytes, std::size_t nb, float scale, float* out,
+                         bool overwrite) {
+  HWY_ALIGN const float table[4] = {0.0f, scale, -scale, 0.0f};
+  const DU du;
+  const auto three = hn::Set(du, 3U);
+  return TableDecode<2>(
+      bytes, nb, table, [&](hn::Vec<DU> f) HWY_ATTR { return hn::Eq(f, three); }, out, overwrite);
+}
+
 // Bits from a lane mask, 8 per byte, least significant first: nb bytes from the predicate on
 // consecutive groups of lanes (8 elements per byte whatever the lane count).
 template <class Pred>
@@ -265,7 +351,7 @@ void SignBytes(const float* u, std::size_t nb, std::uint8_t* bytes) {
   const DU du;
   const std::size_t lanes = hn::Lanes(df);
   const std::size_t n = 8 * nb;
-  MaskBytes(nb, bytes, [&](std::size_t i) {
+  MaskBytes(nb, bytes, [&](std::size_t i) HWY_ATTR {
     if (i + lanes <= n) return hn::RebindMask(du, hn::Lt(hn::LoadU(df, u + i), hn::Zero(df)));
     HWY_ALIGN float tmp[HWY_MAX_BYTES / 4] = {};
     std::memcpy(tmp, u + i, 4 * (n - i));
@@ -279,7 +365,7 @@ void NonzeroBytes(const std::uint32_t* fields, std::size_t nb, std::uint32_t mas
   const std::size_t lanes = hn::Lanes(du);
   const std::size_t n = 8 * nb;
   const auto vmask = hn::Set(du, mask);
-  MaskBytes(nb, bytes, [&](std::size_t i) {
+  MaskBytes(nb, bytes, [&](std::size_t i) HWY_ATTR {
     if (i + lanes <= n) return hn::Ne(hn::And(hn::LoadU(du, fields + i), vmask), hn::Zero(du));
     HWY_ALIGN std::uint32_t tmp[HWY_MAX_BYTES / 4] = {};
     std::memcpy(tmp, fields + i, 4 * (n - i));
@@ -324,7 +410,8 @@ HWY_INLINE double FixedOrderSum(const float* u, std::size_t n, Term term) {
   auto a5 = hn::Zero(dd);
   auto a6 = hn::Zero(dd);
   auto a7 = hn::Zero(dd);
-  const auto at = [&](std::size_t i) { return term(hn::PromoteTo(dd, hn::LoadU(df, u + i))); };
+  const auto at = [&](std::size_t i)
+                      HWY_ATTR { return term(hn::PromoteTo(dd, hn::LoadU(df, u + i))); };
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     a0 = hn::Add(a0, at(i));
@@ -362,11 +449,11 @@ HWY_INLINE double FixedOrderSum(const float* u, std::size_t n, Term term) {
 }
 
 double SumAbs(const float* u, std::size_t n) {
-  return FixedOrderSum(u, n, [](auto v) { return hn::Abs(v); });
+  return FixedOrderSum(u, n, [](auto v) HWY_ATTR { return hn::Abs(v); });
 }
 
 double SumSquares(const float* u, std::size_t n) {
-  return FixedOrderSum(u, n, [](auto v) { return hn::Mul(v, v); });
+  return FixedOrderSum(u, n, [](auto v) HWY_ATTR { return hn::Mul(v, v); });
 }
 
 // f(1 − f) for f = sr − ⌊sr⌋, sr = min(|x|·inv, s) in [0, 2^20].
@@ -375,7 +462,7 @@ HWY_INLINE double VarianceSum(const float* u, std::size_t n, double inv, double 
   const auto vinv = hn::Set(dd, inv);
   const auto vs = hn::Set(dd, s);
   const auto one = hn::Set(dd, 1.0);
-  return FixedOrderSum(u, n, [&](auto v) {
+  return FixedOrderSum(u, n, [&](auto v) HWY_ATTR {
     const auto sr = hn::Min(hn::Mul(hn::Abs(v), vinv), vs);
     const auto f = hn::Sub(sr, hn::Floor(sr));
     return hn::Mul(f, hn::Sub(one, f));
@@ -413,6 +500,8 @@ HWY_EXPORT(QsgdFields);
 HWY_EXPORT(TernGradFields);
 HWY_EXPORT(TernGradValues);
 HWY_EXPORT(QsgdValues);
+HWY_EXPORT(QsgdValuesBytes);
+HWY_EXPORT(TernGradValuesBytes);
 HWY_EXPORT(SignBytes);
 HWY_EXPORT(NonzeroBytes);
 HWY_EXPORT(SignValues);
@@ -445,6 +534,14 @@ bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, fl
 bool qsgd_values(const std::uint32_t* fields, std::size_t n, double step, std::uint32_t s,
                  unsigned width, float* out, bool overwrite) noexcept {
   return HWY_DYNAMIC_DISPATCH(QsgdValues)(fields, n, step, s, width, out, overwrite);
+}
+bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, double step,
+                       std::uint32_t s, float* out, bool overwrite) noexcept {
+  return HWY_DYNAMIC_DISPATCH(QsgdValuesBytes)(bytes, nb, fw, step, s, out, overwrite);
+}
+bool terngrad_values_bytes(const std::uint8_t* bytes, std::size_t nb, float scale, float* out,
+                           bool overwrite) noexcept {
+  return HWY_DYNAMIC_DISPATCH(TernGradValuesBytes)(bytes, nb, scale, out, overwrite);
 }
 void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept {
   HWY_DYNAMIC_DISPATCH(SignBytes)(u, nb, bytes);

@@ -1,6 +1,8 @@
 // Per-target pieces shared by the Highway kernels of src/codec/kernels/ (included once per target
 // after hwy/highway.h, Highway's -inl.h convention): the rounding stream on vectors and the
-// quantizers' arithmetic on lanes.
+// quantizers' arithmetic on lanes. Lambdas in these files carry HWY_ATTR: GCC does not apply
+// HWY_BEFORE_NAMESPACE's target pragma to them, and would compile them for the baseline
+// target, out of line.
 #if defined(THINWIRE_CODEC_KERNELS_QUANTIZE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef THINWIRE_CODEC_KERNELS_QUANTIZE_INL_H_
 #undef THINWIRE_CODEC_KERNELS_QUANTIZE_INL_H_
@@ -64,6 +66,17 @@ class RoundingStream {
   hn::Vec<DU> step_;
   hn::Vec<DU> x_;
 };
+#else
+// Highway's one-lane fallback has no AESRound: the software generator (one AES per quad).
+class RoundingStream {
+ public:
+  explicit RoundingStream(const RoundingKey& key) : cursor_(key) {}
+  void seek(std::uint64_t /*g*/) {}
+  hn::Vec<DU> at(std::uint64_t g) { return hn::Set(DU(), cursor_.bits24(g)); }
+
+ private:
+  RoundingCursor cursor_;
+};
 #endif  // HWY_TARGET != HWY_SCALAR
 
 // round_up24 (core/rounding.hpp) on lanes: [r + ⌈t⌉ >= 2^24] for t in [0, 2^24 + 2^-22·2^24].
@@ -101,6 +114,29 @@ struct QsgdLanes {
   }
 };
 
+// The same for s <= 127 and a field width FW = width + 1 known at compile time (the packed
+// kernels): with Q = ⌈sr·2^24⌉ (sr·2^24 is exact and below 2^31), ⌊sr⌋ + round_up24(r, frac·2^24)
+// = (Q + r) >> 24, which saves the floor's round trip.
+template <int FW>
+struct QsgdSmallLanes {
+  hn::Vec<DF> inv;
+  hn::Vec<DF> s;
+
+  QsgdSmallLanes(float inv_f, float s_f) : inv(hn::Set(DF(), inv_f)), s(hn::Set(DF(), s_f)) {}
+
+  hn::Vec<DU> operator()(hn::Vec<DU> xbits, hn::Vec<DU> r) const {
+    const DF df;
+    const DU du;
+    const auto ax = hn::BitCast(df, hn::And(xbits, hn::Set(du, 0x7FFFFFFFU)));
+    const auto sr24 = hn::Mul(hn::Min(hn::Mul(ax, inv), s), hn::Set(df, 0x1.0p24f));
+    const auto q = hn::BitCast(du, hn::ConvertTo(DI(), hn::Ceil(sr24)));
+    const auto level = hn::ShiftRight<24>(hn::Add(q, r));
+    // x's sign moved to bit FW - 1, dropped where the level is 0 (-0 is not negative).
+    const auto sign = hn::And(hn::ShiftRight<32 - FW>(xbits), hn::Set(du, 1U << (FW - 1)));
+    return hn::IfThenZeroElse(hn::Eq(level, hn::Zero(du)), hn::Or(level, sign));
+  }
+};
+
 // TernGrad's 2-bit code of each lane: keep << negative, keep with probability
 // ⌈min(|x|, scale)·inv·2^24⌉/2^24 (terngrad.cpp).
 struct TernGradLanes {
@@ -115,7 +151,10 @@ struct TernGradLanes {
     const DU du;
     const auto ax = hn::BitCast(df, hn::And(xbits, hn::Set(du, 0x7FFFFFFFU)));
     const auto t = hn::Mul(hn::Mul(hn::Min(ax, scale), inv), hn::Set(df, 0x1.0p24f));
-    const auto keep = hn::IfThenElseZero(hn::Ne(RoundUp24(r, t), hn::Zero(du)), hn::Set(du, 1U));
+    // round_up24(r, t) = (⌈t⌉ + r) >> 24 for t in [0, 2^24 + 2^2]: nonzero means kept.
+    const auto q = hn::BitCast(du, hn::ConvertTo(DI(), hn::Ceil(t)));
+    const auto keep = hn::IfThenElseZero(hn::Ne(hn::ShiftRight<24>(hn::Add(q, r)), hn::Zero(du)),
+                                         hn::Set(du, 1U));
     // x < 0 (not the sign bit: -0 is not negative, and is never kept anyway).
     const auto negative =
         hn::IfThenElseZero(hn::RebindMask(du, hn::Ne(ax, hn::Zero(df))), hn::ShiftRight<31>(xbits));

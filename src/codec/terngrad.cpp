@@ -8,6 +8,7 @@
 #include <string>
 
 #include "decode_kernels.hpp"
+#include "kernel_path.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
@@ -389,6 +390,16 @@ std::unique_ptr<Codec> TernGradCodec::from_params(ParamReader& params) {
     corrupt("message has invalid clip " + format_double(p.clip));
   }
   return std::make_unique<TernGradCodec>(p);
+}
+
+void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
+                             BitWriter& w, unsigned threads) {
+  terngrad_encode_payload(v, p, key, w, KernelPath::kFast, threads);
+}
+
+void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
+                             DecodeMode mode) {
+  terngrad_decode_payload(r, bucket, out, mode, KernelPath::kFast);
 }
 
 }  // namespace thinwire::codec

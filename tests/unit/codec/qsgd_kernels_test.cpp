@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_path.hpp"
 #include "qsgd_kernels.hpp"
 #include "sparse_test_util.hpp"
 #include "thinwire/codec/qsgd.hpp"

@@ -384,7 +384,9 @@ void SignValues(const std::uint8_t* bytes, std::size_t n, float scale, float* ou
     const std::size_t count = std::min(lanes, n - i);
     // The group's bits: bytes i/8 .. (i + count - 1)/8, from bit i mod 8.
     std::uint64_t word = 0;
-    std::memcpy(&word, bytes + i / 8, (i % 8 + count + 7) / 8);
+    for (std::size_t k = 0; k < (i % 8 + count + 7) / 8; ++k) {
+      word |= std::uint64_t{bytes[i / 8 + k]} << (8 * k);
+    }
     const auto group = hn::Set(du, static_cast<std::uint32_t>(word >> (i % 8)));
     const auto x = hn::BitCast(
         df, hn::Xor(scale_bits, hn::IfThenElseZero(hn::TestBit(group, lane_bit), sign)));

@@ -18,6 +18,7 @@ std::int64_t ThisTarget() { return HWY_TARGET; }
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <atomic>
 #include <string>
 
 #include "thinwire/codec/simd.hpp"
@@ -30,6 +31,9 @@ HWY_EXPORT(ThisTarget);
 
 namespace {
 std::int64_t limit = 0;  // the target use_target set, 0 for the best
+// The target dispatch picks, 0 until asked. Kernels on several threads read it (relaxed: every
+// thread that fills it computes the same value); only use_target, between runs, empties it.
+std::atomic<std::int64_t> chosen{0};
 }  // namespace
 
 std::vector<std::int64_t> compiled_targets() {
@@ -47,9 +51,20 @@ void use_target(std::int64_t target) {
     // Highway numbers targets from the best (lowest bit) up: keep `target` and everything worse.
     hwy::SetSupportedTargetsForTest(hwy::SupportedTargets() & ~(target - 1));
   }
+  // After Highway's own choice is reset, so that the next current_target() asks the new one.
+  chosen.store(0, std::memory_order_relaxed);
 }
 
-std::int64_t current_target() { return HWY_DYNAMIC_DISPATCH(ThisTarget)(); }
+std::int64_t current_target() {
+  // Cached: the AVX-512 gates below are asked on every call of their kernels, and a dispatched
+  // call costs an indirect call and Highway's own check each time.
+  std::int64_t t = chosen.load(std::memory_order_relaxed);
+  if (t == 0) {
+    t = HWY_DYNAMIC_DISPATCH(ThisTarget)();
+    chosen.store(t, std::memory_order_relaxed);
+  }
+  return t;
+}
 
 bool avx512_target() {
 #if HWY_ARCH_X86

@@ -33,6 +33,7 @@
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/codec/select.hpp"
+#include "thinwire/codec/simd.hpp"
 #include "thinwire/codec/topk.hpp"
 #include "thinwire/core/checksum.hpp"
 #include "thinwire/core/rng.hpp"
@@ -55,6 +56,7 @@ struct BenchOptions {
   int reps = 5;
   std::uint64_t seed = 1;
   bool json = false;
+  std::string simd_target;  // empty: the best target of this CPU
 };
 
 // The integer flags as given; parse_unsigned checks their ranges (CLI11 would wrap -1).
@@ -183,6 +185,7 @@ nlohmann::json run_one(const BenchOptions& opt, const std::string& spec, unsigne
   j["decode_threads"] = decode_threads;
   j["reps"] = reps;
   j["timer"] = "wall clock, best of reps";
+  j["simd_target"] = codec::simd_target();
   j["message_bytes"] = n;
   j["bits_per_element"] = d == 0 ? 0.0 : 8.0 * static_cast<double>(n) / dd;
   j["encode_elems_per_s"] = dd / t_encode;
@@ -224,6 +227,7 @@ void print_table(const nlohmann::json& j) {
               static_cast<unsigned long long>(j["size"].get<std::uint64_t>()),
               j["bits_per_element"].get<double>(), j["threads"].get<unsigned>(),
               j["decode_threads"].get<unsigned>());
+  std::printf("simd       %s\n", j["simd_target"].get<std::string>().c_str());
   std::printf("%-26s %10s %12s\n", "pass", "G elem/s", "vs ceiling");
   std::printf("%-26s %10.3f %12.2f\n", "encode", g("encode_elems_per_s"),
               j["encode_vs_ceiling"].get<double>());
@@ -250,6 +254,12 @@ void run_bench(BenchOptions opt, const BenchFlags& flags) {
   opt.size = parse_unsigned(flags.size, "--size", 1, kMaxSize, "[1, 2^32 - 1]");
   opt.reps = static_cast<int>(parse_unsigned(flags.reps, "--reps", 1, kMaxReps, "[1, 10^6]"));
   opt.seed = parse_unsigned(flags.seed, "--seed", 0, UINT64_MAX, "[0, 2^64-1]");
+  if (!opt.simd_target.empty()) {
+    as_usage("--simd-target", [&] {
+      codec::limit_simd_target(opt.simd_target);
+      return 0;
+    });
+  }
   Spec parsed = as_usage("--codec", [&] { return Spec::parse(opt.codec); });
   const bool spec_has_threads = parsed.has("threads");
   // Validates the whole spec (unknown codec, bad parameters) as a usage error.
@@ -307,6 +317,9 @@ void add_bench_command(CLI::App& app) {
       ->add_option("--seed", flags->seed, "Seed of the input vector and the codec's random numbers")
       ->type_name("UINT");
   bench->add_flag("--json", opt->json, "Print one JSON object instead of a table");
+  bench->add_option("--simd-target", opt->simd_target,
+                    "Run the kernels on this SIMD target (AVX3_DL, AVX3, AVX2, SSE4, SCALAR; one "
+                    "this CPU has) instead of its best: e.g. the AVX2 kernels on an AVX-512 host");
   bench->callback([opt, flags] { run_bench(*opt, *flags); });
 }
 

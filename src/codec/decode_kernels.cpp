@@ -1,4 +1,5 @@
 // AVX-512 packed decoders (see decode_kernels.hpp). Per group of fields:
+#include "kernels/targets.hpp"
 //   2-bit: broadcast 4 bytes, shift lane i right by 2i (vpsrlvd), one 16-entry vpermps lookup;
 //   4-bit: broadcast 8 bytes, move nibble i to lane i (vpmultishiftqb), one vpermps lookup;
 //   8-bit: 64 fields at once through byte planes: the 128 possible values' bytes 0..3 sit in four
@@ -355,12 +356,7 @@ THINWIRE_AVX512 PackedStop run(const std::uint8_t* in, std::uint64_t avail, cons
 
 }  // namespace
 
-bool has_fast_decode() noexcept {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vbmi");
-  return ok;
-}
+bool has_fast_decode() noexcept { return avx512_dl_target(); }
 
 PackedStop decode_packed(const std::uint8_t* in, std::uint64_t avail_bits,
                          const PackedLayout& layout, PackedCursor& cursor, std::uint64_t& used,

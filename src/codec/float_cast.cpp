@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/cast.hpp"
+
 namespace thinwire::codec {
 namespace {
 
@@ -30,8 +32,6 @@ constexpr std::uint32_t shift_round_even(std::uint32_t m, unsigned shift) noexce
   const std::uint32_t half = std::uint32_t{1} << (shift - 1);
   return q + ((rem > half || (rem == half && (q & 1) != 0)) ? 1 : 0);
 }
-
-constexpr std::size_t kChunk = 256;
 
 }  // namespace
 
@@ -84,28 +84,14 @@ float bfloat16_to_float(std::uint16_t h) noexcept {
 }
 
 void cast_to_16(CastFormat format, std::span<const float> in, std::span<std::uint16_t> out) {
-  if (format == CastFormat::kFp16) {
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = float_to_half(in[i]);
-  } else {
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = float_to_bfloat16(in[i]);
-  }
+  static_cast<void>(
+      kernels::cast_to_16(format, in.data(), in.size(), reinterpret_cast<std::byte*>(out.data())));
 }
 
 bool cast_from_16(CastFormat format, std::span<const std::uint16_t> in, std::span<float> out,
                   DecodeMode mode) {
-  // The exponent field of infinities and NaNs, all ones.
-  const std::uint16_t exp_mask = format == CastFormat::kFp16 ? 0x7C00 : 0x7F80;
-  bool ok = true;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    ok &= (in[i] & exp_mask) != exp_mask;
-    const float x = format == CastFormat::kFp16 ? half_to_float(in[i]) : bfloat16_to_float(in[i]);
-    if (mode == DecodeMode::kOverwrite) {
-      out[i] = x;
-    } else {
-      out[i] += x;
-    }
-  }
-  return ok;
+  return kernels::cast_from_16(format, reinterpret_cast<const std::byte*>(in.data()), in.size(),
+                               out.data(), mode == DecodeMode::kOverwrite);
 }
 
 std::string FloatCastCodec::spec() const { return format_ == CastFormat::kFp16 ? "fp16" : "bf16"; }
@@ -114,16 +100,11 @@ std::size_t FloatCastCodec::max_encoded_bytes(std::size_t d) const { return kHea
 
 std::size_t FloatCastCodec::encode_into(std::span<const float> v, const EncodeContext& /*ctx*/,
                                         std::span<std::byte> out) const {
-  require_finite(v, spec());
   MessageWriter w(out, id(), v.size());
   write_params(w.params());
   std::span<std::byte> payload = w.payload_area();
-  std::array<std::uint16_t, kChunk> buffer{};
-  for (std::size_t first = 0; first < v.size(); first += kChunk) {
-    const std::size_t n = std::min(kChunk, v.size() - first);
-    cast_to_16(format_, v.subspan(first, n), std::span(buffer).first(n));
-    std::memcpy(payload.data() + 2 * first, buffer.data(), 2 * n);  // little-endian host
-  }
+  // One pass: the kernel reports a non-finite input, which require_finite then names.
+  if (!kernels::cast_to_16(format_, v.data(), v.size(), payload.data())) require_finite(v, spec());
   return w.finish(2 * v.size());
 }
 
@@ -133,11 +114,12 @@ void FloatCastCodec::decode_payload(std::span<const std::byte> payload, std::spa
     throw CorruptMessage(spec() + ": payload of " + std::to_string(payload.size()) + " bytes for " +
                          std::to_string(out.size()) + " elements");
   }
-  std::array<std::uint16_t, kChunk> buffer{};
+  // Chunks, so that a corrupt message is named near its first bad value.
+  constexpr std::size_t kChunk = 1 << 14;
   for (std::size_t first = 0; first < out.size(); first += kChunk) {
     const std::size_t n = std::min(kChunk, out.size() - first);
-    std::memcpy(buffer.data(), payload.data() + 2 * first, 2 * n);
-    if (!cast_from_16(format_, std::span(buffer).first(n), out.subspan(first, n), mode)) {
+    if (!kernels::cast_from_16(format_, payload.data() + 2 * first, n, out.data() + first,
+                               mode == DecodeMode::kOverwrite)) {
       throw CorruptMessage(spec() + ": payload holds an infinity or NaN near element " +
                            std::to_string(first));
     }

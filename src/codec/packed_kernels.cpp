@@ -17,26 +17,13 @@
 #include "qsgd_kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
 #include <immintrin.h>
 #define THINWIRE_FUSED_PACK 1
 #define THINWIRE_VAES \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,aes,vaes,gfni")))
-#define THINWIRE_AESNI __attribute__((target("sse4.1,aes")))
 #endif
 
 namespace thinwire::codec::kernels {
-
-namespace {
-
-// The software generator: one AES evaluation per quad through RoundingCursor.
-void rounding_bits_soft(const RoundingKey& key, std::uint64_t first, std::size_t n,
-                        std::uint32_t* out) noexcept {
-  RoundingCursor cursor(key);
-  for (std::size_t k = 0; k < n; ++k) out[k] = cursor.bits24(first + k);
-}
-
-}  // namespace
 
 #if defined(THINWIRE_FUSED_PACK)
 namespace {
@@ -44,25 +31,6 @@ namespace {
 // All-lanes masks on the zero-masking forms: GCC 12's unmasked forms of these start from an
 // "undefined" register and trip -Wmaybe-uninitialized (as in qsgd_kernels.cpp).
 constexpr __mmask16 kAll = 0xFFFF;
-
-// VAES and GFNI are CPUID leaf 7, ECX bits 9 and 8 (read directly: not every compiler's
-// __builtin_cpu_supports knows the name; the AVX-512 checks there also cover the operating system's
-// register support).
-bool cpu_has_vaes_gfni() noexcept {
-  unsigned a = 0;
-  unsigned b = 0;
-  unsigned c = 0;
-  unsigned d = 0;
-  return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && ((c >> 8) & 3) == 3;
-}
-
-bool has_vaes() noexcept {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("aes") &&
-                         cpu_has_vaes_gfni();
-  return ok;
-}
 
 THINWIRE_VAES inline __m512i broadcast(const AesBlock& b) noexcept {
   return _mm512_maskz_broadcast_i32x4(kAll,
@@ -101,53 +69,6 @@ class GroupStream {
   __m512i r2_;
   __m512i x_ = _mm512_setzero_si512();
 };
-
-THINWIRE_VAES void rounding_bits_vaes(const RoundingKey& key, std::uint64_t first, std::size_t n,
-                                      std::uint32_t* out) noexcept {
-  GroupStream stream(key);
-  std::size_t k = 0;
-  std::uint64_t g = first & ~std::uint64_t{15};
-  stream.seek(g);
-  while (k < n) {
-    const __m512i h = stream.at(g);
-    const auto lo = static_cast<std::size_t>(first + k - g);
-    const std::size_t take = std::min<std::size_t>(16 - lo, n - k);
-    if (take == 16) {
-      _mm512_storeu_si512(out + k, h);
-    } else {
-      alignas(64) std::uint32_t tmp[16];
-      _mm512_store_si512(tmp, h);
-      std::memcpy(out + k, tmp + lo, 4 * take);
-    }
-    k += take;
-    g += 16;
-  }
-}
-
-THINWIRE_AESNI void rounding_bits_aesni(const RoundingKey& key, std::uint64_t first, std::size_t n,
-                                        std::uint32_t* out) noexcept {
-  const auto load = [](const AesBlock& b) {
-    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.data()));
-  };
-  const __m128i r1 = load(key.round1());
-  const __m128i r2 = load(key.round2());
-  std::uint64_t block = first >> kRoundingBlockLog2;
-  __m128i whitening = load(key.whitening(block));
-  std::size_t k = 0;
-  while (k < n) {
-    const std::uint64_t i = first + k;
-    if ((i >> kRoundingBlockLog2) != block) {
-      block = i >> kRoundingBlockLog2;
-      whitening = load(key.whitening(block));
-    }
-    const std::uint64_t q = i >> kRoundingQuadLog2;
-    const __m128i x = _mm_add_epi32(whitening, _mm_cvtsi32_si128(static_cast<int>(q & 255)));
-    alignas(16) std::uint32_t w[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(w),
-                    _mm_srli_epi32(_mm_aesenc_si128(_mm_aesenc_si128(x, r1), r2), 8));
-    for (auto j = static_cast<std::size_t>(i & 3); j < 4 && k < n; ++j) out[k++] = w[j];
-  }
-}
 
 // The quantizers below compute, for 16 elements, one byte per 32-bit lane (its byte 3) from which
 // fields() makes the element's field; store32 gathers those bytes for 32 elements with one
@@ -362,16 +283,6 @@ THINWIRE_VAES inline std::uint32_t max_abs_bits(const float* u, std::size_t n) n
 
 }  // namespace
 
-bool has_fused_pack() noexcept { return has_vaes(); }
-
-void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out,
-                   AesPath use) noexcept {
-  static const bool aesni = __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
-  if (use == AesPath::kBest && has_vaes()) return rounding_bits_vaes(key, first, n, out);
-  if (use != AesPath::kSoftware && aesni) return rounding_bits_aesni(key, first, n, out);
-  rounding_bits_soft(key, first, n, out);
-}
-
 namespace {
 
 // The entry points below are plain functions (callers may lack AVX-512); these carry the target.
@@ -400,13 +311,14 @@ THINWIRE_VAES void terngrad_pack_vaes(const float* u, std::size_t n, std::uint64
 
 }  // namespace
 
-void qsgd_pack(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
-               unsigned width, const RoundingKey& key, std::uint8_t* out) noexcept {
+void qsgd_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float inv,
+                      std::uint32_t s, unsigned width, const RoundingKey& key,
+                      std::uint8_t* out) noexcept {
   qsgd_pack_vaes(u, n, first, inv, s, width, key, out);
 }
 
-void terngrad_pack(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
-                   const RoundingKey& key, std::uint8_t* out) noexcept {
+void terngrad_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float scale,
+                          float inv, const RoundingKey& key, std::uint8_t* out) noexcept {
   terngrad_pack_vaes(u, n, first, scale, inv, key, out);
 }
 
@@ -479,35 +391,31 @@ THINWIRE_VAES PackedRun terngrad_pack_buckets_vaes(const float* u, std::size_t b
 
 }  // namespace
 
-PackedRun qsgd_pack_buckets(const float* u, std::size_t buckets, std::size_t bucket,
-                            std::uint64_t first, std::uint32_t s, unsigned width,
-                            const RoundingKey& key, std::uint8_t* out) noexcept {
+PackedRun qsgd_pack_buckets_avx512(const float* u, std::size_t buckets, std::size_t bucket,
+                                   std::uint64_t first, std::uint32_t s, unsigned width,
+                                   const RoundingKey& key, std::uint8_t* out) noexcept {
   return qsgd_pack_buckets_vaes(u, buckets, bucket, first, s, width, key, out);
 }
 
-PackedRun terngrad_pack_buckets(const float* u, std::size_t buckets, std::size_t bucket,
-                                std::uint64_t first, const RoundingKey& key,
-                                std::uint8_t* out) noexcept {
+PackedRun terngrad_pack_buckets_avx512(const float* u, std::size_t buckets, std::size_t bucket,
+                                       std::uint64_t first, const RoundingKey& key,
+                                       std::uint8_t* out) noexcept {
   return terngrad_pack_buckets_vaes(u, buckets, bucket, first, key, out);
 }
 
 #else
 
-bool has_fused_pack() noexcept { return false; }
-void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out,
-                   AesPath /*use*/) noexcept {
-  rounding_bits_soft(key, first, n, out);
-}
-void qsgd_pack(const float*, std::size_t, std::uint64_t, float, std::uint32_t, unsigned,
-               const RoundingKey&, std::uint8_t*) noexcept {}
-void terngrad_pack(const float*, std::size_t, std::uint64_t, float, float, const RoundingKey&,
-                   std::uint8_t*) noexcept {}
-PackedRun qsgd_pack_buckets(const float*, std::size_t, std::size_t, std::uint64_t, std::uint32_t,
-                            unsigned, const RoundingKey&, std::uint8_t*) noexcept {
+void qsgd_pack_avx512(const float*, std::size_t, std::uint64_t, float, std::uint32_t, unsigned,
+                      const RoundingKey&, std::uint8_t*) noexcept {}
+void terngrad_pack_avx512(const float*, std::size_t, std::uint64_t, float, float,
+                          const RoundingKey&, std::uint8_t*) noexcept {}
+PackedRun qsgd_pack_buckets_avx512(const float*, std::size_t, std::size_t, std::uint64_t,
+                                   std::uint32_t, unsigned, const RoundingKey&,
+                                   std::uint8_t*) noexcept {
   return {0, 0};
 }
-PackedRun terngrad_pack_buckets(const float*, std::size_t, std::size_t, std::uint64_t,
-                                const RoundingKey&, std::uint8_t*) noexcept {
+PackedRun terngrad_pack_buckets_avx512(const float*, std::size_t, std::size_t, std::uint64_t,
+                                       const RoundingKey&, std::uint8_t*) noexcept {
   return {0, 0};
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "decode_kernels.hpp"
+#include "kernel_path.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_elias.hpp"
@@ -671,6 +672,15 @@ std::unique_ptr<Codec> QsgdCodec::from_spec(Spec& spec) {
 
 std::unique_ptr<Codec> QsgdCodec::from_params(ParamReader& params) {
   return std::make_unique<QsgdCodec>(read_qsgd_params(params));
+}
+
+void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
+                         unsigned threads) {
+  qsgd_encode_payload(v, p, key, w, KernelPath::kFast, threads);
+}
+
+void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out, DecodeMode mode) {
+  qsgd_decode_payload(r, p, out, mode, KernelPath::kFast);
 }
 
 }  // namespace thinwire::codec

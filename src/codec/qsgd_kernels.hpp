@@ -1,13 +1,14 @@
-// Fast codec kernels (issue 7) for QSGD, TernGrad and sign: free functions over plain arrays that
-// GCC vectorizes (an AVX-512 clone, arch=x86-64-v4, picked at load time through target_clones,
-// and a baseline clone), plus fixed-width field packing specialised per field width. The file is
-// compiled at -O3 in every build type (GCC 12's -O2 vectorizer skips loops needing epilogues).
+// Fast codec kernels for QSGD, TernGrad and sign: free functions over plain arrays. The
+// element-wise kernels are Highway code (src/codec/kernels/fields.cpp: one implementation,
+// compiled for every SIMD target, chosen once per process); field packing is specialised per field
+// width here (qsgd_kernels.cpp), the fused AVX-512 packing in packed_kernels.cpp.
 //
 // Every kernel computes what the scalar reference loops in qsgd.cpp / terngrad.cpp / sign.cpp
 // compute, operation for operation in the same precision and with the same counter-based
-// rounding values (core/rounding.hpp), so messages are byte-identical for the same seed and
-// decoded floats are identical; tests/unit/codec/qsgd_kernels_test.cpp checks both over many
-// sizes (multiples and non-multiples of the vector width, chunk, rounding block and bucket).
+// rounding values (core/rounding.hpp), so messages are byte-identical for the same seed on every
+// target and decoded floats are identical; tests/unit/codec/qsgd_kernels_test.cpp checks both
+// over many sizes (multiples and non-multiples of the vector width, chunk, rounding block and
+// bucket), and kernel_targets_test.cpp runs the kernels on every target the CPU has.
 #pragma once
 
 #include <algorithm>
@@ -58,12 +59,10 @@ inline constexpr std::size_t kQsgdChunk = 1024;
 // finite magnitudes exactly, so the result equals the std::max/std::fabs reduction).
 [[nodiscard]] float max_abs(const float* u, std::size_t n) noexcept;
 
-// out[k] = key.bits24(first + k) for k < n: the rounding stream by VAES or AES-NI where the CPU
-// has them (identical values), else in software. `use` limits the choice (for tests); a path
-// the CPU lacks falls back to the next one.
-enum class AesPath { kBest, kAesNi, kSoftware };
-void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n, std::uint32_t* out,
-                   AesPath use = AesPath::kBest) noexcept;
+// out[k] = key.bits24(first + k) for k < n: the rounding stream, two AES rounds per four
+// elements on every target (Highway's AESRound; the same values as the software RoundingCursor).
+void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n,
+                   std::uint32_t* out) noexcept;
 
 // fields[i] = level_i | (negative_i << width) for i < n, where level_i is the stochastic level of
 // u[i] computed in fp32 with inv = s/scale and the rounding bits key.bits24(first + i) (the fp32
@@ -91,6 +90,10 @@ bool qsgd_values_bytes(const std::uint8_t* bytes, std::size_t nb, unsigned fw, d
 // (inv = 1/scale): kept with probability ⌈p·2^24⌉/2^24 for p = |u_i|/scale.
 void terngrad_fields(const float* u, std::size_t n, std::uint64_t first, float scale, float inv,
                      const RoundingKey& key, std::uint32_t* fields) noexcept;
+
+// The same from nb whole bytes of 2-bit codes (4 per byte, least significant first).
+bool terngrad_values_bytes(const std::uint8_t* bytes, std::size_t nb, float scale, float* out,
+                           bool overwrite) noexcept;
 
 // out[i] = (or +=) the value of code fields[i]; returns true if any code is 3 (invalid).
 bool terngrad_values(const std::uint32_t* fields, std::size_t n, float scale, float* out,
@@ -120,8 +123,9 @@ void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;
 void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* out,
                  bool overwrite) noexcept;
 
-// Fused packing (packed_kernels.cpp): true if this CPU has what the kernels below need
-// (AVX-512F/BW/DQ/VL/VBMI, VAES and GFNI); callers use the field kernels above otherwise.
+// Fused packing (kernels/pack.cpp, one Highway implementation for QSGD and TernGrad; on the
+// AVX3_DL target the AVX-512 VAES/GFNI/VBMI kernels of packed_kernels.cpp): available on every
+// target.
 [[nodiscard]] bool has_fused_pack() noexcept;
 
 // The fields qsgd_fields computes for u[0..n) (n a multiple of 16), width in {1, 3, 7}, packed
@@ -178,6 +182,23 @@ void encode_in_runs(BitWriter& w, std::size_t first, std::size_t end, std::size_
     first += bucket;
   }
 }
+
+// The AVX-512 (AVX3_DL target) versions of the four packing kernels above (packed_kernels.cpp),
+// the same bytes; call them only where kernels::avx512_dl_target().
+void qsgd_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float inv,
+                      std::uint32_t s, unsigned width, const RoundingKey& key,
+                      std::uint8_t* out) noexcept;
+void terngrad_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float scale,
+                          float inv, const RoundingKey& key, std::uint8_t* out) noexcept;
+[[nodiscard]] PackedRun qsgd_pack_buckets_avx512(const float* u, std::size_t buckets,
+                                                 std::size_t bucket, std::uint64_t first,
+                                                 std::uint32_t s, unsigned width,
+                                                 const RoundingKey& key,
+                                                 std::uint8_t* out) noexcept;
+[[nodiscard]] PackedRun terngrad_pack_buckets_avx512(const float* u, std::size_t buckets,
+                                                     std::size_t bucket, std::uint64_t first,
+                                                     const RoundingKey& key,
+                                                     std::uint8_t* out) noexcept;
 
 // Appends / reads nb whole bytes (8 bits each, least significant first), 64 bits per call.
 void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb);

@@ -1,4 +1,5 @@
 #include "thinwire/codec/randk.hpp"
+#include "kernels/targets.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -134,9 +135,7 @@ __attribute__((target("avx512f,avx512dq"))) void draw_batch_avx512(RngKey key,
 void draw_batch(RngKey key, std::uint64_t counter, std::uint64_t bound,
                 std::uint32_t* out) noexcept {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  static const bool has_avx512 =
-      __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512dq") != 0;
-  if (has_avx512) {
+  if (kernels::avx512_target()) {
     draw_batch_avx512(key, counter, bound, out);
     return;
   }
@@ -250,12 +249,7 @@ __attribute__((target("avx512f,bmi,bmi2,popcnt"))) PassResult pass_over_bitmap_a
   return k > 0 && k < d && k <= d / 8 && use_bitmap(d, k);
 }
 
-bool has_pass_over_bitmap() noexcept {
-  static const bool ok =
-      __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("bmi") != 0 &&
-      __builtin_cpu_supports("bmi2") != 0 && __builtin_cpu_supports("popcnt") != 0;
-  return ok;
-}
+bool has_pass_over_bitmap() noexcept { return kernels::avx512_target(); }
 #endif
 
 }  // namespace

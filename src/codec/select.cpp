@@ -5,13 +5,11 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 #include <functional>
 #include <memory>
 #include <numeric>
 
+#include "kernels/select.hpp"
 #include "sparse_coding.hpp"
 
 namespace thinwire::codec {
@@ -144,35 +142,15 @@ FilterCounts filter_scalar(const float* v, std::size_t d, std::uint32_t lo, std:
   return c;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// The same pass with AVX-512 compress-stores: 16 keys per step, and the (rare) selected lanes'
-// indices and keys are packed to the outputs without branches. The compiler cannot vectorize the
-// scalar loop (data-dependent output positions), hence intrinsics, selected at run time.
-__attribute__((target("avx512f"))) FilterCounts filter_avx512(
-    const float* v, std::size_t d, std::uint32_t lo, std::uint32_t hi, std::uint32_t* above,
-    std::size_t above_cap, std::uint32_t* index, std::uint32_t* key_out, std::size_t between_cap) {
-  FilterCounts c;
-  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
-  const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo));
-  const __m512i vhi = _mm512_set1_epi32(static_cast<int>(hi));
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  std::size_t i = 0;
-  for (; i + 16 <= d; i += 16) {
-    const __m512i key = _mm512_and_si512(_mm512_loadu_si512(v + i), magnitude);
-    const __mmask16 is_above = _mm512_cmpgt_epu32_mask(key, vhi);
-    const __mmask16 is_between =
-        _mm512_mask_cmpge_epu32_mask(static_cast<__mmask16>(~is_above), key, vlo);
-    if ((is_above | is_between) == 0) continue;
-    const auto n_above = static_cast<std::size_t>(std::popcount(unsigned{is_above}));
-    const auto n_between = static_cast<std::size_t>(std::popcount(unsigned{is_between}));
-    if (c.above + n_above > above_cap || c.between + n_between > between_cap) return c;
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(i)), lane);
-    _mm512_mask_compressstoreu_epi32(above + c.above, is_above, idx);
-    _mm512_mask_compressstoreu_epi32(index + c.between, is_between, idx);
-    _mm512_mask_compressstoreu_epi32(key_out + c.between, is_between, key);
-    c.above += n_above;
-    c.between += n_between;
-  }
+FilterCounts filter(const float* v, std::size_t d, std::uint32_t lo, std::uint32_t hi,
+                    std::uint32_t* above, std::size_t above_cap, std::uint32_t* index,
+                    std::uint32_t* key_out, std::size_t between_cap) {
+  // Whole vectors in the Highway kernel, the rest (less than a vector) in the scalar loop.
+  const kernels::FilterProgress p =
+      kernels::filter_keys(v, d, lo, hi, above, above_cap, index, key_out, between_cap);
+  FilterCounts c{.above = p.above, .between = p.between};
+  if (p.stopped) return c;
+  const std::size_t i = p.done;
   const FilterCounts tail =
       filter_scalar(v + i, d - i, lo, hi, above + c.above, above_cap - c.above, index + c.between,
                     key_out + c.between, between_cap - c.between);
@@ -184,19 +162,6 @@ __attribute__((target("avx512f"))) FilterCounts filter_avx512(
   c.between += tail.between;
   c.complete = tail.complete;
   return c;
-}
-#endif
-
-FilterCounts filter(const float* v, std::size_t d, std::uint32_t lo, std::uint32_t hi,
-                    std::uint32_t* above, std::size_t above_cap, std::uint32_t* index,
-                    std::uint32_t* key_out, std::size_t between_cap) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f") != 0;
-  if (has_avx512) {
-    return filter_avx512(v, d, lo, hi, above, above_cap, index, key_out, between_cap);
-  }
-#endif
-  return filter_scalar(v, d, lo, hi, above, above_cap, index, key_out, between_cap);
 }
 
 // Sample-bracketed exact selection (large d): a strided sample of kSample keys brackets the k-th

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_path.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
@@ -370,6 +371,26 @@ std::unique_ptr<Codec> SignCodec::from_spec(Spec& spec) {
 
 std::unique_ptr<Codec> SignCodec::from_params(ParamReader& params) {
   return std::make_unique<SignCodec>(params.get_u32());
+}
+
+double sign_abs_sum(std::span<const float> u) { return sign_abs_sum(u, KernelPath::kFast); }
+
+void sign_encode_bucket(std::span<const float> u, BitWriter& w) {
+  sign_encode_bucket(u, w, KernelPath::kFast);
+}
+
+void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeMode mode) {
+  sign_decode_bucket(r, scale, out, mode, KernelPath::kFast);
+}
+
+std::size_t sign_encode_payload(std::span<const float> v, std::uint32_t bucket,
+                                std::span<std::byte> out, unsigned threads) {
+  return sign_encode_payload(v, bucket, out, KernelPath::kFast, threads);
+}
+
+void sign_decode_payload(std::span<const std::byte> payload, std::uint32_t bucket,
+                         std::span<float> out, DecodeMode mode) {
+  sign_decode_payload(payload, bucket, out, mode, KernelPath::kFast);
 }
 
 }  // namespace thinwire::codec

@@ -1,4 +1,5 @@
 // AVX-512 sign kernels (see sign_kernels.hpp). Written with intrinsics because the compiler does
+#include "kernels/targets.hpp"
 // not fuse the compare-to-mask, the double-precision |u| sum and the bit stream into one loop.
 #include "sign_kernels.hpp"
 
@@ -198,10 +199,7 @@ THINWIRE_AVX512 void values_at(const std::byte* bytes, std::size_t size, std::ui
 
 }  // namespace
 
-bool has_sign_kernels() noexcept {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-  return ok;
-}
+bool has_sign_kernels() noexcept { return avx512_target(); }
 
 double sign_bits_sum(const float* u, std::size_t n, SignBits& bits) noexcept {
   return bits_sum<true>(u, n, &bits);

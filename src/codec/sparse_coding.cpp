@@ -1,4 +1,5 @@
 #include "sparse_coding.hpp"
+#include "kernels/targets.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -64,11 +65,7 @@ __attribute__((target("avx512f,avx512cd"))) void delta_codes_avx512(
   delta_codes_scalar(indices + j - 1, n - j + 1, codes + j - 1, widths + j - 1);
 }
 
-bool has_avx512cd() noexcept {
-  static const bool ok =
-      __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512cd") != 0;
-  return ok;
-}
+bool has_avx512cd() noexcept { return kernels::avx512_target(); }
 #endif
 
 void delta_codes(const std::uint32_t* indices, std::size_t n, std::uint64_t* codes,
@@ -200,10 +197,7 @@ __attribute__((target("avx512f,avx512cd,bmi2,popcnt"))) std::size_t list_set_bit
 std::size_t list_sparse_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
                                  std::uint32_t* out, std::size_t set_bits) noexcept {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  static const bool has_avx512 =
-      __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512cd") != 0 &&
-      __builtin_cpu_supports("bmi2") != 0 && __builtin_cpu_supports("popcnt") != 0;
-  if (has_avx512 && set_bits <= n) return list_set_bits_avx512(words, n, base, out);
+  if (kernels::avx512_target() && set_bits <= n) return list_set_bits_avx512(words, n, base, out);
 #endif
   static_cast<void>(set_bits);
   return list_set_bits(words, n, base, out);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "decode_kernels.hpp"
+#include "kernel_path.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
@@ -95,11 +96,19 @@ void decode_buckets(BitReader& r, std::size_t bucket, std::span<float> out, std:
     }
     bool bad = false;
     if (path == KernelPath::kFast) {
-      std::uint32_t fields[kernels::kQsgdChunk];
-      for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
-        const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
-        kernels::get_fields(r, fields, n, 2);
-        bad |= kernels::terngrad_values(fields, n, scale, u.data() + off, kOverwrite);
+      // Whole bytes (4 codes each) straight to values, then the last codes as fields.
+      std::uint8_t bytes[kernels::kQsgdChunk];
+      std::size_t off = 0;
+      while (u.size() - off >= 4) {
+        const std::size_t nb = std::min(kernels::kQsgdChunk, (u.size() - off) / 4);
+        kernels::get_bytes(r, bytes, nb);
+        bad |= kernels::terngrad_values_bytes(bytes, nb, scale, u.data() + off, kOverwrite);
+        off += 4 * nb;
+      }
+      if (off < u.size()) {
+        std::uint32_t fields[3];
+        kernels::get_fields(r, fields, u.size() - off, 2);
+        bad |= kernels::terngrad_values(fields, u.size() - off, scale, u.data() + off, kOverwrite);
       }
     } else {
       decode_bucket_reference<kOverwrite>(r, scale, u, bad);
@@ -381,6 +390,16 @@ std::unique_ptr<Codec> TernGradCodec::from_params(ParamReader& params) {
     corrupt("message has invalid clip " + format_double(p.clip));
   }
   return std::make_unique<TernGradCodec>(p);
+}
+
+void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
+                             BitWriter& w, unsigned threads) {
+  terngrad_encode_payload(v, p, key, w, KernelPath::kFast, threads);
+}
+
+void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
+                             DecodeMode mode) {
+  terngrad_decode_payload(r, bucket, out, mode, KernelPath::kFast);
 }
 
 }  // namespace thinwire::codec

@@ -1,7 +1,7 @@
 // The passes over the vector that a dynamic decision makes (selector.cpp, docs/tuning.md "Cost of
-// a decision"): plain loops that GCC vectorizes, with an AVX-512 clone (arch=x86-64-v4) and a
-// baseline clone picked at load time, as in src/codec/qsgd_kernels.cpp. Internal to the tune
-// library, not installed.
+// a decision"): Highway kernels dispatched at run time like the codec's (src/codec/kernels/), each
+// giving the same floats on every target: no fused multiply-add, and the partial sums below
+// whatever the vector width. Internal to the tune library, not installed.
 #pragma once
 
 #include <cstddef>
@@ -22,13 +22,14 @@ inline constexpr std::size_t kBlock = 64;
   return bits & 0x7FFFFFFFU;
 }
 
-// For each block b of v: sumsq[b] = Σ x² in double (16 interleaved partial sums combined in a
-// fixed tree: every build and clone gives the same double, each x² being exact in double) and
-// max_key[b] = the largest magnitude key; with `l1` not null, l1[b] = Σ|x| in fp32.
+// For each block b of v: sumsq[b] = Σ x² in double (16 interleaved partial sums, element i to sum
+// i mod 16, combined in a fixed tree, acc[t] += acc[t + w] for t < w, w = 8, 4, 2, 1) and
+// max_key[b] = the largest magnitude key; with `l1` not null, l1[b] = Σ|x| in fp32 (the same
+// partial sums and tree).
 void block_stats(const float* v, std::size_t d, double* sumsq, std::uint32_t* max_key,
                  float* l1 = nullptr) noexcept;
 
-// The same with Σx² and Σ|x| in fp32 (16 partial sums each; relative error about 1e-7): the
+// The same with Σx² and Σ|x| in fp32 (the partial sums and tree; relative error about 1e-7): the
 // statistics of the QSGD scan, which needs no exact sum.
 void block_stats_fp32(const float* v, std::size_t d, float* sumsq, std::uint32_t* max_key,
                       float* l1) noexcept;
@@ -37,7 +38,8 @@ void block_stats_fp32(const float* v, std::size_t d, float* sumsq, std::uint32_t
 [[nodiscard]] double blocked_squared_norm(const float* v, std::size_t d) noexcept;
 
 // For n <= 64 elements u and inv = 1/scale: out[j] += Σ_i f(1 − f) for j = 0..8, where
-// f = t − ⌊t⌋, t = min(|u_i|·inv·2^j, 2^j) (QSGD's rounding probabilities at s = 2^j), in float.
+// f = t − ⌊t⌋, t = min(|u_i|·inv·2^j, 2^j) (QSGD's rounding probabilities at s = 2^j), in float:
+// 16 partial sums over the block zero-padded to 64 elements, added in lane order.
 void level_sums(const float* u, std::size_t n, float inv, double* out) noexcept;
 
 // out[i] = fp32 of √x[i] computed in double, for x[i] >= 0 (the 2-norm scales of 64-element
@@ -46,7 +48,8 @@ void square_roots(const float* x, std::size_t n, float* out) noexcept;
 
 // For every bucket k of v[0..n) (`bucket` elements, the last may be shorter): out[k] = Σ f(1 − f),
 // f = t − ⌊t⌋, t = min(|v_i|·inv[k], s), computed in fp32 and summed in fp32 over 16 interleaved
-// partial sums per run of 1024 elements, the runs in double (relative error below 1e-6).
+// partial sums per run of 1024 elements combined in the tree, the runs in double (relative error
+// below 1e-6).
 void bucket_variance_sums(const float* v, std::size_t n, std::size_t bucket, const float* inv,
                           float s, double* out) noexcept;
 

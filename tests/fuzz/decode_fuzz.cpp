@@ -7,13 +7,20 @@
 //   bit 1: 0 = overwrite, 1 = accumulate (into a buffer of ones)
 // The output length comes from the message's element count, as a receiver would size it; counts
 // above kMaxElements are skipped so that the fuzzer explores decoders instead of allocators.
+//
+// -simd_target=NAME (one of thinwire::codec::simd_targets(): AVX2, SSE4, ...) runs the decoders'
+// kernels on that SIMD target instead of the best (libFuzzer warns that it does not know the flag
+// and passes it on), so that every target's kernels are fuzzed: scripts/fuzz SECONDS TARGET.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "thinwire/codec/codec.hpp"
 #include "thinwire/codec/message.hpp"
+#include "thinwire/codec/simd.hpp"
 #include "thinwire/core/error.hpp"
 
 namespace {
@@ -21,6 +28,16 @@ namespace {
 constexpr std::uint64_t kMaxElements = std::uint64_t{1} << 20;
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  constexpr std::string_view kFlag = "-simd_target=";
+  for (int i = 1; i < *argc; ++i) {
+    const std::string_view arg((*argv)[i]);
+    if (arg.starts_with(kFlag)) thinwire::codec::limit_simd_target(arg.substr(kFlag.size()));
+  }
+  std::printf("simd target: %s\n", thinwire::codec::simd_target().c_str());
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using thinwire::codec::DecodeMode;

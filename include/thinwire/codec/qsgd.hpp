@@ -29,7 +29,6 @@
 #include <string>
 
 #include "thinwire/codec/codec.hpp"
-#include "thinwire/codec/kernel_path.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/core/spec.hpp"
@@ -66,19 +65,18 @@ void write_qsgd_params(ParamWriter& w, const QsgdParams& p);
 // Appends the payload bits for v to w (does not finish w). Random numbers:
 // RoundingKey(key).bits24(i) for element i of v; s·r_i in fp32 unless s/scale overflows it (see
 // qsgd.cpp). v must be finite (with norm=max the fast path checks it per bucket); throws
-// InvalidArgument if a bucket's 2-norm exceeds the fp32 range (its scale could not be sent). `path`
-// picks the vectorized kernels or the scalar reference; the bits are the same. `threads` > 1
+// InvalidArgument if a bucket's 2-norm exceeds the fp32 range (its scale could not be sent). The
+// SIMD kernels give the bits of the scalar reference on every target. `threads` > 1
 // encodes large vectors (at least 2^15 elements per thread, at least one bucket each) on up to that
 // many threads, cut at bucket boundaries; the bits are the same for any thread count.
 void qsgd_encode_payload(std::span<const float> v, const QsgdParams& p, RngKey key, BitWriter& w,
-                         KernelPath path = KernelPath::kFast, unsigned threads = 1);
+                         unsigned threads = 1);
 
 // Reads exactly the bits of an out.size()-element payload from r and writes (or adds) the
 // decoded values. Throws CorruptMessage for any inconsistent content (bad scale, level > s,
 // gaps past a bucket end, a running-out stream); never touches memory outside out. Trailing
 // padding is the caller's to check.
-void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out, DecodeMode mode,
-                         KernelPath path = KernelPath::kFast);
+void qsgd_decode_payload(BitReader& r, const QsgdParams& p, std::span<float> out, DecodeMode mode);
 
 // Exact E‖Q(v) − v‖² = Σ_buckets scale² · Σ_i (r_i − ℓ_i/s)((ℓ_i+1)/s − r_i) (SPEC §2), computed
 // with the same fp32 scales as the encoder (r_i in double, summed in a fixed order). Used by the

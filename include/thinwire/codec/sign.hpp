@@ -15,7 +15,6 @@
 #include <string>
 
 #include "thinwire/codec/codec.hpp"
-#include "thinwire/codec/kernel_path.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/spec.hpp"
 
@@ -24,33 +23,29 @@ namespace thinwire::codec {
 // Kernels over one bucket each. ‖u‖₁/|u| (0 for an empty span), with ‖u‖₁ summed in double over
 // 8 interleaved partial sums in a fixed order (kernels::sum_abs: vectorizes, same value anywhere).
 [[nodiscard]] float sign_scale(std::span<const float> u);
-// ‖u‖₁ in that order: kReference is kernels::sum_abs, kFast the sum of the fused one-pass encode
-// kernel where the CPU has it (the same double; exposed so that tests can check it).
-[[nodiscard]] double sign_abs_sum(std::span<const float> u, KernelPath path = KernelPath::kFast);
-// One bit per element; kReference is the scalar per-bit loop (the test oracle), same bits.
-void sign_encode_bucket(std::span<const float> u, BitWriter& w,
-                        KernelPath path = KernelPath::kFast);
+// ‖u‖₁ in that order (the sum of the fused one-pass encode kernel where the target has it: the
+// same double as kernels::sum_abs).
+[[nodiscard]] double sign_abs_sum(std::span<const float> u);
+// One bit per element.
+void sign_encode_bucket(std::span<const float> u, BitWriter& w);
 // Decodes one bucket's bits after its (non-zero) scale.
-void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeMode mode,
-                        KernelPath path = KernelPath::kFast);
+void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeMode mode);
 
 // Whole payloads (bucket = 0: one bucket of all d elements). The largest payload of d elements in
 // bytes, zero-padded to a whole byte.
 [[nodiscard]] std::size_t sign_payload_max_bytes(std::size_t d, std::uint32_t bucket) noexcept;
-// Writes v's payload into out and returns its size in bytes. kFast: with AVX-512, one pass per
-// bucket (the sign bits written straight into out while |u| is summed, the scale put in front
-// afterwards) when out holds sign_payload_max_bytes; otherwise, and for kReference, two passes
-// through a BitWriter. Throws InvalidArgument for a non-finite element. `threads` as SignCodec's;
-// the bytes are the same for every path and thread count.
+// Writes v's payload into out and returns its size in bytes: with AVX-512, one pass per bucket
+// (the sign bits written straight into out while |u| is summed, the scale put in front
+// afterwards) when out holds sign_payload_max_bytes; otherwise two passes through a BitWriter.
+// Throws InvalidArgument for a non-finite element. `threads` as SignCodec's; the bytes are the
+// same for every target and thread count.
 std::size_t sign_encode_payload(std::span<const float> v, std::uint32_t bucket,
-                                std::span<std::byte> out, KernelPath path = KernelPath::kFast,
-                                unsigned threads = 1);
+                                std::span<std::byte> out, unsigned threads = 1);
 // Writes (or adds) the decoded values; throws CorruptMessage for a bad scale, a payload that ends
 // early or anything but up to 7 zero padding bits after the last bucket (the same error, with the
 // same text, on every path).
 void sign_decode_payload(std::span<const std::byte> payload, std::uint32_t bucket,
-                         std::span<float> out, DecodeMode mode,
-                         KernelPath path = KernelPath::kFast);
+                         std::span<float> out, DecodeMode mode);
 
 class SignCodec final : public Codec {
  public:

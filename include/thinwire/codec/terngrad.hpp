@@ -19,7 +19,6 @@
 #include <string>
 
 #include "thinwire/codec/codec.hpp"
-#include "thinwire/codec/kernel_path.hpp"
 #include "thinwire/core/bit_io.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/core/spec.hpp"
@@ -45,10 +44,9 @@ void terngrad_encode_bucket(std::span<const float> u, std::size_t first, float s
 // CorruptMessage on a bad scale or code; trailing padding is the caller's to check).
 // `threads` > 1: large vectors on up to that many threads, cut at bucket boundaries (same bits).
 void terngrad_encode_payload(std::span<const float> v, const TernGradParams& p, RngKey key,
-                             BitWriter& w, KernelPath path = KernelPath::kFast,
-                             unsigned threads = 1);
+                             BitWriter& w, unsigned threads = 1);
 void terngrad_decode_payload(BitReader& r, std::uint32_t bucket, std::span<float> out,
-                             DecodeMode mode, KernelPath path = KernelPath::kFast);
+                             DecodeMode mode);
 // Exact E‖Q(v) − v‖² (with clipping: the variance around the clipped vector).
 [[nodiscard]] double terngrad_variance(std::span<const float> v, const TernGradParams& p);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "decode_kernels.hpp"
+#include "kernel_path.hpp"
 #include "sparse_test_util.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/terngrad.hpp"

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_path.hpp"
 #include "sparse_test_util.hpp"
 #include "thinwire/codec/message.hpp"
 #include "thinwire/codec/registry.hpp"

@@ -1,0 +1,30 @@
+// The Highway targets the codec kernels are compiled for (internal). One dispatch mechanism for
+// every kernel in src/codec/kernels/: HWY_EXPORT / HWY_DYNAMIC_DISPATCH, target chosen once per
+// process; tests switch it with use_target to run each kernel on every target the CPU has.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace thinwire::codec::kernels {
+
+// Highway target bits (hwy::HWY_AVX2 ...) compiled into the library and supported by this CPU,
+// best first.
+[[nodiscard]] std::vector<std::int64_t> compiled_targets();
+
+// Runs every kernel on `target` (one of compiled_targets()) from the next call on; 0 goes back to
+// the best target. Not thread-safe (tests and benchmarks call it between runs).
+void use_target(std::int64_t target);
+
+// The target the next kernel call runs on.
+[[nodiscard]] std::int64_t current_target();
+
+// Whether that target is AVX-512 (Highway's AVX3 or AVX3_DL: F, VL, DQ, BW, and on every such CPU
+// CD, BMI2 and POPCNT), or AVX3_DL (Ice Lake and later: also VAES, VBMI, VNNI, GFNI). The AVX-512
+// kernels not yet written in Highway ops (packed_kernels, decode_kernels, sign_kernels,
+// sparse_coding, randk, select) run only where these say so, so that the target Highway chose,
+// or a test or benchmark restricted it to, governs them too.
+[[nodiscard]] bool avx512_target();
+[[nodiscard]] bool avx512_dl_target();
+
+}  // namespace thinwire::codec::kernels

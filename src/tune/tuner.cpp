@@ -72,7 +72,7 @@ class ScheduleTuner final : public Tuner {
 class DynamicTuner final : public Tuner {
  public:
   DynamicTuner(std::unique_ptr<codec::Codec> base, Family family, SelectorOptions options,
-               std::unique_ptr<CostModel> cost, bool unbiased, bool lr_coupling)
+               std::shared_ptr<CostModel> cost, bool unbiased, bool lr_coupling)
       : base_(std::move(base)),
         family_(family),
         options_(options),
@@ -144,7 +144,7 @@ class DynamicTuner final : public Tuner {
   std::unique_ptr<codec::Codec> base_;
   Family family_;
   SelectorOptions options_;
-  std::unique_ptr<CostModel> cost_;
+  std::shared_ptr<CostModel> cost_;
   bool unbiased_;
   bool couple_;
 };
@@ -259,8 +259,10 @@ std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
     }
     const bool unbiased = base->traits().unbiased;
     return std::make_unique<DynamicTuner>(std::move(base), family, selector,
-                                          make_cost_model(options.cost), unbiased,
-                                          options.lr_coupling);
+                                          options.cost_model != nullptr
+                                              ? options.cost_model
+                                              : std::shared_ptr(make_cost_model(options.cost)),
+                                          unbiased, options.lr_coupling);
   }
   throw InvalidArgument("--tuner: unknown tuner '" + spec.name() +
                         "' (expected fixed, schedule:T=LEVEL,... or dynamic)");

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "thinwire/core/error.hpp"
 
@@ -30,6 +31,20 @@ double median(std::vector<double>& values) {
   return 0.5 * (lower + upper);
 }
 
+// The weighted median of (value, weight) pairs (reordered): the smallest value at which the
+// weights of the values up to it reach half the total.
+double weighted_median(std::vector<std::pair<double, double>>& pairs) {
+  std::sort(pairs.begin(), pairs.end());
+  double total = 0;
+  for (const auto& p : pairs) total += p.second;
+  double below = 0;
+  for (const auto& p : pairs) {
+    below += p.second;
+    if (below >= 0.5 * total) return p.first;
+  }
+  return pairs.back().first;
+}
+
 bool usable(double x) { return std::isfinite(x) && x >= 0.0; }
 
 // Appends to a ring of `capacity` entries, overwriting the oldest once full.
@@ -48,18 +63,20 @@ void push_ring(std::vector<T>& ring, std::size_t& next, std::size_t capacity, co
 LineFit theil_sen(std::span<const LinkSample> samples, double fallback_slope, double min_spread) {
   LineFit fit{.intercept = 0.0, .slope = std::max(fallback_slope, kMinSlope)};
   if (samples.empty()) return fit;
-  std::vector<double> slopes;
+  // Slopes weighted by the size difference of their pair (weighted Theil–Sen): a pair of nearly
+  // equal sizes divides the timing noise by a small difference and says little about s.
+  std::vector<std::pair<double, double>> slopes;
   slopes.reserve(samples.size() * (samples.size() - 1) / 2);
   for (std::size_t i = 0; i < samples.size(); ++i) {
     for (std::size_t j = i + 1; j < samples.size(); ++j) {
       const double db = samples[j].bits - samples[i].bits;
       const double larger = std::max(samples[i].bits, samples[j].bits);
       if (db == 0.0 || std::fabs(db) < min_spread * larger) continue;
-      slopes.push_back((samples[j].seconds - samples[i].seconds) / db);
+      slopes.emplace_back((samples[j].seconds - samples[i].seconds) / db, std::fabs(db));
     }
   }
   if (!slopes.empty()) {
-    fit.slope = std::max(median(slopes), kMinSlope);
+    fit.slope = std::max(weighted_median(slopes), kMinSlope);
     fit.slope_fitted = true;
   }
   std::vector<double> intercepts;

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "thinwire/codec/identity.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/randk.hpp"
 #include "thinwire/codec/registry.hpp"
@@ -105,6 +106,7 @@ class DynamicTuner final : public Tuner {
         break;
     }
     Decision d;
+    if (dense_wins(v.size(), objective, c.score, context.smoothness, d)) return d;
     d.codec = base_->at_level(level);
     d.codec_spec = d.codec->spec();
     d.level = level.value;
@@ -141,7 +143,28 @@ class DynamicTuner final : public Tuner {
     return o;
   }
 
+  // Under a time cost (--cost auto) the rule also prices sending v uncompressed: where the link
+  // is fast enough that compression does not pay (a full iteration costs about its compute), the
+  // identity codec (ρ = 1, no error, 32 bits per element) wins. Its level is logged as 0.
+  bool dense_wins(std::size_t n, const Objective& objective, double best, double smoothness,
+                  Decision& d) {
+    if (cost_->name() != "auto" || n == 0) return false;
+    const double bits = 8.0 * static_cast<double>(dense_->max_encoded_bytes(n));
+    const double price = objective.price(*cost_, bits);
+    if (!(objective.score(1.0, 0.0, price) > best)) return false;
+    d.codec = dense_;
+    d.codec_spec = dense_->spec();
+    d.rho = 1.0;
+    d.bits = bits;
+    d.price = price;
+    d.smoothness = objective.step_model ? smoothness : 0.0;
+    last_ = d;
+    has_last_ = true;
+    return true;
+  }
+
   std::unique_ptr<codec::Codec> base_;
+  std::shared_ptr<const codec::Codec> dense_ = std::make_shared<codec::IdentityCodec>();
   Family family_;
   SelectorOptions options_;
   std::shared_ptr<CostModel> cost_;

@@ -5,8 +5,9 @@
 //   OnlineLink   a window of the last N (bits, seconds) message samples and the last K
 //                per-iteration compute times. refit() fits t(b) = α + b·s (s = 1/β seconds per
 //                bit) by Theil–Sen: s is the median of the slopes of every pair of samples whose
-//                sizes differ by at least `min_spread` of the larger (pairs of nearly equal sizes
-//                say nothing about s and much about noise), α the median of t_i − s·b_i. Each
+//                sizes differ by at least `min_spread` of the larger, each slope weighted by its
+//                pair's size difference (a pair of nearly equal sizes says little about s and
+//                much about noise), α the median of t_i − s·b_i. Each
 //                median ignores up to half of its inputs, so a few messages delayed by a peer's
 //                compute or a scheduler hiccup do not move the fit (breakdown point ≈ 29 % of the
 //                samples for s, 50 % for α). Without a pair of distinct sizes the slope is the last
@@ -49,7 +50,7 @@ struct LineFit {
   bool slope_fitted = false;  // false: `slope` is the fallback (no pair of distinct sizes)
 };
 
-// Theil–Sen fit of seconds = intercept + slope·bits over `samples` (see the overview); pairs whose
+// Weighted Theil–Sen fit of seconds = intercept + slope·bits over `samples` (overview); pairs whose
 // sizes differ by less than min_spread·max(b_i, b_j) give no slope, and `fallback_slope` stands in
 // when none does. The result is clamped (intercept ≥ 0, slope ≥ 1e-13). Empty samples: intercept 0.
 [[nodiscard]] LineFit theil_sen(std::span<const LinkSample> samples, double fallback_slope,
@@ -60,7 +61,7 @@ struct OnlineLinkOptions {
   std::size_t compute_window = 16;  // iterations whose compute time is kept
   double prior_latency_s = 50e-6;   // α before the first sample
   double prior_bandwidth = 1e9;     // β (bit/s) before the first pair of distinct sizes
-  double min_spread = 0.2;          // see theil_sen
+  double min_spread = 0.02;         // see theil_sen
 };
 
 class OnlineLink {

@@ -60,8 +60,10 @@ void push_ring(std::vector<T>& ring, std::size_t& next, std::size_t capacity, co
 
 }  // namespace
 
-LineFit theil_sen(std::span<const LinkSample> samples, double fallback_slope, double min_spread) {
-  LineFit fit{.intercept = 0.0, .slope = std::max(fallback_slope, kMinSlope)};
+LineFit theil_sen(std::span<const LinkSample> samples, double fallback_intercept,
+                  double fallback_slope, double min_spread) {
+  LineFit fit{.intercept = std::max(fallback_intercept, 0.0),
+              .slope = std::max(fallback_slope, kMinSlope)};
   if (samples.empty()) return fit;
   // Slopes weighted by the size difference of their pair (weighted Theil–Sen): a pair of nearly
   // equal sizes divides the timing noise by a small difference and says little about s.
@@ -75,14 +77,25 @@ LineFit theil_sen(std::span<const LinkSample> samples, double fallback_slope, do
       slopes.emplace_back((samples[j].seconds - samples[i].seconds) / db, std::fabs(db));
     }
   }
-  if (!slopes.empty()) {
-    fit.slope = std::max(weighted_median(slopes), kMinSlope);
+  const double slope = slopes.empty() ? 0.0 : weighted_median(slopes);
+  if (slope > kMinSlope) {
+    fit.slope = slope;
     fit.slope_fitted = true;
+    std::vector<double> intercepts;
+    intercepts.reserve(samples.size());
+    for (const LinkSample& s : samples) intercepts.push_back(s.seconds - fit.slope * s.bits);
+    fit.intercept = std::max(median(intercepts), 0.0);
+    return fit;
   }
-  std::vector<double> intercepts;
-  intercepts.reserve(samples.size());
-  for (const LinkSample& s : samples) intercepts.push_back(s.seconds - fit.slope * s.bits);
-  fit.intercept = std::max(median(intercepts), 0.0);
+  // Sizes too alike (one level for every message) or noise that hides the slope: α stays at the
+  // fallback and the time of what was sent goes to the bandwidth, s = median((t − α)/b). Messages
+  // of the size sent are then priced right, and the others in proportion, so the rule moves away
+  // from a size that turns out slow, and the new sizes identify the slope.
+  std::vector<double> per_bit;
+  for (const LinkSample& s : samples) {
+    if (s.bits > 0) per_bit.push_back((s.seconds - fit.intercept) / s.bits);
+  }
+  if (!per_bit.empty()) fit.slope = std::max(median(per_bit), kMinSlope);
   return fit;
 }
 
@@ -130,8 +143,8 @@ void OnlineLink::refit() {
     for (std::size_t i = 0; i < messages_.size(); ++i) {
       ordered.push_back(messages_[(next_message_ + i) % messages_.size()]);
     }
-    const LineFit fit = theil_sen(ordered, fit_.slope, options_.min_spread);
-    // Once fitted, a slope outlives windows without distinct sizes (a level that settles).
+    // Without distinct sizes the last α stands (the prior's before any fit).
+    const LineFit fit = theil_sen(ordered, fit_.intercept, fit_.slope, options_.min_spread);
     fit_ = {.intercept = fit.intercept,
             .slope = fit.slope,
             .slope_fitted = fit.slope_fitted || fit_.slope_fitted};

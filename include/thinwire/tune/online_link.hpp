@@ -10,9 +10,12 @@
 //                much about noise), α the median of t_i − s·b_i. Each
 //                median ignores up to half of its inputs, so a few messages delayed by a peer's
 //                compute or a scheduler hiccup do not move the fit (breakdown point ≈ 29 % of the
-//                samples for s, 50 % for α). Without a pair of distinct sizes the slope is the last
-//                fitted one (the prior's before any); α, s are clamped to α ≥ 0, s ≥ 1e-13 s/bit
-//                so the cost stays positive and non-decreasing. The compute time is the median of
+//                samples for s, 50 % for α). Without a pair of distinct sizes (every rank sends one
+//                level) or with a slope the noise makes ≤ 0, α stays at its last value (the
+//                prior's before any fit) and s = median((t_i − α)/b_i): the time of what is sent
+//                is charged to its bits, so a size that turns out slow is priced slow and the rule
+//                moves to others, which identify the slope. α ≥ 0 and s ≥ 1e-13 s/bit keep the
+//                cost positive and non-decreasing. The compute time is the median of
 //                the window of iteration compute times (0 until the first).
 //   AutoCost     the cost model of `--cost auto[:latency=50us,bandwidth=1Gbit,window=48]`:
 //                C(b) = α̂ + b/β̂ seconds from its OnlineLink; before the first sample α̂, β̂ are the
@@ -47,14 +50,15 @@ struct LinkSample {
 struct LineFit {
   double intercept = 0;       // α, seconds
   double slope = 0;           // s, seconds per bit
-  bool slope_fitted = false;  // false: `slope` is the fallback (no pair of distinct sizes)
+  bool slope_fitted = false;  // false: no pair of distinct sizes gave a positive slope
 };
 
 // Weighted Theil–Sen fit of seconds = intercept + slope·bits over `samples` (overview); pairs whose
-// sizes differ by less than min_spread·max(b_i, b_j) give no slope, and `fallback_slope` stands in
-// when none does. The result is clamped (intercept ≥ 0, slope ≥ 1e-13). Empty samples: intercept 0.
-[[nodiscard]] LineFit theil_sen(std::span<const LinkSample> samples, double fallback_slope,
-                                double min_spread);
+// sizes differ by less than min_spread·max(b_i, b_j) give no slope. Without a positive slope from
+// the pairs, intercept = fallback_intercept and slope = median((t_i − intercept)/b_i) (or
+// fallback_slope when no sample has bits). Clamped: intercept ≥ 0, slope ≥ 1e-13.
+[[nodiscard]] LineFit theil_sen(std::span<const LinkSample> samples, double fallback_intercept,
+                                double fallback_slope, double min_spread);
 
 struct OnlineLinkOptions {
   std::size_t window = 48;          // message samples kept

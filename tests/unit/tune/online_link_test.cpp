@@ -31,7 +31,7 @@ std::vector<LinkSample> line(std::size_t n, double alpha, double beta) {
 }
 
 TEST(TheilSen, RecoversAlphaAndBetaFromNoiselessSamples) {
-  const LineFit fit = theil_sen(line(30, kAlpha, kBeta), 1e-9, 0.2);
+  const LineFit fit = theil_sen(line(30, kAlpha, kBeta), 0.0, 1e-9, 0.2);
   EXPECT_TRUE(fit.slope_fitted);
   EXPECT_NEAR(fit.intercept, kAlpha, 1e-12);
   EXPECT_NEAR(1.0 / fit.slope, kBeta, kBeta * 1e-9);
@@ -55,7 +55,7 @@ TEST(TheilSen, ToleratesAFifthOfDelayedSamples) {
       s[i].seconds *= 1.0 + 0.04 * (uniform() - 0.5);
     }
   }
-  const LineFit fit = theil_sen(s, 1e-9, 0.2);
+  const LineFit fit = theil_sen(s, 0.0, 1e-9, 0.2);
   EXPECT_NEAR(fit.intercept, kAlpha, 0.25 * kAlpha);
   EXPECT_NEAR(1.0 / fit.slope, kBeta, 0.05 * kBeta);
 
@@ -76,26 +76,34 @@ TEST(TheilSen, ToleratesAFifthOfDelayedSamples) {
   EXPECT_GT(std::abs(ols_alpha - kAlpha), 0.5 * kAlpha);
 }
 
-TEST(TheilSen, EqualSizesKeepTheFallbackSlope) {
+TEST(TheilSen, EqualSizesChargeTheTimeToTheBandwidth) {
   std::vector<LinkSample> s(10, LinkSample{8000.0, 1e-3});
   s[3].seconds = 9e-3;  // one outlier moves no median
-  const LineFit fit = theil_sen(s, 1e-7, 0.2);
+  const LineFit fit = theil_sen(s, 2e-4, 1e-7, 0.2);
   EXPECT_FALSE(fit.slope_fitted);
-  EXPECT_DOUBLE_EQ(fit.slope, 1e-7);
-  EXPECT_NEAR(fit.intercept, 1e-3 - 8000.0 * 1e-7, 1e-15);
+  EXPECT_DOUBLE_EQ(fit.intercept, 2e-4);  // the fallback α stands
+  EXPECT_NEAR(fit.slope, (1e-3 - 2e-4) / 8000.0, 1e-18);
+  EXPECT_NEAR(fit.intercept + fit.slope * 8000.0, 1e-3, 1e-15);  // what was sent is priced right
   // Sizes within min_spread of each other count as equal.
   s[5].bits = 8500.0;
-  EXPECT_FALSE(theil_sen(s, 1e-7, 0.2).slope_fitted);
-  EXPECT_TRUE(theil_sen(s, 1e-7, 0.01).slope_fitted);
+  EXPECT_FALSE(theil_sen(s, 2e-4, 1e-7, 0.2).slope_fitted);
+  s[5].seconds = 1.1e-3;
+  EXPECT_TRUE(theil_sen(s, 2e-4, 1e-7, 0.01).slope_fitted);
+  // No bits at all: the fallbacks.
+  const std::vector<LinkSample> empty_messages(3, LinkSample{0.0, 5e-5});
+  EXPECT_DOUBLE_EQ(theil_sen(empty_messages, 2e-4, 1e-7, 0.2).slope, 1e-7);
 }
 
 TEST(TheilSen, ClampsToAPositiveNondecreasingCost) {
-  // Larger messages faster than small ones (noise): the slope is clamped above zero, α at zero.
+  // Larger messages faster than small ones (noise): no slope from the pairs; the cost stays
+  // positive and non-decreasing.
   const std::vector<LinkSample> s{{1000, 5e-3}, {100000, 1e-3}, {50000, 2e-3}};
-  const LineFit fit = theil_sen(s, 1e-9, 0.2);
+  const LineFit fit = theil_sen(s, 1e-3, 1e-9, 0.2);
+  EXPECT_FALSE(fit.slope_fitted);
   EXPECT_GT(fit.slope, 0.0);
   EXPECT_GE(fit.intercept, 0.0);
-  EXPECT_EQ(theil_sen({}, 1e-9, 0.2).intercept, 0.0);
+  EXPECT_EQ(theil_sen({}, 0.0, 1e-9, 0.2).intercept, 0.0);
+  EXPECT_EQ(theil_sen({}, 3e-4, 1e-9, 0.2).intercept, 3e-4);
 }
 
 TEST(OnlineLink, StartsAtThePriorAndFollowsALinkThatChanges) {

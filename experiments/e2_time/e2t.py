@@ -234,7 +234,7 @@ def plots(out, results, scen):
                 for x in r["records"]:
                     if x.get("loss") is not None:
                         bpe = x["tuned_bits"] / D if x.get("tuned_bits") else "nan"
-                f.write(f"{x['wall_s']} {x['loss']} {bpe} "
+                        f.write(f"{x['wall_s']} {x['loss']} {bpe} "
                                 f"{x.get('link_bandwidth_bps', 'nan')}\n")
                 f.write("\n\n")
         names = list(runs)
@@ -300,7 +300,7 @@ def estimate_table(results, scen):
     for s in scen:
         res = results[s["key"]]
         dyn = res["runs"]["dynamic auto"]
-        a, b = res.get("linkcheck", (None, None))
+        a, b = res.get("linkcheck") or (None, None)
         ah = dyn.get("alpha")
         bh = dyn.get("beta")
         ra = ah / a if a and ah is not None else None
@@ -319,7 +319,11 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="comma-separated scenario keys")
     ap.add_argument("--command", default="experiments/e2_time/run")
+    ap.add_argument("--replot", action="store_true",
+                    help="tables and plots again from OUT (results.json and the metrics)")
     args = ap.parse_args()
+    if args.replot:
+        return report(args, *load_results(args))
     os.makedirs(args.out, exist_ok=True)
     subprocess.run([NETLAB, "down", "-q", "--prefix", PREFIX])
     scen = scenarios(args.quick)
@@ -339,8 +343,7 @@ def main():
                 lab.linkcheck(lc)
                 res["linkcheck"] = parse_linkcheck(lc)
             for name, margs in methods():
-                slug = name.replace(" ", "-").replace("=", "")
-                metrics = os.path.join(args.out, f"{s['key']}-{slug}.jsonl")
+                metrics = metrics_path(args.out, s["key"], name)
                 change = (s["change"], s["at"]) if "change" in s else None
                 if change:
                     lab.change_rate(s["rate"])  # every run starts at the first rate
@@ -367,11 +370,40 @@ def main():
             lab.down()
         results[s["key"]] = res
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({k: {"target": v["target"], "changed_at": v.get("changed_at"),
-                       "linkcheck": v.get("linkcheck"),
-                       "runs": {n: {kk: vv for kk, vv in r.items() if kk != "records"}
-                                for n, r in v["runs"].items()}} for k, v in results.items()},
-                  f, indent=1)
+        json.dump({"fstar": fstar, "f0": f0, "keys": [s["key"] for s in scen],
+                   "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}, f)
+    save_results(args, results)
+    report(args, *load_results(args))
+
+
+def metrics_path(out, key, name):
+    return os.path.join(out, f"{key}-{name.replace(' ', '-').replace('=', '')}.jsonl")
+
+
+def save_results(args, results):
+    with open(os.path.join(args.out, "results.json")) as f:
+        head = json.load(f)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        head["scenarios"] = {
+            k: {"target": v["target"], "changed_at": v.get("changed_at"),
+                "linkcheck": v.get("linkcheck"),
+                "runs": {n: {kk: vv for kk, vv in r.items() if kk != "records"}
+                         for n, r in v["runs"].items()}} for k, v in results.items()}
+        json.dump(head, f, indent=1)
+
+
+def load_results(args):
+    with open(os.path.join(args.out, "results.json")) as f:
+        head = json.load(f)
+    scen = [s for s in scenarios(False) if s["key"] in head["keys"]]
+    results = head["scenarios"]
+    for key, res in results.items():
+        for name, run in res["runs"].items():
+            run["records"] = records(metrics_path(args.out, key, name))
+    return results, scen, head["fstar"], head["f0"], head["date"]
+
+
+def report(args, results, scen, fstar, f0, date):
     made = plots(args.out, results, scen)
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -380,7 +412,7 @@ def main():
                 cpu = line.split(":", 1)[1].strip()
                 break
     block = [
-        "Command: `" + args.command + "` (" + time.strftime("%Y-%m-%d %H:%M", time.gmtime()) +
+        "Command: `" + args.command + "` (" + date +
         f" UTC, {cpu}, 2 cores shared with other jobs: wall-clock times carry that noise).",
         "",
         f"Problem: `{PROBLEM}` on `{DATA}`, full-batch GD (`--lr 2 --momentum 0` for every "

@@ -62,8 +62,8 @@ std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config,
   return tune::make_tuner({.tuner = config.tuner,
                            .codec = config.codec,
                            .cost = config.cost,
-                           .cost_model = std::move(cost_model),
-                           .lr_coupling = config.lr_coupling});
+                           .lr_coupling = config.lr_coupling,
+                           .cost_model = std::move(cost_model)});
 }
 
 tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t, std::span<const float> v,

@@ -14,8 +14,10 @@
 //     finds its message already there, or waits for a peer's compute, times nothing useful, so
 //     there the estimate stays at the prior.
 // begin_step() marks the start of a step; blocked_seconds() is the measured time spent inside
-// blocking calls since then (recv, exchange, barrier, flush), which the worker subtracts from the
-// step's wall time to estimate the compute time of an iteration (measured mode only).
+// blocking calls since then (recv, exchange, barrier, flush). The worker's fixed time of an
+// iteration (measured mode only) is the step's wall time less that, plus what the first blocking
+// call took beyond one message's modelled time: the wait for the slowest rank, which every
+// iteration pays whatever the level.
 #pragma once
 
 #include <chrono>
@@ -44,8 +46,14 @@ class LinkTimer final : public comm::Transport {
   void begin_step() noexcept {
     blocked_s_ = 0;
     first_call_ = true;
+    first_s_ = 0;
+    first_bits_ = 0;
   }
   [[nodiscard]] double blocked_seconds() const noexcept { return blocked_s_; }
+  // The first blocking call of the step: its duration and the bits it received (0 for a barrier
+  // or flush). What it took beyond one message's time was the wait for the slowest rank.
+  [[nodiscard]] double first_call_seconds() const noexcept { return first_s_; }
+  [[nodiscard]] double first_call_bits() const noexcept { return first_bits_; }
 
   [[nodiscard]] int rank() const noexcept override { return inner_.rank(); }
   [[nodiscard]] int size() const noexcept override { return inner_.size(); }
@@ -57,7 +65,7 @@ class LinkTimer final : public comm::Transport {
   [[nodiscard]] comm::Bytes recv(int peer, int tag = 0) override {
     const Clock::time_point start = Clock::now();
     comm::Bytes message = sync_timeout().recv(peer, tag);
-    blocked(start);
+    blocked(start, message.size());
     return message;
   }
   [[nodiscard]] comm::Bytes exchange(int to, std::span<const std::byte> data, int from,
@@ -65,7 +73,7 @@ class LinkTimer final : public comm::Transport {
     const Clock::time_point start = Clock::now();
     comm::Bytes message = sync_timeout().exchange(to, data, from, tag);
     const bool first = first_call_;
-    const double seconds = blocked(start);
+    const double seconds = blocked(start, message.size());
     charge_simulated(data.size());
     if (estimator_ != nullptr && !simulated_ && !first) {
       estimator_->observe_message(8.0 * static_cast<double>(message.size()), seconds);
@@ -92,10 +100,14 @@ class LinkTimer final : public comm::Transport {
   static double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
-  // Accounts a blocking call that started at `start`; returns its duration.
-  double blocked(Clock::time_point start) {
+  // Accounts a blocking call that started at `start` and received `bytes`; returns its duration.
+  double blocked(Clock::time_point start, std::size_t bytes = 0) {
     const double seconds = seconds_since(start);
     blocked_s_ += seconds;
+    if (first_call_) {
+      first_s_ = seconds;
+      first_bits_ = 8.0 * static_cast<double>(bytes);
+    }
     first_call_ = false;
     return seconds;
   }
@@ -114,6 +126,8 @@ class LinkTimer final : public comm::Transport {
   std::optional<comm::LinkModel> simulated_;
   double blocked_s_ = 0;
   bool first_call_ = true;
+  double first_s_ = 0;
+  double first_bits_ = 0;
 };
 
 }  // namespace thinwire::train

@@ -221,14 +221,17 @@ class Worker {
     counters_.loss_count += 1;
   }
 
-  // --cost auto: the compute time of the step just taken (measured backends only: the simulated
-  // clock's compute is the host's CPU time, which would make a threads run depend on the
-  // machine), then a new fit for the next iteration's decision.
+  // --cost auto: the fixed time of the step just taken — compute, and the wait for the slowest
+  // rank (link_timer.hpp) — on measured backends only (the simulated clock's compute is the
+  // host's CPU time, which would make a threads run depend on the machine), then a new fit for
+  // the next iteration's decision.
   void update_link_estimate(Clock::time_point wall_before) {
     tune::OnlineLink& link = auto_cost_->link();
     if (config_.backend != Backend::kThreads) {
       const double wall = std::chrono::duration<double>(Clock::now() - wall_before).count();
-      link.observe_compute(std::max(0.0, wall - timer_.blocked_seconds()));
+      const double wait = std::max(
+          0.0, timer_.first_call_seconds() - link.message_seconds(timer_.first_call_bits()));
+      link.observe_compute(std::max(0.0, wall - timer_.blocked_seconds()) + wait);
     }
     link.refit();
   }

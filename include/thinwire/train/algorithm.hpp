@@ -73,7 +73,7 @@ struct AlgorithmContext {
   // The run's cost model (`--cost`), shared with the tuners so that `--cost auto`'s estimate,
   // which the worker updates every iteration, is what they price with. Null: each tuner builds
   // its own from the configuration.
-  std::shared_ptr<tune::CostModel> cost_model;
+  std::shared_ptr<tune::CostModel> cost_model = nullptr;
 };
 
 class Algorithm {

@@ -21,6 +21,9 @@
 #include "thinwire/tune/cost_model.hpp"
 #include "thinwire/tune/online_link.hpp"
 
+// Private to the train library (src/train); the test target adds that directory.
+#include "link_timer.hpp"
+
 namespace thinwire::train {
 namespace {
 
@@ -163,6 +166,62 @@ TEST(AutoCostPrice, ParameterServerWaitsForEveryDownlink) {
   EXPECT_EQ(collective::rank_seconds(shape, 0, seconds).copies, 0.0);
   // Under a cost that is summed over ranks the same downlink is shared.
   EXPECT_DOUBLE_EQ(collective::rank_price(shape, 1, seconds).fixed, 3.0 * seconds.cost(8000) / 4);
+}
+
+}  // namespace
+}  // namespace thinwire::train
+
+namespace thinwire::train {
+namespace {
+
+// Measured mode (MPI's): every exchange after the first of a step is a sample (bits received,
+// seconds); the first one, which absorbs the slowest rank's compute, only reports its duration
+// and size for the fixed time. Run here over an in-process world without a link model (wall
+// time), which is all LinkTimer sees of MPI.
+TEST(LinkTimer, MeasuredModeSamplesEveryExchangeButTheFirstOfAStep) {
+  std::vector<std::size_t> samples(2);
+  std::vector<double> first_bits(2);
+  comm::run_threads_world({.size = 2}, [&](comm::Transport& t) {
+    tune::OnlineLink link({.window = 16});
+    LinkTimer timer(t);
+    timer.set_estimator(&link, std::nullopt);
+    const int peer = 1 - t.rank();
+    for (int step = 0; step < 2; ++step) {
+      timer.begin_step();
+      for (std::size_t bytes : {100, 200, 300}) {
+        const std::vector<std::byte> out(bytes + static_cast<std::size_t>(t.rank()));
+        (void)timer.exchange(peer, out, peer);
+      }
+    }
+    samples[static_cast<std::size_t>(t.rank())] = link.samples();
+    first_bits[static_cast<std::size_t>(t.rank())] = timer.first_call_bits();
+    EXPECT_GE(timer.blocked_seconds(), timer.first_call_seconds());
+  });
+  EXPECT_EQ(samples, (std::vector<std::size_t>{4, 4}));  // 2 steps × (3 − 1) exchanges
+  EXPECT_EQ(first_bits[0], 8.0 * 101);                   // what rank 1 sent first
+  EXPECT_EQ(first_bits[1], 8.0 * 100);
+}
+
+// Simulated mode (threads): every message sent is a sample of the link model's time, the first
+// included; the host's clock plays no part.
+TEST(LinkTimer, SimulatedModeSamplesEveryMessageSentAtTheLinkModelsTime) {
+  const comm::LinkModel model = comm::LinkModel::parse("bandwidth=10Mbit,latency=1ms");
+  comm::run_threads_world({.size = 2, .link = model, .count_compute = false},
+                          [&](comm::Transport& t) {
+                            tune::OnlineLink link({.window = 16, .min_spread = 0.0});
+                            LinkTimer timer(t);
+                            timer.set_estimator(&link, model);
+                            timer.begin_step();
+                            const int peer = 1 - t.rank();
+                            for (std::size_t bytes : {1000, 3000, 9000}) {
+                              const std::vector<std::byte> out(bytes);
+                              (void)timer.exchange(peer, out, peer);
+                            }
+                            EXPECT_EQ(link.samples(), 3u);
+                            link.refit();
+                            EXPECT_NEAR(link.latency_s(), 1e-3, 1e-12);
+                            EXPECT_NEAR(link.bandwidth_bits_per_s(), 1e7, 1e-2);
+                          });
 }
 
 }  // namespace

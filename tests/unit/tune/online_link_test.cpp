@@ -205,6 +205,7 @@ TEST(AutoCost, DenseWinsWhereCompressionDoesNotPay) {
     auto tuner = make_tuner({.tuner = "dynamic",
                              .codec = "qsgd:s=7,bucket=512,norm=max,coding=packed",
                              .cost = "auto",
+                             .lr_coupling = false,
                              .cost_model = cost});
     return tuner->decide(0, v, {.copies = 3.0, .fixed = fixed});
   };

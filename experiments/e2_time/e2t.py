@@ -37,6 +37,7 @@ EPS = 1e-3
 GRID = [1, 3, 7, 15, 127]  # QSGD levels s (packed: 1 + ⌈log2(s+1)⌉ bits per element)
 QSGD = "qsgd:s={},bucket=512,norm=max,coding=packed"
 WINDOW = 16
+CAP = 40.0  # seconds of training after which a run that has not reached the target stops
 
 
 def methods():
@@ -242,7 +243,7 @@ def plots(out, results, scen):
         ch = results[key].get("changed_at")
         if ch is not None:
             marks = (f"set arrow from {ch},graph 0 to {ch},graph 1 nohead dt 2 lc rgb 'red'\n"
-                     f"set label 'rate change' at {ch},graph 0.95 offset 0.5,0 tc rgb 'red'\n")
+                     f"set label 'rate change' at {ch},graph 0.05 offset 0.5,0 tc rgb 'red'\n")
         target = results[key]["target"]
         loss_png = os.path.join(pdir, f"{key}-loss.png")
         lines = ", ".join(f"'{dat}' index {i} using 1:2 with lines title '{n}'"
@@ -269,6 +270,10 @@ def fmt(x, digits=2):
     return "—" if x is None else f"{x:.{digits}f}"
 
 
+def signed_pct(x):
+    return "—" if x is None else f"{x * 100:+.0f} %"
+
+
 def table(results, scen):
     names = [n for n, _ in methods()]
     head = "| link | " + " | ".join(names) + " | best fixed | dynamic / best fixed | " \
@@ -281,8 +286,10 @@ def table(results, scen):
         for n in names:
             r = res["runs"][n]
             t[n] = r["time"]
+            reached = [x for x in r.get("times", []) if x is not None]
+            spread = f", {min(reached):.2f}–{max(reached):.2f}" if len(reached) > 1 else ""
             cells.append("> %.0f s (cap)" % r["cap"] if r["time"] is None else
-                         f"{r['time']:.2f} s ({r['iter']} it)")
+                         f"{r['time']:.2f} s ({r['iter']} it{spread})")
         fixed = [n for n in names if n != "dynamic auto" and t[n] is not None]
         best = min(fixed, key=lambda n: t[n]) if fixed else None
         dyn = t["dynamic auto"]
@@ -295,8 +302,9 @@ def table(results, scen):
 
 def estimate_table(results, scen):
     lines = ["| link | α linkcheck (µs) | α̂ online (µs) | α̂/α | β linkcheck (Mbit/s) | "
-             "β̂ online (Mbit/s) | β̂/β | predicted vs measured iteration time, median |err| |",
-             "|---|---|---|---|---|---|---|---|"]
+             "β̂ online (Mbit/s) | β̂/β | iteration time predicted/measured − 1: median |per "
+             "iteration| | the same for the sum over the run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in scen:
         res = results[s["key"]]
         dyn = res["runs"]["dynamic auto"]
@@ -308,7 +316,8 @@ def estimate_table(results, scen):
         lines.append(
             f"| {s['label']} | {fmt(a and a * 1e6, 0)} | {fmt(ah and ah * 1e6, 0)} | {fmt(ra)} | "
             f"{fmt(b and b / 1e6, 1)} | {fmt(bh and bh / 1e6, 1)} | {fmt(rb)} | "
-            f"{fmt(dyn.get('pred_err') and dyn['pred_err'] * 100, 0)} % |")
+            f"{fmt(dyn.get('pred_err') and dyn['pred_err'] * 100, 0)} % | "
+            f"{signed_pct(dyn.get('total_err'))} |")
     return "\n".join(lines)
 
 
@@ -319,6 +328,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="comma-separated scenario keys")
     ap.add_argument("--command", default="experiments/e2_time/run")
+    ap.add_argument("--reps", type=int, default=3, help="runs per method and link (median)")
     ap.add_argument("--replot", action="store_true",
                     help="tables and plots again from OUT (results.json and the metrics)")
     args = ap.parse_args()
@@ -336,48 +346,77 @@ def main():
     results = {}
     for n, s in enumerate(scen):
         lab = Lab(s["rate"], f"{n}{os.getpid() % 1000}")
-        res = {"target": target, "runs": {}}
+        res = {"target": target, "runs": {name: {"cap": CAP, "times": [], "iters": [], "recs": []}
+                                          for name, _ in methods()}}
         try:
             if "change" not in s:
                 lc = os.path.join(args.out, f"linkcheck-{s['key']}.txt")
                 lab.linkcheck(lc)
                 res["linkcheck"] = parse_linkcheck(lc)
-            for name, margs in methods():
-                metrics = metrics_path(args.out, s["key"], name)
-                change = (s["change"], s["at"]) if "change" in s else None
-                if change:
-                    lab.change_rate(s["rate"])  # every run starts at the first rate
-                cap = 40.0
-                rec, changed = train_mpi(args.thinwire, lab, margs, metrics, target, cap, change,
-                                         log=metrics.replace(".jsonl", ".log"))
-                if changed is not None:
-                    res["changed_at"] = changed
-                t, it = time_to(rec, target)
-                run = {"records": rec, "time": t, "iter": it, "cap": cap}
-                if name == "dynamic auto":
-                    run["alpha"] = median_after(rec, "link_latency_s")
-                    run["beta"] = median_after(rec, "link_bandwidth_bps")
-                    errs = [abs(r["pred_iter_s"] / r["iter_s"] - 1) for r in rec
-                            if r.get("pred_iter_s") and r.get("iter_s")]
-                    errs = errs[len(errs) // 4:]
-                    run["pred_err"] = statistics.median(errs) if errs else None
-                res["runs"][name] = run
-                print(f"  {s['key']:>14} {name:>14}: "
-                      f"{'not reached' if t is None else f'{t:.2f} s, {it} it'}"
-                      f"{'' if changed is None else f' (rate changed at {changed:.2f} s)'}",
-                      file=sys.stderr)
+            for rep in range(args.reps):
+                # The order rotates from one repetition to the next, so that a drift in the
+                # machine's load does not always fall on the same method.
+                order = methods()
+                order = order[rep % len(order):] + order[:rep % len(order)]
+                for name, margs in order:
+                    metrics = metrics_path(args.out, s["key"], name, rep)
+                    change = (s["change"], s["at"]) if "change" in s else None
+                    if change:
+                        lab.change_rate(s["rate"])  # every run starts at the first rate
+                    rec, changed = train_mpi(args.thinwire, lab, margs, metrics, target, CAP,
+                                             change, log=metrics.replace(".jsonl", ".log"))
+                    if changed is not None and name == "dynamic auto" and rep == 0:
+                        res["changed_at"] = changed
+                    t, it = time_to(rec, target)
+                    run = res["runs"][name]
+                    run["times"].append(t)
+                    run["iters"].append(it)
+                    run["recs"].append(rec)
+                    print(f"  {s['key']:>14} rep {rep + 1} {name:>14}: "
+                          f"{'not reached' if t is None else f'{t:.2f} s, {it} it'}"
+                          f"{'' if changed is None else f' (rate changed at {changed:.2f} s)'}",
+                          file=sys.stderr)
         finally:
             lab.down()
+        for name, run in res["runs"].items():
+            summarize(run, name == "dynamic auto")
         results[s["key"]] = res
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"fstar": fstar, "f0": f0, "keys": [s["key"] for s in scen],
-                   "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}, f)
+                   "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "reps": args.reps}, f)
     save_results(args, results)
     report(args, *load_results(args))
 
 
-def metrics_path(out, key, name):
-    return os.path.join(out, f"{key}-{name.replace(' ', '-').replace('=', '')}.jsonl")
+def metrics_path(out, key, name, rep=0):
+    return os.path.join(out, f"{key}-{name.replace(' ', '-').replace('=', '')}-r{rep + 1}.jsonl")
+
+
+def summarize(run, dynamic):
+    """Median time over the repetitions (None unless most reached the target); for the dynamic
+    run also the online estimate and the error of its predicted iteration times."""
+    reached = [t for t in run["times"] if t is not None]
+    run["time"] = statistics.median(reached) if 2 * len(reached) > len(run["times"]) else None
+    its = [i for i in run["iters"] if i is not None]
+    run["iter"] = int(statistics.median(its)) if its else None
+    recs = run.pop("recs")
+    if not dynamic:
+        return
+    run["alpha"] = statistics.median(
+        [median_after(r, "link_latency_s") for r in recs if r])
+    run["beta"] = statistics.median(
+        [median_after(r, "link_bandwidth_bps") for r in recs if r])
+    errs = []
+    totals = []
+    for rec in recs:
+        pairs = [(r["pred_iter_s"], r["iter_s"]) for r in rec
+                 if r.get("pred_iter_s") and r.get("iter_s")]
+        pairs = pairs[len(pairs) // 4:]
+        errs += [abs(p / m - 1) for p, m in pairs]
+        if pairs:
+            totals.append(sum(p for p, _ in pairs) / sum(m for _, m in pairs) - 1)
+    run["pred_err"] = statistics.median(errs) if errs else None
+    run["total_err"] = statistics.median(totals) if totals else None
 
 
 def save_results(args, results):
@@ -400,10 +439,10 @@ def load_results(args):
     for key, res in results.items():
         for name, run in res["runs"].items():
             run["records"] = records(metrics_path(args.out, key, name))
-    return results, scen, head["fstar"], head["f0"], head["date"]
+    return results, scen, head["fstar"], head["f0"], head["date"], head.get("reps", 1)
 
 
-def report(args, results, scen, fstar, f0, date):
+def report(args, results, scen, fstar, f0, date, reps=1):
     made = plots(args.out, results, scen)
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -420,13 +459,15 @@ def report(args, results, scen, fstar, f0, date):
         f"with peakrate 1.1 × rate. Target: training loss ≤ f* + ε·(f0 − f*), ε = {EPS:g}, "
         f"f* = {fstar:.6g} (800 uncompressed threads iterations), f0 = {f0:.6g}. Time = wall_s "
         "of the first record at the target (from the start of training; records every 2 "
-        "iterations).",
+        f"iterations); each cell is the median of {reps} runs (range after the iterations), "
+        "the methods' order rotating from one repetition to the next.",
         "",
         "Time to target:",
         "",
         table(results, scen),
         "",
-        "Online estimate of the dynamic run (median over its records after the first quarter) "
+        "Online estimate of the dynamic runs (median over each run's records after the first "
+        "quarter, then over the runs) "
         "against linkcheck on the same lab (α: 1-byte half round trip, mean; β: ring shift, "
         "every link busy both ways), and the error of the predicted iteration time:",
         "",

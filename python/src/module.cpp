@@ -255,6 +255,14 @@ PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
     if (message.starts_with("cost: ")) message.remove_prefix(6);
     throw InvalidArgument("cost='" + cost + "': " + std::string(message));
   }
+  // --cost auto learns the link from the training loop's own messages (train/link_timer.hpp);
+  // the Python tuner sees none, so it would price with the prior for ever.
+  if (cost_spec.starts_with("auto")) {
+    throw InvalidArgument("cost='" + cost +
+                          "': auto estimates the link from thinwire train's own messages and is "
+                          "not available to the Python Tuner yet; give linear:latency=...,"
+                          "bandwidth=... instead");
+  }
   PyTuner t;
   try {
     t.tuner = tune::make_tuner(

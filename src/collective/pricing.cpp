@@ -30,6 +30,16 @@ RankPrice rank_price(const IterationShape& shape, int rank, const tune::CostMode
   return {};
 }
 
+RankPrice rank_seconds(const IterationShape& shape, int rank, const tune::CostModel& cost) {
+  if (shape.pattern != Pattern::kParameterServer || shape.size <= 1) {
+    return rank_price(shape, rank, cost);
+  }
+  // Uplinks arrive in parallel (one per worker link); the server then sends M − 1 model messages
+  // over its own link, one after the other.
+  const double downlink = static_cast<double>(shape.size - 1) * cost.cost(8 * shape.downlink_bytes);
+  return {.copies = rank == kServerRank ? 0.0 : 1.0, .fixed = downlink};
+}
+
 double iteration_cost(const IterationShape& shape, std::span<const std::uint64_t> message_bytes,
                       const tune::CostModel& cost) {
   double total = 0.0;

@@ -13,6 +13,7 @@
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/collective/topology.hpp"
 #include "thinwire/core/error.hpp"
+#include "thinwire/tune/online_link.hpp"
 
 namespace thinwire::train {
 
@@ -55,12 +56,14 @@ optim::SgdOptions sgd_options(const TrainConfig& config) {
           .lr_decay = config.lr_decay};
 }
 
-std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config) {
+std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config,
+                                               std::shared_ptr<tune::CostModel> cost_model) {
   if (config.tuner == "fixed") return nullptr;
   return tune::make_tuner({.tuner = config.tuner,
                            .codec = config.codec,
                            .cost = config.cost,
-                           .lr_coupling = config.lr_coupling});
+                           .lr_coupling = config.lr_coupling,
+                           .cost_model = std::move(cost_model)});
 }
 
 tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t, std::span<const float> v,
@@ -81,9 +84,13 @@ tune::TuneContext gradient_step_context(const tune::Tuner& tuner, tune::SecantCu
   tune::TuneContext c;
   const tune::CostModel* cost = tuner.cost_model();
   if (cost == nullptr) return c;  // a tuner without a rule
-  const collective::RankPrice price = collective::rank_price(shape, rank, *cost);
+  // A time (--cost auto) is priced along the critical path, with the compute time as a fixed cost.
+  const auto* seconds = dynamic_cast<const tune::AutoCost*>(cost);
+  const collective::RankPrice price = seconds != nullptr
+                                          ? collective::rank_seconds(shape, rank, *cost)
+                                          : collective::rank_price(shape, rank, *cost);
   c.copies = price.copies;
-  c.fixed = price.fixed;
+  c.fixed = price.fixed + (seconds != nullptr ? seconds->compute_seconds() : 0.0);
   if (valid) curvature.observe(model, grad);
   c.lr = optimizer.lr_at(t);
   c.momentum = optimizer.options().momentum;
@@ -159,25 +166,28 @@ std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
     case AlgorithmKind::kSgd:
       if (config.sync == "ps") {
         return std::make_unique<PsSgd>(context, choice, codec::make_codec(config.downlink_codec),
-                                       sgd, initial_model, make_config_tuner(config));
+                                       sgd, initial_model,
+                                       make_config_tuner(config, context.cost_model));
       }
       if (gossip) return std::make_unique<LocalSgd>(context, 1, topology(), sgd);
       return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd,
-                                       make_config_tuner(config));
+                                       make_config_tuner(config, context.cost_model));
     case AlgorithmKind::kLocalSgd:
       if (gossip) return std::make_unique<LocalSgd>(context, h, topology(), sgd);
       return std::make_unique<LocalSgd>(context, h, allreduce(), choice, sgd,
-                                        make_config_tuner(config));
+                                        make_config_tuner(config, context.cost_model));
     case AlgorithmKind::kQlocalSgd:
       if (gossip) {
         return std::make_unique<ChocoSgd>(context, h, topology(), std::move(choice.codec),
-                                          config.gossip_lr, sgd, make_config_tuner(config));
+                                          config.gossip_lr, sgd,
+                                          make_config_tuner(config, context.cost_model));
       }
       return std::make_unique<QlocalSgd>(context, h, allreduce(), choice, sgd, initial_model,
-                                         make_config_tuner(config));
+                                         make_config_tuner(config, context.cost_model));
     case AlgorithmKind::kChoco:
       return std::make_unique<ChocoSgd>(context, h, topology(), std::move(choice.codec),
-                                        config.gossip_lr, sgd, make_config_tuner(config));
+                                        config.gossip_lr, sgd,
+                                        make_config_tuner(config, context.cost_model));
   }
   throw InvalidArgument("make_algorithm: unknown algorithm");
 }

@@ -43,8 +43,9 @@ constexpr std::array kFields{
                 "with the largest predicted decrease per unit of the iteration's cost, "
                 "docs/tuning.md; every compressing algorithm)"},
     ConfigField{"cost", "SPEC",
-                "cost model: bits, linear:..., packet:..., energy:... (the dynamic tuner's "
-                "rule and the 'cost' metric)"},
+                "cost model: bits, linear:..., packet:..., energy:..., auto (seconds: the link's "
+                "latency and bandwidth and the compute time estimated online from the run's own "
+                "messages; docs/tuning.md) (the dynamic tuner's rule and the 'cost' metric)"},
     ConfigField{"report-costs", "SPEC;SPEC...",
                 "further cost models whose totals every metrics record logs (the 'costs' field)"},
     ConfigField{"lr-coupling", "BOOL", "step size γ₀·ρ(θ_t) for unbiased codecs under a tuner"},

@@ -10,6 +10,7 @@
 
 #include "control.hpp"
 #include "cost_meter.hpp"
+#include "link_timer.hpp"
 #include "outputs.hpp"
 #include "thinwire/comm/counting.hpp"
 #include "thinwire/core/array_file.hpp"
@@ -22,6 +23,7 @@
 #include "thinwire/train/metrics.hpp"
 #include "thinwire/train/state_file.hpp"
 #include "thinwire/tune/cost_model.hpp"
+#include "thinwire/tune/online_link.hpp"
 
 namespace thinwire::train {
 namespace {
@@ -72,8 +74,9 @@ class Worker {
       : setup_(setup),
         config_(setup.config),
         counted_(data_plane),
+        timer_(counted_),
         cost_model_(tune::make_cost_model(setup.config.cost)),
-        meter_(counted_, *cost_model_),
+        meter_(timer_, *cost_model_),
         control_(control_plane),
         observer_(observer),
         rank_(data_plane.rank()),
@@ -89,7 +92,15 @@ class Worker {
                             " workers)");
     }
     counted_.set_timeout(data_plane.timeout());
+    timer_.set_timeout(data_plane.timeout());
     meter_.set_timeout(data_plane.timeout());
+    auto_cost_ = dynamic_cast<tune::AutoCost*>(cost_model_.get());
+    if (auto_cost_ != nullptr) {
+      // Threads: the simulated link's time of each message; MPI: measured hops (link_timer.hpp).
+      std::optional<comm::LinkModel> simulated;
+      if (config_.backend == Backend::kThreads) simulated = comm::LinkModel::parse(config_.link);
+      timer_.set_estimator(&auto_cost_->link(), simulated);
+    }
     for (const std::string& spec : split_cost_specs(config_.report_costs)) {
       reported_costs_.push_back(tune::make_cost_model(spec));
       meter_.add_model(*reported_costs_.back());
@@ -99,7 +110,8 @@ class Worker {
                                 AlgorithmContext{.transport = &meter_,
                                                  .dimension = problem_->dim(),
                                                  .seed = config_.seed,
-                                                 .link = comm::LinkModel::parse(config_.link)},
+                                                 .link = comm::LinkModel::parse(config_.link),
+                                                 .cost_model = cost_model_},
                                 model_);
     const data::Shard& shard = setup.shards[static_cast<std::size_t>(rank_)];
     if (config_.batch_size == 0) {
@@ -132,6 +144,9 @@ class Worker {
     start_ = Clock::now();
 
     for (; t < total; ++t) {
+      const double clock_before = counted_.clock_seconds();
+      const Clock::time_point wall_before = Clock::now();
+      timer_.begin_step();
       compute_gradient(t);
       const bool skip = config_.on_nonfinite == NonFinitePolicy::kSkip;
       if (skip) take_snapshot();
@@ -150,6 +165,8 @@ class Worker {
         throw Error("non-finite model after iteration " + std::to_string(t + 1) + " on rank " +
                     std::to_string(rank_) + nonfinite_hint());
       }
+      last_iteration_s_ = counted_.clock_seconds() - clock_before;
+      if (auto_cost_ != nullptr) update_link_estimate(wall_before);
       counters_.identity_bytes += static_cast<double>(c.identity_bytes);
       counters_.comm_s += c.sent.seconds;
       counters_.identity_s += c.identity_seconds;
@@ -202,6 +219,21 @@ class Worker {
     }
     counters_.loss_sum += loss;
     counters_.loss_count += 1;
+  }
+
+  // --cost auto: the fixed time of the step just taken — compute, and the wait for the slowest
+  // rank (link_timer.hpp) — on measured backends only (the simulated clock's compute is the
+  // host's CPU time, which would make a threads run depend on the machine), then a new fit for
+  // the next iteration's decision.
+  void update_link_estimate(Clock::time_point wall_before) {
+    tune::OnlineLink& link = auto_cost_->link();
+    if (config_.backend != Backend::kThreads) {
+      const double wall = std::chrono::duration<double>(Clock::now() - wall_before).count();
+      const double wait = std::max(
+          0.0, timer_.first_call_seconds() - link.message_seconds(timer_.first_call_bits()));
+      link.observe_compute(std::max(0.0, wall - timer_.blocked_seconds()) + wait);
+    }
+    link.refit();
   }
 
   // Whether model - lr * (momentum-accumulated) gradient stays far from float overflow: the
@@ -377,6 +409,18 @@ class Worker {
       record["lr_scale"] = d.lr_scale;
       if (d.price > 0) record["tuned_price"] = d.price;
       if (d.smoothness > 0) record["l_hat"] = d.smoothness;
+      // Under --cost auto the price is the predicted time of the iteration (seconds).
+      if (auto_cost_ != nullptr && d.price > 0) record["pred_iter_s"] = d.price;
+    }
+    if (auto_cost_ != nullptr) {
+      // Rank 0's estimate after this iteration, and its measured time of the iteration (the
+      // transport clock: simulated on threads, wall on MPI).
+      const tune::OnlineLink& link = auto_cost_->link();
+      record["iter_s"] = last_iteration_s_;
+      record["link_latency_s"] = link.latency_s();
+      record["link_bandwidth_bps"] = link.bandwidth_bits_per_s();
+      record["link_samples"] = link.samples();
+      record["compute_est_s"] = link.compute_s();
     }
     if (config_.on_nonfinite == NonFinitePolicy::kSkip) record["skipped"] = totals.skipped;
     if (!model.empty()) evaluate(model, record);
@@ -438,6 +482,7 @@ class Worker {
           algorithm_->tuner() != nullptr ? algorithm_->tuner()->save_state() : std::string();
       state.put_string("tuner", tuner_state);
     }
+    if (auto_cost_ != nullptr) state.put_string("tune.online_link", auto_cost_->link().save());
     state.put_f64("counters.loss_sum", counters_.loss_sum);
     state.put_f64("counters.loss_count", counters_.loss_count);
     state.put_f64("counters.bytes", bytes_now());
@@ -494,6 +539,9 @@ class Worker {
     if (algorithm_->tuner() != nullptr && state.has("tuner")) {
       algorithm_->tuner()->load_state(state.get_string("tuner"));
     }
+    if (auto_cost_ != nullptr && state.has("tune.online_link")) {
+      auto_cost_->link().load(state.get_string("tune.online_link"));
+    }
     counters_.loss_sum = state.get_f64("counters.loss_sum");
     counters_.loss_count = state.get_f64("counters.loss_count");
     counters_.bytes_before = state.get_f64("counters.bytes");
@@ -533,7 +581,9 @@ class Worker {
   const TrainSetup& setup_;
   const TrainConfig& config_;
   comm::CountingTransport counted_;
-  std::unique_ptr<tune::CostModel> cost_model_;
+  LinkTimer timer_;  // feeds --cost auto's estimator
+  std::shared_ptr<tune::CostModel> cost_model_;
+  tune::AutoCost* auto_cost_ = nullptr;  // cost_model_ under --cost auto
   CostMeter meter_;  // the algorithm's transport: prices each message, then counts it
   std::vector<std::unique_ptr<tune::CostModel>> reported_costs_;  // --report-costs
   ControlPlane control_;
@@ -556,6 +606,7 @@ class Worker {
   Counters counters_;
   std::optional<MetricsLog> metrics_;
   Clock::time_point start_;
+  double last_iteration_s_ = 0;  // transport clock time of the last iteration
   TrainSummary summary_ = nan_summary();
 };
 

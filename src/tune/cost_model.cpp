@@ -6,6 +6,7 @@
 
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/spec.hpp"
+#include "thinwire/tune/online_link.hpp"
 
 namespace thinwire::tune {
 namespace {
@@ -125,9 +126,18 @@ std::unique_ptr<CostModel> make_cost_model(std::string_view text) {
     const double per_packet = spec.get_double("per_packet", 0.0);
     const double per_bit = spec.get_double("per_bit", 2.4e-7);
     model = std::make_unique<EnergyCost>(shape, per_message, per_packet, per_bit);
+  } else if (spec.name() == "auto") {
+    OnlineLinkOptions options;
+    options.prior_latency_s = spec.get_seconds("latency", options.prior_latency_s);
+    options.prior_bandwidth = spec.get_bandwidth_bits_per_s("bandwidth", options.prior_bandwidth);
+    const std::int64_t window = spec.get_int("window", static_cast<std::int64_t>(options.window));
+    require(window >= 2 && window <= 4096, "auto", "window", "in [2, 4096]",
+            static_cast<double>(window));
+    options.window = static_cast<std::size_t>(window);
+    model = std::make_unique<AutoCost>(options);
   } else {
     throw InvalidArgument("cost: unknown model '" + spec.name() +
-                          "' (expected bits, linear, packet or energy)");
+                          "' (expected bits, linear, packet, energy or auto)");
   }
   spec.finish();
   return model;

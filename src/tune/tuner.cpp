@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "thinwire/codec/identity.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/randk.hpp"
 #include "thinwire/codec/registry.hpp"
@@ -72,7 +73,7 @@ class ScheduleTuner final : public Tuner {
 class DynamicTuner final : public Tuner {
  public:
   DynamicTuner(std::unique_ptr<codec::Codec> base, Family family, SelectorOptions options,
-               std::unique_ptr<CostModel> cost, bool unbiased, bool lr_coupling)
+               std::shared_ptr<CostModel> cost, bool unbiased, bool lr_coupling)
       : base_(std::move(base)),
         family_(family),
         options_(options),
@@ -105,6 +106,7 @@ class DynamicTuner final : public Tuner {
         break;
     }
     Decision d;
+    if (dense_wins(v.size(), objective, c.score, context.smoothness, d)) return d;
     d.codec = base_->at_level(level);
     d.codec_spec = d.codec->spec();
     d.level = level.value;
@@ -141,10 +143,31 @@ class DynamicTuner final : public Tuner {
     return o;
   }
 
+  // Under a time cost (--cost auto) the rule also prices sending v uncompressed: where the link
+  // is fast enough that compression does not pay (a full iteration costs about its compute), the
+  // identity codec (ρ = 1, no error, 32 bits per element) wins. Its level is logged as 0.
+  bool dense_wins(std::size_t n, const Objective& objective, double best, double smoothness,
+                  Decision& d) {
+    if (cost_->name() != "auto" || n == 0) return false;
+    const double bits = 8.0 * static_cast<double>(dense_->max_encoded_bytes(n));
+    const double price = objective.price(*cost_, bits);
+    if (!(objective.score(1.0, 0.0, price) > best)) return false;
+    d.codec = dense_;
+    d.codec_spec = dense_->spec();
+    d.rho = 1.0;
+    d.bits = bits;
+    d.price = price;
+    d.smoothness = objective.step_model ? smoothness : 0.0;
+    last_ = d;
+    has_last_ = true;
+    return true;
+  }
+
   std::unique_ptr<codec::Codec> base_;
+  std::shared_ptr<const codec::Codec> dense_ = std::make_shared<codec::IdentityCodec>();
   Family family_;
   SelectorOptions options_;
-  std::unique_ptr<CostModel> cost_;
+  std::shared_ptr<CostModel> cost_;
   bool unbiased_;
   bool couple_;
 };
@@ -259,8 +282,10 @@ std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
     }
     const bool unbiased = base->traits().unbiased;
     return std::make_unique<DynamicTuner>(std::move(base), family, selector,
-                                          make_cost_model(options.cost), unbiased,
-                                          options.lr_coupling);
+                                          options.cost_model != nullptr
+                                              ? options.cost_model
+                                              : std::shared_ptr(make_cost_model(options.cost)),
+                                          unbiased, options.lr_coupling);
   }
   throw InvalidArgument("--tuner: unknown tuner '" + spec.name() +
                         "' (expected fixed, schedule:T=LEVEL,... or dynamic)");

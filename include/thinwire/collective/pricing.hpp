@@ -20,6 +20,12 @@
 //                    sent `copies` times, and `fixed` is its 1/M share of what no rank's level
 //                    changes (the parameter server's model broadcast). The tuner's rule divides
 //                    the predicted improvement of a level by copies·C(bits(θ)) + fixed.
+//   rank_seconds     the same split when C is a time (`--cost auto`): the iteration's critical path
+//                    as a function of this rank's message when every rank sends one of its size.
+//                    It equals rank_price except for the parameter server, whose M − 1 model
+//                    messages leave the server one after the other: fixed = (M − 1)·C(downlink)
+//                    in full (a share of a time is no time anyone waits). The caller adds the
+//                    compute time of the iteration to `fixed`.
 //   uncompressed_*   what the same iteration would send with the identity codec: the bytes this
 //                    rank sends and the seconds on the critical path under the link model (the
 //                    run summary's "uncompressed" estimate).
@@ -55,6 +61,10 @@ struct RankPrice {
 // The price of rank `rank`'s message in one iteration of `shape`.
 [[nodiscard]] RankPrice rank_price(const IterationShape& shape, int rank,
                                    const tune::CostModel& cost);
+
+// The critical-path price of rank `rank`'s message in one iteration of `shape`, C in seconds.
+[[nodiscard]] RankPrice rank_seconds(const IterationShape& shape, int rank,
+                                     const tune::CostModel& cost);
 
 // Σ C over one iteration's messages (see the overview); message_bytes has one entry per rank.
 [[nodiscard]] double iteration_cost(const IterationShape& shape,

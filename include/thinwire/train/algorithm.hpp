@@ -70,6 +70,10 @@ struct AlgorithmContext {
   std::size_t dimension = 0;             // d, model parameters
   std::uint64_t seed = 0;
   comm::LinkModel link;  // for the uncompressed estimate
+  // The run's cost model (`--cost`), shared with the tuners so that `--cost auto`'s estimate,
+  // which the worker updates every iteration, is what they price with. Null: each tuner builds
+  // its own from the configuration.
+  std::shared_ptr<tune::CostModel> cost_model = nullptr;
 };
 
 class Algorithm {
@@ -127,7 +131,9 @@ void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef);
 
 // The tuner a configuration asks for (tune/tuner.hpp): null for --tuner fixed, where the
 // configured codec is used as is and there is no decision to log.
-[[nodiscard]] std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config);
+// `cost_model`, when given, is the model its rule prices with (AlgorithmContext::cost_model).
+[[nodiscard]] std::unique_ptr<tune::Tuner> make_config_tuner(
+    const TrainConfig& config, std::shared_ptr<tune::CostModel> cost_model = nullptr);
 
 // The tuner's decision at iteration t for v, the vector this rank is about to encode. With a
 // residual `ef` of v's length the rule sees e + v, summed in float element by element as
@@ -139,8 +145,10 @@ void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef);
                                           const tune::TuneContext& context = {});
 
 // What the tuner knows of a gradient step of sgd (docs/tuning.md): the price of this rank's
-// message in the iteration `shape`, and the step model from the curvature estimate, which first
-// observes (model, grad) — the rank's model and gradient at t — when the gradient is valid.
+// message in the iteration `shape` (under `--cost auto` in seconds: the critical path plus the
+// estimated compute time, collective::rank_seconds), and the step model from the curvature
+// estimate, which first observes (model, grad) — the rank's model and gradient at t — when the
+// gradient is valid.
 [[nodiscard]] tune::TuneContext gradient_step_context(
     const tune::Tuner& tuner, tune::SecantCurvature& curvature, const optim::Sgd& optimizer,
     std::uint64_t t, std::span<const float> model, std::span<const float> grad, bool valid,

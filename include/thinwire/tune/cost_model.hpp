@@ -9,6 +9,9 @@
 //                                                  C = c_0 + c_p·⌈b/P⌉ (TCP/IP, wireless)
 //   energy:payload=102B,header=25B,per_message=0,per_packet=0,per_bit=2.4e-7
 //                                                  C = E_0 + ⌈b/P⌉·(E_p + (P+H)·e_bit) joules
+//   auto:latency=50us,bandwidth=1Gbit,window=48    C = α̂ + b/β̂ seconds, α̂ and β̂ estimated online
+//                                                  from the run's own messages (online_link.hpp;
+//                                                  latency and bandwidth are the prior)
 // P and H are the payload and header bits of one packet (given in bytes, "1460B"; they must be
 // whole bits). Per-packet, per-message and per-bit coefficients are plain numbers (joules for
 // energy, any unit for packet). Under
@@ -36,7 +39,7 @@ class CostModel {
  public:
   virtual ~CostModel() = default;
 
-  // "bits", "linear", "packet" or "energy".
+  // "bits", "linear", "packet", "energy" or "auto".
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
   // Canonical spec with every parameter spelled out; make_cost_model(spec()) gives an equal model.
   [[nodiscard]] virtual std::string spec() const = 0;

@@ -100,6 +100,9 @@ struct TunerOptions {
   std::string codec;            // the configured codec spec (family, and fixed parameters)
   std::string cost = "bits";    // cost model spec (cost_model.hpp)
   bool lr_coupling = false;
+  // The cost model to price with instead of a new one from `cost`: shared with its owner, who
+  // may update it between decisions (`--cost auto`, online_link.hpp). Null: built from `cost`.
+  std::shared_ptr<CostModel> cost_model = nullptr;
 };
 
 // A decision from Tuner::save_state() text (nullopt for empty text); CorruptMessage if malformed.

@@ -65,6 +65,9 @@ struct Run {
 [[nodiscard]] std::vector<std::string> derive_labels(const std::vector<nlohmann::json>& configs,
                                                      const std::vector<std::string>& names);
 
+// A setting's value as labels and panel names show it: a string as is, a number in %g, else JSON.
+[[nodiscard]] std::string setting_value_text(const nlohmann::json& value);
+
 struct Summary {
   std::size_t records = 0;
   // Each is NaN where the run has no such value.

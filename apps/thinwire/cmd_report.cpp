@@ -36,7 +36,16 @@ struct ReportCli {
   std::vector<std::string> x;
   std::string title;
   bool log_y = false;
+  bool log_x = false;
   bool no_svg = false;
+  std::string y_label;
+  std::string x_label;
+  std::string y_range;
+  std::string smooth;
+  std::vector<std::string> hlines;
+  std::string panel_by;
+  std::vector<std::string> highlight;  // FILE
+  std::vector<std::string> figures;
 };
 
 // The gnuplot executable on PATH, or "" when there is none.
@@ -110,7 +119,26 @@ void run_gnuplot(const std::string& gnuplot, const fs::path& dir,
   }
 }
 
-// Applies --label FILE=TEXT; FILE is a path as given, or its file name, or its stem.
+// Whether FILE names `run`: the path as given, or its file name, or its stem.
+bool names_run(const std::string& file, const report::Run& run) {
+  return file == run.path.string() || file == run.path.filename().string() ||
+         file == run.path.stem().string();
+}
+
+// Applies --highlight FILE.
+void apply_highlights(const std::vector<std::string>& files, std::vector<report::Run>& runs) {
+  for (const std::string& file : files) {
+    bool matched = false;
+    for (report::Run& run : runs) {
+      if (names_run(file, run)) run.highlight = matched = true;
+    }
+    if (!matched) {
+      throw UsageError("--highlight: '" + file + "' is not one of the metrics files given");
+    }
+  }
+}
+
+// Applies --label FILE=TEXT.
 void apply_labels(const std::vector<std::string>& overrides, std::vector<report::Run>& runs) {
   for (const std::string& item : overrides) {
     bool matched = false;
@@ -119,8 +147,7 @@ void apply_labels(const std::vector<std::string>& overrides, std::vector<report:
          eq = item.find('=', eq + 1)) {
       const std::string file = item.substr(0, eq);
       for (report::Run& run : runs) {
-        if (file == run.path.string() || file == run.path.filename().string() ||
-            file == run.path.stem().string()) {
+        if (names_run(file, run)) {
           run.label = item.substr(eq + 1);
           matched = true;
         }
@@ -142,7 +169,21 @@ void run_report(const ReportCli& cli) {
   options.out = cli.out;
   options.title = cli.title;
   options.log_y = cli.log_y;
+  options.log_x = cli.log_x;
   options.svg = !cli.no_svg;
+  options.y_label = cli.y_label;
+  options.x_label = cli.x_label;
+  if (!cli.y_range.empty()) {
+    options.y_range = as_usage("--y-range", [&] { return report::parse_y_range(cli.y_range); });
+  }
+  if (!cli.smooth.empty()) {
+    options.smooth = parse_unsigned(cli.smooth, "--smooth", 1, 1000000, "[1, 10^6]");
+  }
+  for (const std::string& item : cli.hlines) {
+    options.hlines.push_back(as_usage("--hline", [&] { return report::parse_hline(item); }));
+  }
+  options.panel_by = cli.panel_by;
+  options.figures = cli.figures;
   if (!cli.x.empty()) {
     for (const std::string& name : cli.x) {
       options.x.push_back(as_usage("--x", [&] { return report::parse_axis(name); }));
@@ -165,8 +206,10 @@ void run_report(const ReportCli& cli) {
   const std::vector<std::string> labels = report::derive_labels(configs, names);
   for (std::size_t i = 0; i < runs.size(); ++i) runs[i].label = labels[i];
   apply_labels(cli.labels, runs);
+  apply_highlights(cli.highlight, runs);
 
-  const std::vector<report::Figure> figures = report::write_plot_files(runs, options);
+  const std::vector<report::Figure> figures =
+      as_usage("--figures", [&] { return report::write_plot_files(runs, options); });
   const std::string gnuplot = find_gnuplot();
   if (gnuplot.empty()) {
     throw IoError(
@@ -212,7 +255,42 @@ void add_report_command(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--title", cli->title, "title of the page and of every figure")
       ->type_name("TEXT");
-  cmd->add_flag("--log-y", cli->log_y, "log scale for the loss axes");
+  cmd->add_flag("--log-y", cli->log_y, "log scale for the loss axes and θ");
+  cmd->add_flag("--log-x", cli->log_x,
+                "log scale for every x axis (bits and cost always have one); points at x <= 0 "
+                "are left out");
+  cmd->add_option("--y-label", cli->y_label,
+                  "what the runs' 'loss' is, for the loss figures' y axis, titles and table "
+                  "[training loss]")
+      ->type_name("TEXT");
+  cmd->add_option("--x-label", cli->x_label,
+                  "x axis label of every figure (units, say) [the axis's own]")
+      ->type_name("TEXT");
+  cmd->add_option("--y-range", cli->y_range,
+                  "y range of the loss figures; either end may be empty [fitted to the data]")
+      ->type_name("LO:HI");
+  cmd->add_option("--smooth", cli->smooth,
+                  "draw the training loss as the mean of the last N records [1: as logged]")
+      ->type_name("N");
+  cmd->add_option("--hline", cli->hlines,
+                  "a dashed horizontal line at Y across the loss figures, in the legend as LABEL "
+                  "when given (repeatable)")
+      ->type_name("Y[=LABEL]")
+      ->allow_extra_args(false);
+  cmd->add_option("--panel-by", cli->panel_by,
+                  "one panel per value of this setting of the runs' configs (e.g. codec), each "
+                  "with its own legend, in every figure")
+      ->type_name("KEY");
+  cmd->add_option("--highlight", cli->highlight,
+                  "draw this run black and thick (repeatable); FILE as for --label")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  cmd->add_option("--figures", cli->figures,
+                  "draw only these figures, comma-separated (loss_vs_bits, theta_vs_iter, ...: "
+                  "the PNG names) [all that have data]")
+      ->type_name("NAMES")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   cmd->add_flag("--no-svg", cli->no_svg, "draw PNG figures only");
   cmd->footer(
       "Needs gnuplot (Debian/Ubuntu package gnuplot-nox). The scripts stay in DIR: edit one and\n"

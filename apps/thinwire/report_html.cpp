@@ -118,7 +118,8 @@ std::string render_index_html(const std::vector<Run>& runs, const std::vector<Fi
 
   // ---- summary table
   h += "<h2>Summary</h2>\n<table class=\"summary\">\n<thead><tr><th>run</th><th>file</th>"
-       "<th>iterations</th><th>epochs</th><th>final training loss</th>";
+       "<th>iterations</th><th>epochs</th><th>final " +
+       escape(options.y_label.empty() ? "training loss" : options.y_label) + "</th>";
   if (any_accuracy) h += "<th>best test accuracy</th><th>final test accuracy</th>";
   if (!any_accuracy && any_test_loss) h += "<th>final test loss</th>";
   h += "<th>bits sent</th><th>sent / uncompressed</th><th>simulated time</th><th>wall time</th>";
@@ -128,10 +129,11 @@ std::string render_index_html(const std::vector<Run>& runs, const std::vector<Fi
          "</th>";
   }
   h += "</tr></thead>\n<tbody>\n";
+  const std::vector<std::string> colors = run_colors(runs, options);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Summary& s = summaries[i];
-    h += "<tr><td><span class=\"swatch\" style=\"background:" + std::string(run_color(i)) +
-         "\"></span>" + escape(runs[i].label) + "</td>";
+    h += "<tr><td><span class=\"swatch\" style=\"background:" + colors[i] + "\"></span>" +
+         escape(runs[i].label) + "</td>";
     h += "<td><code>" + escape(runs[i].path.string()) + "</code></td>";
     h += cell(printf_text("%.0f", s.iterations), s.iterations);
     h += cell(printf_text("%.3g", s.epochs), s.epochs);

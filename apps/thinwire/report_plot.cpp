@@ -1,141 +1,23 @@
+// The writing half of `thinwire report` (report_plot.hpp): data files and one gnuplot script per
+// figure. Reading runs, labels and summaries are report_runs.cpp's.
 #include "report_plot.hpp"
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <map>
-#include <set>
 
 #include "thinwire/core/error.hpp"
-#include "thinwire/train/config.hpp"
-#include "thinwire/train/metrics.hpp"
 
 namespace thinwire::cli::report {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// ---- reading --------------------------------------------------------------------------------
-
-// Line numbers of the non-empty lines, which read_metrics returns (it skips empty ones), so that
-// errors about a record can name FILE:LINE.
-std::vector<std::size_t> nonempty_line_numbers(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::size_t> numbers;
-  std::string line;
-  for (std::size_t n = 1; std::getline(in, line); ++n) {
-    if (!line.empty()) numbers.push_back(n);
-  }
-  return numbers;
-}
-
-double field(const json& record, const char* key, const std::string& where) {
-  const auto it = record.find(key);
-  if (it == record.end() || it->is_null()) return kMissing;
-  if (!it->is_number()) {
-    throw IoError(where + ": '" + key + "' is " + it->dump() + ", not a number");
-  }
-  return it->get<double>();
-}
-
-// ---- labels ---------------------------------------------------------------------------------
-
-// Settings that say where a run wrote things or how often, not what was run.
-const std::set<std::string, std::less<>> kOutputOnly{
-    "metrics",   "save-model", "checkpoint",   "checkpoint-every", "resume",
-    "log-every", "eval-every", "on-nonfinite", "progress"};
-
-// A codec spec split for display: "qsgd:s=7,bucket=512+ef" -> qsgd, [(s,7),(bucket,512)], "+ef".
-// The parameters keep the order the registry wrote them in (its canonical spec puts the level
-// first), which Spec's sorted map would lose.
-struct CodecParts {
-  std::string name;
-  std::vector<std::pair<std::string, std::string>> params;
-  std::string suffix;
-};
-
-CodecParts split_codec(const std::string& spec) {
-  CodecParts parts;
-  std::string base = spec;
-  if (const auto plus = base.find('+'); plus != std::string::npos) {
-    parts.suffix = base.substr(plus);
-    base.resize(plus);
-  }
-  const auto colon = base.find(':');
-  parts.name = base.substr(0, colon);
-  if (colon == std::string::npos) return parts;
-  std::string rest = base.substr(colon + 1);
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    const std::string item = rest.substr(0, comma);
-    const auto eq = item.find('=');
-    parts.params.emplace_back(item.substr(0, eq),
-                              eq == std::string::npos ? "" : item.substr(eq + 1));
-    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
-  }
-  return parts;
-}
-
-std::string value_text(const json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_number_float()) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", value.get<double>());
-    return buf;
-  }
-  return value.dump();
-}
-
-// The codec part of every label (see derive_labels).
-std::vector<std::string> codec_labels(const std::vector<json>& configs) {
-  std::vector<CodecParts> parts;
-  for (const json& c : configs) {
-    const json value = c.value("codec", json());
-    parts.push_back(split_codec(value.is_string() ? value.get<std::string>() : ""));
-  }
-  // Parameters whose value is not the same across the runs of one codec name.
-  std::map<std::string, std::set<std::string>> varying;
-  for (const CodecParts& a : parts) {
-    for (const CodecParts& b : parts) {
-      if (a.name != b.name) continue;
-      for (const auto& [key, value] : a.params) {
-        const auto other = std::find_if(b.params.begin(), b.params.end(),
-                                        [&](const auto& p) { return p.first == key; });
-        if (other == b.params.end() || other->second != value) varying[a.name].insert(key);
-      }
-    }
-  }
-  std::vector<std::string> labels;
-  for (const CodecParts& p : parts) {
-    std::string text = p.name;
-    std::string params;
-    for (std::size_t i = 0; i < p.params.size(); ++i) {
-      const auto& [key, value] = p.params[i];
-      if (i != 0 && varying[p.name].count(key) == 0) continue;
-      params += (params.empty() ? "" : ",") + key + (value.empty() ? "" : "=" + value);
-    }
-    if (!params.empty()) text += ":" + params;
-    labels.push_back(text + p.suffix);
-  }
-  return labels;
-}
-
-// One setting's part of a label, "" when it adds nothing (a false flag, the fixed tuner).
-std::string setting_text(const std::string& key, const json& value) {
-  if (value.is_null()) return "";
-  if (value.is_boolean()) return value.get<bool>() ? key : "";
-  const std::string text = value_text(value);
-  if (key == "tuner") return text == "fixed" ? "" : text;
-  static const std::set<std::string, std::less<>> kSelfNamed{
-      "algorithm", "sync", "backend", "topology", "problem", "data", "sharding", "link", "cost"};
-  if (kSelfNamed.count(key) != 0) return text;
-  if (key == "workers") return "M=" + text;  // SPEC's names for the math
-  if (key == "local-steps") return "H=" + text;
-  return key + "=" + text;
-}
 
 // ---- writing --------------------------------------------------------------------------------
 
@@ -162,10 +44,13 @@ const AxisInfo& info(Axis axis) {
                        [&](const AxisInfo& a) { return a.axis == axis; });
 }
 
-// Okabe–Ito colour-blind-safe palette; run i always gets line type i, in every figure.
+// Okabe–Ito colour-blind-safe palette; run i always gets line type i, in every figure. Line types
+// 9-16 repeat the colours dashed, so that up to 16 runs (a panel of a grid of levels) differ.
 constexpr std::array<const char*, 8> kColors{"#0072B2", "#D55E00", "#009E73", "#CC79A7",
                                              "#E69F00", "#56B4E9", "#000000", "#999999"};
 constexpr std::array<int, 8> kPoints{7, 5, 9, 13, 11, 15, 6, 4};
+constexpr std::size_t kLineTypes = 2 * kColors.size();
+constexpr const char* kHighlight = "#000000";
 
 std::string num(double v) {
   if (!std::isfinite(v)) return "NaN";
@@ -203,17 +88,23 @@ std::string run_stem(std::size_t i) {
   return buf;
 }
 
-// The per-run data files (see the header for their columns).
-void write_data(const Run& run, std::size_t index, const fs::path& dir) {
+// The per-run data files (see the header for their columns); the loss is the mean of the last
+// `smooth` losses when smooth > 1.
+void write_data(const Run& run, std::size_t index, const fs::path& dir, std::size_t smooth) {
   static constexpr const char* kHeader = "# iter epoch bits sim_s wall_s cost";
   std::string train = std::string(kHeader) + " loss\n";
   std::string eval = std::string(kHeader) + " test_accuracy test_loss\n";
   std::string tune = std::string(kHeader) + " theta rho tuned_bits\n";
+  std::deque<double> recent;  // the last `smooth` losses
   for (const Record& r : run.records) {
     const std::string x = num(r.iter) + " " + num(r.epoch) + " " + num(r.bits) + " " +
                           num(r.sim_s) + " " + num(r.wall_s) + " " + num(r.cost);
     if (std::isfinite(r.loss)) {
-      train += x + " " + num(r.loss) + "\n";
+      recent.push_back(r.loss);
+      if (recent.size() > std::max<std::size_t>(smooth, 1)) recent.pop_front();
+      double sum = 0;
+      for (const double v : recent) sum += v;
+      train += x + " " + num(sum / static_cast<double>(recent.size())) + "\n";
     }
     if (std::isfinite(r.test_accuracy) || std::isfinite(r.test_loss)) {
       eval += x + " " + num(r.test_accuracy) + " " + num(r.test_loss) + "\n";
@@ -251,13 +142,13 @@ bool log_axis(Axis axis) { return axis == Axis::kBits || axis == Axis::kCost; }
 
 // How many points of `run` gnuplot can place: x and y finite, and positive on a log axis. A
 // figure leaves out runs with none (gnuplot stops at a plot whose every point is undefined).
-std::size_t plottable(const Run& run, Axis axis, double (*y)(const Record&), bool log_y) {
+std::size_t plottable(const Run& run, Axis axis, double (*y)(const Record&), bool log_x,
+                      bool log_y) {
   std::size_t n = 0;
   for (const Record& r : run.records) {
     const double xv = x_value(r, axis);
     const double yv = y(r);
-    n +=
-        std::isfinite(xv) && std::isfinite(yv) && (!log_axis(axis) || xv > 0) && (!log_y || yv > 0);
+    n += std::isfinite(xv) && std::isfinite(yv) && (!log_x || xv > 0) && (!log_y || yv > 0);
   }
   return n;
 }
@@ -272,12 +163,9 @@ std::string legend_text(const std::string& label) {
   return label.substr(0, end) + "…";
 }
 
-// A log y axis fitted to [lo, hi] (positive): gnuplot's own autoscale widens it to whole decades,
-// which squeezes a loss that falls from 1.7 to 0.4 into a fifth of the height. Tics at 1-1.5-2-3-
-// 4-5-6-8 within a decade, 1-2-5 over up to three decades, else at the decades.
-std::string log_y_axis(double lo, double hi) {
-  const double bottom = lo / 1.08;
-  const double top = hi * 1.08;
+// A log y axis over [bottom, top] (positive). Tics at 1-1.5-2-3-4-5-6-8 within a decade, 1-2-5
+// over up to three decades, else at the decades.
+std::string log_y_axis(double bottom, double top) {
   const double span = top / bottom;
   const std::vector<double> mantissas = span < 10 ? std::vector<double>{1, 1.5, 2, 3, 4, 5, 6, 8}
                                         : span < 1000 ? std::vector<double>{1, 2, 5}
@@ -296,6 +184,21 @@ std::string log_y_axis(double lo, double hi) {
   return s;
 }
 
+// The y axis of a figure whose data lie in [lo, hi] (NaN when there are none). A log axis is
+// fitted to the data (gnuplot's own autoscale widens it to whole decades, which squeezes a loss
+// that falls from 1.7 to 0.4 into a fifth of the height); `range` overrides either end.
+std::string y_axis(double lo, double hi, bool log, const YRange& range) {
+  if (log) {
+    const double bottom = std::isfinite(range.lo) ? range.lo : lo / 1.08;
+    const double top = std::isfinite(range.hi) ? range.hi : hi * 1.08;
+    if (!(bottom > 0) || !std::isfinite(top) || !(top > bottom)) return "set logscale y 10\n";
+    return log_y_axis(bottom, top);
+  }
+  if (!std::isfinite(range.lo) && !std::isfinite(range.hi)) return "";
+  const auto end = [](double v) { return std::isfinite(v) ? num(v) : std::string("*"); };
+  return "set yrange [" + end(range.lo) + ":" + end(range.hi) + "]\n";
+}
+
 struct Series {
   std::size_t run;
   std::string file;    // relative to the report directory
@@ -303,40 +206,127 @@ struct Series {
   std::string style;   // lines | linespoints
 };
 
-std::string script(const std::string& name, const std::string& title, const std::string& xlabel,
-                   const std::string& ylabel, bool log_x, const std::string& y_axis,
-                   const std::vector<Run>& runs, const std::vector<Series>& series, bool svg) {
-  std::string s = "# thinwire report: " + title + ".\n# Edit freely; re-draw with: gnuplot " +
-                  name + ".gp (in this directory)\n";
+// What one figure draws.
+struct Plot {
+  std::string name;
+  std::string title;
+  std::string xlabel;
+  std::string ylabel;
+  bool log_x = false;
+  std::string y_axis;  // gnuplot commands
+  std::vector<Series> series;
+  std::vector<HLine> hlines;
+};
+
+// The panel of a run under --panel-by KEY: the value of KEY in its config.
+std::string panel_of(const Run& run, const std::string& key) {
+  if (key.empty()) return "";
+  const json value = run.config.value(key, json());
+  return value.is_null() ? "no " + key : setting_value_text(value);
+}
+
+// Each run's line type (0-based): its place among the runs of its panel. Where a run is
+// highlighted (black), the others skip the palette's black.
+std::vector<std::size_t> slots(const std::vector<Run>& runs, const std::string& panel_by) {
+  const bool any_highlight =
+      std::any_of(runs.begin(), runs.end(), [](const Run& r) { return r.highlight; });
+  std::vector<std::size_t> types;
+  for (std::size_t i = 0; i < kLineTypes; ++i) {
+    if (!any_highlight || kColors[i % kColors.size()] != std::string_view(kHighlight)) {
+      types.push_back(i);
+    }
+  }
+  std::map<std::string, std::size_t> next;
+  std::vector<std::size_t> out;
+  for (const Run& run : runs) out.push_back(types[next[panel_of(run, panel_by)]++ % types.size()]);
+  return out;
+}
+
+std::string plot_command(const std::vector<const Series*>& series, const std::vector<HLine>& hlines,
+                         const std::vector<Run>& runs, const std::vector<std::size_t>& slot) {
+  std::string s = "plot ";
+  std::string sep;
+  for (const Series* x : series) {
+    s += sep + gp_quote(x->file) + " using " + x->using_ + " with " + x->style + " lt " +
+         std::to_string(slot[x->run] + 1);
+    if (runs[x->run].highlight) s += " lc rgb '" + std::string(kHighlight) + "' lw 3.5 dt 1";
+    s += " title " + gp_quote(legend_text(runs[x->run].label));
+    sep = ", \\\n     ";
+  }
+  for (const HLine& h : hlines) {
+    s += sep + num(h.y) + " with lines dt 2 lc rgb '#808080' lw 1 " +
+         (h.label.empty() ? std::string("notitle") : "title " + gp_quote(h.label));
+    sep = ", \\\n     ";
+  }
+  return s + "\n";
+}
+
+// The commands after `set terminal` / `set output`; run once per output format.
+std::string script_body(const Plot& p, const std::vector<std::string>& panels,
+                        const std::vector<Run>& runs, const std::vector<std::size_t>& slot,
+                        const std::string& panel_by) {
+  std::string s = "set xlabel " + gp_quote(p.xlabel) + "\nset ylabel " + gp_quote(p.ylabel) + "\n";
+  s += "set grid back lt 1 lc rgb '#e6e6e6' lw 1\nset border 3 lw 1\nset tics nomirror out\n";
+  s += "set datafile missing 'NaN'\n";
+  for (std::size_t i = 0; i < kLineTypes; ++i) {
+    s += "set linetype " + std::to_string(i + 1) + " lc rgb '" + kColors[i % kColors.size()] +
+         "' lw 2 dt " + (i < kColors.size() ? "1" : "2") + " pt " +
+         std::to_string(kPoints[i % kPoints.size()]) + " ps 0.9\n";
+  }
+  s += "set linetype cycle " + std::to_string(kLineTypes) + "\n";
+  if (p.log_x) s += "set logscale x 10\nset format x '%.0s%c'\nset mxtics 10\n";
+  s += p.y_axis;
+  if (panels.empty()) {
+    s += "set title " + gp_quote(p.title) + " font ',13'\n";
+    // Below the graph, with one extra line of height: without it gnuplot 5.4 draws the first row
+    // of the key over the x label.
+    s += "set key outside below left Left reverse noautotitle height 1\n";
+    std::vector<const Series*> all;
+    for (const Series& x : p.series) all.push_back(&x);
+    return s + plot_command(all, p.hlines, runs, slot);
+  }
+  // A grid of panels, each with its legend on its right (a level grid has up to 16 runs).
+  s += "set key outside right top vertical Left reverse noautotitle font ',8' samplen 2\n";
+  s += "set multiplot layout " + std::to_string((panels.size() + 2) / 3) + "," +
+       std::to_string(std::min<std::size_t>(3, panels.size())) + " title " + gp_quote(p.title) +
+       " font ',13'\n";
+  for (const std::string& panel : panels) {
+    std::vector<const Series*> mine;
+    for (const Series& x : p.series) {
+      if (panel_of(runs[x.run], panel_by) == panel) mine.push_back(&x);
+    }
+    s += "set title " + gp_quote(panel) + " font ',11'\n";
+    s += plot_command(mine, p.hlines, runs, slot);
+  }
+  return s + "unset multiplot\n";
+}
+
+std::string script(const Plot& p, const std::vector<Run>& runs, const ReportOptions& options) {
+  // The panels that have data in this figure, in the order of the runs.
+  std::vector<std::string> panels;
+  if (!options.panel_by.empty()) {
+    for (const Series& x : p.series) {
+      const std::string panel = panel_of(runs[x.run], options.panel_by);
+      if (std::find(panels.begin(), panels.end(), panel) == panels.end()) panels.push_back(panel);
+    }
+  }
+  const std::size_t cols = std::min<std::size_t>(3, panels.size());
+  const std::size_t rows = (panels.size() + 2) / 3;
+  const std::string size =
+      panels.empty() ? "960,600" : std::to_string(cols * 600) + "," + std::to_string(rows * 430);
+  const std::string body =
+      script_body(p, panels, runs, slots(runs, options.panel_by), options.panel_by);
+  std::string s = "# thinwire report: " + one_line(p.title) +
+                  ".\n# Edit freely; re-draw with: gnuplot " + p.name + ".gp (in this directory)\n";
   // `reset`: thinwire runs all scripts in one gnuplot session, where settings would carry over.
   s += "reset\nset encoding utf8\n";
-  s += "set terminal pngcairo size 960,600 font 'Sans,11' noenhanced linewidth 1.5\n";
-  s += "set output " + gp_quote(name + ".png") + "\n";
-  s += "set title " + gp_quote(title) + " font ',13'\n";
-  s += "set xlabel " + gp_quote(xlabel) + "\nset ylabel " + gp_quote(ylabel) + "\n";
-  s += "set grid back lt 1 lc rgb '#e6e6e6' lw 1\nset border 3 lw 1\nset tics nomirror out\n";
-  // Below the graph, with one extra line of height: without it gnuplot 5.4 draws the first row
-  // of the key over the x label.
-  s += "set key outside below left Left reverse noautotitle height 1\n";
-  s += "set datafile missing 'NaN'\n";
-  for (std::size_t i = 0; i < kColors.size(); ++i) {
-    s += "set linetype " + std::to_string(i + 1) + " lc rgb '" + kColors[i] + "' lw 2 pt " +
-         std::to_string(kPoints[i]) + " ps 0.9\n";
-  }
-  s += "set linetype cycle " + std::to_string(kColors.size()) + "\n";
-  if (log_x) s += "set logscale x 10\nset format x '%.0s%c'\nset mxtics 10\n";
-  s += y_axis;
-  s += "plot ";
-  for (std::size_t k = 0; k < series.size(); ++k) {
-    const Series& x = series[k];
-    s += (k == 0 ? "" : ", \\\n     ") + gp_quote(x.file) + " using " + x.using_ + " with " +
-         x.style + " lt " + std::to_string(x.run + 1) + " title " +
-         gp_quote(legend_text(runs[x.run].label));
-  }
-  s += "\n";
-  if (svg) {
-    s += "set terminal svg size 960,600 font 'Sans,11' noenhanced dynamic background rgb 'white'\n";
-    s += "set output " + gp_quote(name + ".svg") + "\nreplot\n";
+  s += "set terminal pngcairo size " + size + " font 'Sans,11' noenhanced linewidth " +
+       (panels.empty() ? "1.5" : "1") + "\n";
+  s += "set output " + gp_quote(p.name + ".png") + "\n" + body;
+  if (options.svg) {
+    // A multiplot cannot be `replot`ted: the SVG runs the same commands again.
+    s += "set terminal svg size " + size + " font 'Sans,11' noenhanced dynamic background rgb " +
+         "'white'\nset output " + gp_quote(p.name + ".svg") + "\n" + body;
   }
   s += "unset output\n";
   return s;
@@ -344,118 +334,46 @@ std::string script(const std::string& name, const std::string& title, const std:
 
 }  // namespace
 
-std::string shared_cost_model(const std::vector<Run>& runs) {
-  std::string model;
-  for (const Run& run : runs) {
-    const json value = run.config.value("cost", json());
-    if (!value.is_string()) return "";
-    if (!model.empty() && value.get<std::string>() != model) return "";
-    model = value.get<std::string>();
+std::vector<std::string> run_colors(const std::vector<Run>& runs, const ReportOptions& options) {
+  const std::vector<std::size_t> slot = slots(runs, options.panel_by);
+  std::vector<std::string> colors;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    colors.emplace_back(runs[i].highlight ? kHighlight : kColors[slot[i] % kColors.size()]);
   }
-  return model;
+  return colors;
 }
 
-Run load_run(const fs::path& path) {
-  const std::vector<json> lines = train::read_metrics(path);
-  if (lines.empty() || !lines[0].contains("config") || !lines[0]["config"].is_object()) {
-    throw IoError(path.string() +
-                  ":1: not a thinwire metrics file (its first line must be {\"config\": {...}}, "
-                  "as 'thinwire train --metrics' writes)");
+HLine parse_hline(std::string_view text) {
+  const std::string_view number = text.substr(0, text.find('='));
+  HLine line;
+  const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), line.y);
+  if (number.empty() || ec != std::errc() || ptr != number.data() + number.size() ||
+      !std::isfinite(line.y)) {
+    throw InvalidArgument("expected Y or Y=LABEL with Y a number, got '" + std::string(text) + "'");
   }
-  Run run{.path = path, .config = lines[0]["config"], .records = {}, .label = {}};
-  const std::vector<std::size_t> numbers = nonempty_line_numbers(path);
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const json& line = lines[i];
-    const std::string where =
-        path.string() + ":" + std::to_string(i < numbers.size() ? numbers[i] : i + 1);
-    Record r;
-    r.iter = field(line, "iter", where);
-    if (!std::isfinite(r.iter)) throw IoError(where + ": the record has no 'iter'");
-    r.epoch = field(line, "epoch", where);
-    r.bits = field(line, "bits", where);
-    r.bits_uncompressed = field(line, "bits_uncompressed", where);
-    r.sim_s = field(line, "sim_s", where);
-    r.wall_s = field(line, "wall_s", where);
-    r.loss = field(line, "loss", where);
-    r.test_accuracy = field(line, "test_accuracy", where);
-    r.test_loss = field(line, "test_loss", where);
-    r.theta = field(line, "theta", where);
-    r.rho = field(line, "rho", where);
-    r.tuned_bits = field(line, "tuned_bits", where);
-    r.cost = field(line, "cost", where);
-    run.records.push_back(r);
-  }
-  return run;
+  if (number.size() < text.size()) line.label = std::string(text.substr(number.size() + 1));
+  return line;
 }
 
-std::vector<std::string> derive_labels(const std::vector<json>& configs,
-                                       const std::vector<std::string>& names) {
-  // The order settings appear in: the tuner before the codec it tunes, then how the run is
-  // organized, then the rest in the order of `thinwire train --help`, then unknown keys.
-  std::vector<std::string> order{"tuner", "codec", "algorithm", "sync", "backend"};
-  for (const train::ConfigField& f : train::config_fields()) {
-    if (std::find(order.begin(), order.end(), f.name) == order.end()) order.emplace_back(f.name);
-  }
-  std::set<std::string> extra;
-  for (const json& c : configs) {
-    for (const auto& [key, value] : c.items()) {
-      if (std::find(order.begin(), order.end(), key) == order.end()) extra.insert(key);
+YRange parse_y_range(std::string_view text) {
+  const auto colon = text.find(':');
+  const auto end = [&](std::string_view part) {
+    double v = kMissing;
+    if (part.empty()) return v;
+    const auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (ec != std::errc() || ptr != part.data() + part.size() || !std::isfinite(v)) {
+      throw InvalidArgument("expected LO:HI (numbers, either may be empty), got '" +
+                            std::string(text) + "'");
     }
+    return v;
+  };
+  if (colon == std::string_view::npos) end("not a range");
+  const YRange range{.lo = end(text.substr(0, colon)), .hi = end(text.substr(colon + 1))};
+  if (range.lo >= range.hi) {
+    throw InvalidArgument("LO must be below HI, got '" + std::string(text) + "'");
   }
-  order.insert(order.end(), extra.begin(), extra.end());
-
-  const std::vector<std::string> codecs = codec_labels(configs);
-  std::vector<std::string> labels(configs.size());
-  for (const std::string& key : order) {
-    if (kOutputOnly.count(key) != 0) continue;
-    bool differs = false;
-    for (const json& c : configs) differs |= c.value(key, json()) != configs[0].value(key, json());
-    if (key != "codec" && !differs) continue;
-    for (std::size_t i = 0; i < configs.size(); ++i) {
-      const std::string part =
-          key == "codec" ? codecs[i] : setting_text(key, configs[i].value(key, json()));
-      if (!part.empty()) labels[i] += (labels[i].empty() ? "" : " ") + part;
-    }
-  }
-  // Runs of the same configuration (repeats) are told apart by their file names.
-  std::map<std::string, int> count;
-  for (const std::string& l : labels) ++count[l];
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    const std::string name = i < names.size() ? names[i] : std::to_string(i + 1);
-    if (labels[i].empty()) {
-      labels[i] = name;
-    } else if (count[labels[i]] > 1) {
-      labels[i] += " [" + name + "]";
-    }
-  }
-  return labels;
+  return range;
 }
-
-Summary summarize(const Run& run) {
-  Summary s;
-  s.records = run.records.size();
-  double best = -1;
-  for (const Record& r : run.records) {
-    s.iterations = r.iter;
-    if (std::isfinite(r.epoch)) s.epochs = r.epoch;
-    if (std::isfinite(r.loss)) s.final_loss = r.loss;
-    if (std::isfinite(r.test_accuracy)) {
-      s.final_accuracy = r.test_accuracy;
-      best = std::max(best, r.test_accuracy);
-    }
-    if (std::isfinite(r.test_loss)) s.final_test_loss = r.test_loss;
-    if (std::isfinite(r.bits)) s.bits = r.bits;
-    if (std::isfinite(r.bits_uncompressed)) s.bits_uncompressed = r.bits_uncompressed;
-    if (std::isfinite(r.sim_s)) s.sim_s = r.sim_s;
-    if (std::isfinite(r.wall_s)) s.wall_s = r.wall_s;
-    if (std::isfinite(r.cost)) s.cost = r.cost;
-    if (std::isfinite(r.theta)) s.tuned = true;
-  }
-  if (best >= 0) s.best_accuracy = best;
-  return s;
-}
-
-std::string_view run_color(std::size_t index) noexcept { return kColors[index % kColors.size()]; }
 
 std::string_view axis_name(Axis axis) noexcept { return info(axis).name; }
 
@@ -476,7 +394,7 @@ std::vector<Figure> write_plot_files(const std::vector<Run>& runs, const ReportO
   bool any_accuracy = false;
   bool any_test_loss = false;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    write_data(runs[i], i, options.out / "data");
+    write_data(runs[i], i, options.out / "data", options.smooth);
     for (const Record& r : runs[i].records) {
       any_accuracy |= std::isfinite(r.test_accuracy);
       any_test_loss |= std::isfinite(r.test_loss);
@@ -489,12 +407,45 @@ std::vector<Figure> write_plot_files(const std::vector<Run>& runs, const ReportO
   if (axes.empty()) {
     axes = {Axis::kBits, Axis::kSim, Axis::kWall, Axis::kEpoch};
     const bool all_costed = std::all_of(runs.begin(), runs.end(), [&](const Run& run) {
-      return plottable(run, Axis::kCost, loss, false) > 0;
+      return plottable(run, Axis::kCost, loss, true, false) > 0;
     });
     if (all_costed && !cost_model.empty() && cost_model != "bits") axes.push_back(Axis::kCost);
   }
   const std::string prefix = options.title.empty() ? "" : options.title + ": ";
   std::vector<Figure> figures;
+  std::vector<std::string> drawable;  // every figure with data, for an unknown --figures name
+  const auto emit = [&](Plot plot) {
+    drawable.push_back(plot.name);
+    const auto& wanted = options.figures;
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), plot.name) == wanted.end()) {
+      return;
+    }
+    write_text(options.out / (plot.name + ".gp"), script(plot, runs, options));
+    figures.push_back({plot.name, plot.title});
+  };
+  const auto x_log = [&](Axis axis) { return log_axis(axis) || options.log_x; };
+  // The y range of `series` (positive values only on a log axis), NaN when empty.
+  const auto y_span = [&](const std::vector<Series>& series, Axis axis, double (*y)(const Record&),
+                          bool log, const std::vector<HLine>& hlines) {
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -lo;
+    const auto see = [&](double v) {
+      if (!std::isfinite(v) || (log && v <= 0)) return;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    };
+    for (const Series& x : series) {
+      for (const Record& r : runs[x.run].records) {
+        const double xv = x_value(r, axis);
+        if (std::isfinite(xv) && (!x_log(axis) || xv > 0)) see(y(r));
+      }
+    }
+    for (const HLine& h : hlines) see(h.y);
+    return std::isfinite(lo) ? std::pair{lo, hi} : std::pair{kMissing, kMissing};
+  };
+  const auto xlabel = [&](Axis axis, const std::string& base) {
+    return options.log_x && !log_axis(axis) ? base + " (log scale)" : base;
+  };
 
   // One figure per (metric, x axis): `file` is the data file's suffix, `y` the using column.
   struct Metric {
@@ -502,70 +453,101 @@ std::vector<Figure> write_plot_files(const std::vector<Run>& runs, const ReportO
     double (*value)(const Record&);
     bool log_y;
     std::string style;
+    YRange range;
+    std::vector<HLine> hlines;
   };
-  std::vector<Metric> metrics{{"loss", "training loss",
-                               options.log_y ? "training loss (log scale)" : "training loss",
-                               "_train.dat", "7", loss, options.log_y, "lines"}};
+  std::string loss_name = options.y_label.empty() ? "training loss" : options.y_label;
+  if (options.smooth > 1) loss_name += " (mean of " + std::to_string(options.smooth) + " records)";
+  std::vector<Metric> metrics{{"loss", loss_name,
+                               options.log_y ? loss_name + " (log scale)" : loss_name, "_train.dat",
+                               "7", loss, options.log_y, "lines", options.y_range, options.hlines}};
   if (any_accuracy) {
-    metrics.push_back({"accuracy", "test accuracy", "test accuracy (%)", "_eval.dat", "($7*100)",
-                       [](const Record& r) { return r.test_accuracy; }, false, "linespoints"});
+    metrics.push_back({"accuracy",
+                       "test accuracy",
+                       "test accuracy (%)",
+                       "_eval.dat",
+                       "($7*100)",
+                       [](const Record& r) { return r.test_accuracy; },
+                       false,
+                       "linespoints",
+                       {},
+                       {}});
   } else if (any_test_loss) {  // a regression problem: no accuracy, but a test loss
-    metrics.push_back({"test_loss", "test loss", "test loss", "_eval.dat", "8",
-                       [](const Record& r) { return r.test_loss; }, options.log_y, "linespoints"});
+    metrics.push_back({"test_loss",
+                       "test loss",
+                       "test loss",
+                       "_eval.dat",
+                       "8",
+                       [](const Record& r) { return r.test_loss; },
+                       options.log_y,
+                       "linespoints",
+                       {},
+                       {}});
   }
   for (const Metric& m : metrics) {
     for (const Axis axis : axes) {
       const AxisInfo& a = info(axis);
-      std::vector<Series> series;
+      Plot plot;
       for (std::size_t i = 0; i < runs.size(); ++i) {
-        const std::size_t n = plottable(runs[i], axis, m.value, m.log_y);
+        const std::size_t n = plottable(runs[i], axis, m.value, x_log(axis), m.log_y);
         if (n == 0) continue;
-        series.push_back({i, "data/" + run_stem(i) + m.file, std::to_string(a.column) + ":" + m.y,
-                          n < 2 ? "points" : m.style});
+        plot.series.push_back({i, "data/" + run_stem(i) + m.file,
+                               std::to_string(a.column) + ":" + m.y, n < 2 ? "points" : m.style});
       }
-      if (series.empty()) continue;
-      const std::string name = m.name + "_vs_" + std::string(a.name);
-      const std::string title = prefix + m.what + " vs " + std::string(a.description);
-      const std::string xlabel =
-          axis == Axis::kCost
-              ? "cost under " + (cost_model.empty() ? "each run's --cost model" : cost_model) +
-                    " (cumulative, log scale)"
-              : std::string(a.label);
-      std::string y_axis;
-      if (m.log_y) {
-        double lo = std::numeric_limits<double>::infinity();
-        double hi = 0;
-        for (const Series& x : series) {
-          for (const Record& r : runs[x.run].records) {
-            const double xv = x_value(r, axis);
-            const double yv = m.value(r);
-            if (!std::isfinite(xv) || (log_axis(axis) && xv <= 0) || !(yv > 0)) continue;
-            lo = std::min(lo, yv);
-            hi = std::max(hi, yv);
-          }
-        }
-        if (hi > 0 && std::isfinite(hi)) y_axis = log_y_axis(lo, hi);
-      }
-      write_text(options.out / (name + ".gp"), script(name, title, xlabel, m.ylabel, log_axis(axis),
-                                                      y_axis, runs, series, options.svg));
-      figures.push_back({name, title});
+      if (plot.series.empty()) continue;
+      plot.name = m.name + "_vs_" + std::string(a.name);
+      plot.title = prefix + m.what + " vs " + std::string(a.description);
+      // In a grid of panels a full cost spec would run into the next panel: its name only.
+      const std::string model =
+          options.panel_by.empty() ? cost_model : cost_model.substr(0, cost_model.find(':'));
+      plot.xlabel =
+          !options.x_label.empty()
+              ? options.x_label
+              : xlabel(axis, axis == Axis::kCost
+                                 ? "cost under " +
+                                       (model.empty() ? "each run's --cost model" : model) +
+                                       " (cumulative, log scale)"
+                                 : std::string(a.label));
+      plot.ylabel = m.ylabel;
+      plot.log_x = x_log(axis);
+      const auto [lo, hi] = y_span(plot.series, axis, m.value, m.log_y, m.hlines);
+      plot.y_axis = y_axis(lo, hi, m.log_y, m.range);
+      plot.hlines = m.hlines;
+      emit(std::move(plot));
     }
   }
 
   // θ over iterations for the tuned runs (SPEC §3: the tuner's decision is logged).
-  std::vector<Series> theta;
+  const auto theta = [](const Record& r) { return r.theta; };
+  Plot plot{.name = "theta_vs_iter",
+            .title = prefix + "codec level θ chosen by the tuner",
+            .xlabel = options.x_label.empty() ? xlabel(Axis::kIter, "iteration") : options.x_label,
+            .ylabel = options.log_y ? "θ (k, density, s or bucket; log scale)"
+                                    : "θ (k, density, s or bucket)",
+            .log_x = options.log_x,
+            .y_axis = {},
+            .series = {},
+            .hlines = {}};
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    const std::size_t n = plottable(
-        runs[i], Axis::kIter, [](const Record& r) { return r.theta; }, false);
+    const std::size_t n = plottable(runs[i], Axis::kIter, theta, options.log_x, options.log_y);
     if (n == 0) continue;
-    theta.push_back({i, "data/" + run_stem(i) + "_tune.dat", "1:7", n < 2 ? "points" : "lines"});
+    plot.series.push_back(
+        {i, "data/" + run_stem(i) + "_tune.dat", "1:7", n < 2 ? "points" : "lines"});
   }
-  if (!theta.empty()) {
-    const std::string title = prefix + "codec level θ chosen by the tuner";
-    write_text(options.out / "theta_vs_iter.gp",
-               script("theta_vs_iter", title, "iteration", "θ (k, density, s or bucket)", false, "",
-                      runs, theta, options.svg));
-    figures.push_back({"theta_vs_iter", title});
+  if (!plot.series.empty()) {
+    const auto [lo, hi] = y_span(plot.series, Axis::kIter, theta, options.log_y, {});
+    plot.y_axis = y_axis(lo, hi, options.log_y, {});
+    // θ is in each codec's own unit (k, density, s, bucket): panels get their own y range.
+    if (!options.panel_by.empty()) plot.y_axis = options.log_y ? "set logscale y 10\n" : "";
+    emit(std::move(plot));
+  }
+
+  for (const std::string& name : options.figures) {
+    if (std::find(drawable.begin(), drawable.end(), name) != drawable.end()) continue;
+    std::string names;
+    for (const std::string& d : drawable) names += (names.empty() ? "" : ", ") + d;
+    throw InvalidArgument("no figure '" + name + "' in this report (its runs give: " +
+                          (names.empty() ? "none" : names) + ")");
   }
   return figures;
 }

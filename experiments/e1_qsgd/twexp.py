@@ -1,5 +1,6 @@
 """Shared helpers of the experiment scripts (E1, E3, scaling): run `thinwire train`, read its
-metrics JSONL, compute time-to-X on the simulated clock, write Markdown tables and plots.
+metrics JSONL, compute time-to-X on the simulated clock, write Markdown tables, and plot with
+`thinwire report` (experiments/common/twplot.py, the one plotting path).
 
 Every run is one `thinwire train` process with `--metrics out/NAME.jsonl`; its stdout/stderr go
 to out/NAME.log. A finished metrics file (its last record has iter == the run's total iterations)
@@ -15,6 +16,8 @@ import sys
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "experiments", "common"))
+import twplot  # noqa: E402
 
 
 def find_thinwire():
@@ -196,46 +199,20 @@ def fmt_pct(x):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f} %"
 
 
-def has_report(thinwire):
-    try:
-        text = subprocess.run([thinwire, "--help"], capture_output=True, text=True).stdout
-    except OSError:
-        return False
-    return any(line.split()[:1] == ["report"] for line in text.splitlines())
-
-
-def report_binary(thinwire):
-    """A thinwire that has the `report` command: THINWIRE_REPORT, the training binary, or any
-    build under build/ (plotting does not change what was measured)."""
-    import glob
-    candidates = [os.environ.get("THINWIRE_REPORT"), thinwire] + sorted(
-        glob.glob(os.path.join(ROOT, "build", "*", "apps", "thinwire", "thinwire")),
-        key=os.path.getmtime, reverse=True)
-    for c in candidates:
-        if c and os.access(c, os.X_OK) and has_report(c):
-            return c
-    return None
-
-
-def plot(thinwire, out, groups):
-    """Plots each group of runs with `thinwire report` into out/plots/GROUP (with gnuplot()
-    when this thinwire has no report command); returns the directories made."""
-    thinwire = report_binary(thinwire)
-    if thinwire is None:
-        print("  (no thinwire with a 'report' command: gnuplot fallback)")
-        return gnuplot(out, groups)
+def plot(thinwire, out, groups, subdir="", **options):
+    """Plots each group of runs with `thinwire report` (twplot.report) into
+    out/plots/GROUP[/SUBDIR]; `options` are twplot.report's (default: the loss on a log axis and
+    the accuracy against simulated time, bits and epochs). Returns the directories made."""
     made = []
     for group, runs in groups.items():
-        dest = os.path.join(out, "plots", group)
-        if os.path.isdir(dest):
-            shutil.rmtree(dest)
-        cmd = [thinwire, "report"] + [r.metrics_path(out) for r in runs] + [
-            "--out", dest, "--title", group, "--log-y", "--no-svg", "--x", "sim,bits,epoch"]
-        for r in runs:
-            cmd += ["--label", f"{r.name}={r.labels.get('label', r.name)}"]
-        rc = subprocess.call(cmd)
-        if rc != 0:
-            print(f"  warning: '{' '.join(cmd)}' exited {rc}")
+        dest = os.path.join(out, "plots", group, subdir)
+        kwargs = {"title": group, "log_y": True, "x": ["sim", "bits", "epoch"], **options}
+        labels = {r.metrics_path(out): r.labels.get("label", r.name) for r in runs}
+        try:
+            twplot.report(thinwire, [r.metrics_path(out) for r in runs], dest, labels=labels,
+                          **kwargs)
+        except RuntimeError as e:
+            print(f"  warning: plots of {group}: {e}")
             continue
         made.append(dest)
     return made
@@ -269,46 +246,3 @@ def machine_note():
     load = os.getloadavg()
     return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the end")
-
-
-def gnuplot(out, groups, window=5, subdir=""):
-    """Fallback plots with gnuplot when `thinwire report` is not there: for each group
-    out/plots/GROUP/{loss_vs_sim,accuracy_vs_sim,loss_vs_bits}.png (the
-    names `thinwire report` uses). Returns the directories."""
-    if shutil.which("gnuplot") is None:
-        print("  (no gnuplot: plots skipped)")
-        return []
-    made = []
-    for group, runs in groups.items():
-        dest = os.path.join(out, "plots", group, subdir)
-        os.makedirs(dest, exist_ok=True)
-        series = []
-        for run in runs:
-            data = os.path.join(dest, run.name + ".dat")
-            with open(data, "w", encoding="utf-8") as f:
-                f.write("# sim_s bits smoothed_loss test_accuracy(or ?)\n")
-                for r, loss in smoothed_losses(run.records, window):
-                    acc = r.get("test_accuracy")
-                    f.write(f"{r['sim_s']} {r['bits']} {loss} "
-                            f"{100 * acc if acc is not None else '?'}\n")
-            series.append((data, run.labels.get("label", run.name)))
-        script = ["set terminal pngcairo size 900,560 font 'sans,11'", "set grid",
-                  "set key top right opaque box", "set datafile missing '?'"]
-        plots = [("loss_vs_sim.png", "simulated time (s)", "training loss (50-step mean)", 1, 3,
-                  "set logscale x"),
-                 ("accuracy_vs_sim.png", "simulated time (s)", "test accuracy (%)", 1, 4,
-                  "set logscale x"),
-                 ("loss_vs_bits.png", "bits sent, all workers", "training loss (50-step mean)", 2,
-                  3, "set logscale x")]
-        for png, xl, yl, xc, yc, extra in plots:
-            script += [f"set output '{os.path.join(dest, png)}'", extra,
-                       f"set xlabel '{xl} (log scale)'", f"set ylabel '{yl}'",
-                       f"set title '{group}'"]
-            style = "linespoints pt 7 ps 0.5" if yc == 4 else "lines lw 2"
-            script.append("plot " + ", ".join(
-                f"'{d}' using {xc}:{yc} with {style} title '{t}'" for d, t in series))
-            script.append("unset logscale")
-        rc = subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True).returncode
-        if rc == 0:
-            made.append(dest)
-    return made

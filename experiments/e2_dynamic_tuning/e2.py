@@ -5,7 +5,8 @@ Called by ./run (which builds or finds the binary). For every data set × {GD, S
 × cost model it compares `--tuner dynamic` with every fixed level of the family's grid, on the
 cost to reach ε = 1e-3 relative suboptimality (f − f*)/(f0 − f*), f0 = f(0) = log 2, f* from a
 long full-precision run. Writes out/table.md, out/block.md (the docs/results.md block), out/
-results.json, and gnuplot PNGs under out/plots/.
+results.json, and PNGs under out/plots/ drawn by `thinwire report` (--replot: only re-draws them
+from out/plots/curves/, the curves of the last run).
 
 Costs: every worker's message of an iteration is priced once under the model (Σ_m C(b_m)); a
 record's cumulative `cost` field is used where the binary writes one, else the cost is computed
@@ -24,6 +25,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "experiments", "common"))
+import twplot  # noqa: E402
 
 EPS = 1e-3
 CAP_FACTOR = 10  # a fixed level is stopped once it has spent 10× dynamic's cost to ε
@@ -589,83 +592,76 @@ def compare(results, fstar, f0, j, model, ju):
 
 
 # ----------------------------------------------------------------------------------------------
-# Plots (gnuplot, pngcairo)
+# Figures: drawn by `thinwire report` (experiments/common/twplot.py). Each curve is written as a
+# metrics-format file under out/plots/curves/ (its "loss" the suboptimality, its "cost" the cost
+# under the figure's model; or θ per iteration), out/plots/figures.json lists the figures, and
+# draw() renders them; `e2.py --replot` re-draws from those files without running anything.
 
 
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-          "#7f7f7f", "#bcbd22", "#17becf"]
-
-
-def plot_cost(outdir, tag, title, fam_rows, j, model, families):
-    """Suboptimality against cost, one panel per family: every fixed level (its better step)
-    and dynamic (black)."""
-    data = os.path.join(outdir, "data")
-    os.makedirs(data, exist_ok=True)
-    cols = 3
-    rows = math.ceil(len(families) / cols)
-    lines = [f"set terminal pngcairo size {cols * 520},{rows * 400} font 'sans,9'",
-             f"set output '{os.path.join(outdir, tag + '.png')}'",
-             f"set multiplot layout {rows},{cols} title '{title}'",
-             "set logscale xy", "set format y '10^{%L}'", "set yrange [1e-5:2]",
-             f"set xlabel 'cost ({COST_UNITS[model]})'", "set ylabel '(f - f*)/(f_0 - f*)'",
-             "set key top right font 'sans,7' samplen 2", "set grid"]
+def cost_figure(outdir, tag, title, fam_rows, j, model, families):
+    """Suboptimality against cost under `model` (index j of the points' cost tuples), one panel
+    per family: every fixed level and dynamic (highlighted). Returns its figures.json entry."""
+    files, labels, highlight = [], {}, []
     for fam in families:
-        row, curves = fam_rows[fam]
-        plots = []
+        _, curves = fam_rows[fam]
         for i, (label, pts, dyn) in enumerate(curves):
-            fname = os.path.join(data, f"{tag}-{fam}-{i}.dat")
-            with open(fname, "w", encoding="utf-8") as f:
-                for p in pts:
-                    if p[j] > 0:
-                        f.write(f"{p[j]:.9g} {p[-1]:.9g}\n")
-            if os.path.getsize(fname) == 0:
-                continue
-            style = ("lw 2.5 lc rgb 'black'" if dyn else
-                     f"lw 1 lc rgb '{COLORS[i % len(COLORS)]}'")
-            plots.append(f"'{fname}' using 1:2 with lines {style} title '{label}'")
-        plots.append(f"{EPS} with lines dt 2 lc rgb 'gray' notitle")
-        lines.append(f"set title '{fam}' noenhanced")
-        lines.append("plot " + ", ".join(plots))
-    lines.append("unset multiplot")
-    script = os.path.join(data, tag + ".gp")
-    with open(script, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    subprocess.run(["gnuplot", script], check=True)
+            path = os.path.join(outdir, "curves", tag, f"{fam}-{i:02d}.jsonl")
+            twplot.write_curve(path, {"family": fam, "cost": COSTS[model]},
+                               [{"iter": n, "cost": p[j], "loss": p[-1]}
+                                for n, p in enumerate(pts)])
+            files.append(path)
+            labels[path] = label
+            if dyn:
+                highlight.append(path)
+    return {"name": tag, "kind": "cost", "model": model, "title": title, "files": files,
+            "labels": labels, "highlight": highlight}
 
 
-def plot_theta(outdir, tag, title, theta_runs, families, models):
-    """θ_t of rank 0 over iterations for each family's dynamic runs, one line per cost model."""
-    data = os.path.join(outdir, "data")
-    cols = 3
-    rows = math.ceil(len(families) / cols)
-    lines = [f"set terminal pngcairo size {cols * 520},{rows * 400} font 'sans,9'",
-             f"set output '{os.path.join(outdir, tag + '.png')}'",
-             f"set multiplot layout {rows},{cols} title '{title}'", "set logscale y",
-             "set xlabel 'iteration'", "set key top right font 'sans,7'", "set grid"]
+def theta_figure(outdir, tag, title, theta_runs, families, models, d):
+    """θ_t of rank 0 over iterations of each family's dynamic runs, one panel per family, one
+    line per cost model (TernGrad's bucket 0, one bucket of all d values, drawn as d)."""
+    files, labels = [], {}
     for fam in families:
-        plots = []
-        for i, model in enumerate(models):
+        for model in models:
             th = theta_runs.get((fam, model), [])
             if not th:
                 continue
-            fname = os.path.join(data, f"{tag}-{fam}-{model}.dat")
-            with open(fname, "w", encoding="utf-8") as f:
-                step = max(1, len(th) // 600)
-                for t in th[::step]:
-                    f.write(f"{t[0]} {max(t[1], 1e-9):.9g} {t[2]} {t[3]:.6g}\n")
-            plots.append(f"'{fname}' using 1:2 with lines lw 1.5 lc rgb '{COLORS[i]}' "
-                         f"title '{model}'")
-        ylabel = {"topk": "k", "randk": "k", "wangni": "density", "qsgd": "s",
-                  "terngrad": "bucket (0 = d)", "topk_qsgd": "k (s chosen jointly)"}[fam]
-        lines.append(f"set title '{fam}' noenhanced")
-        lines.append(f"set ylabel '{ylabel}'")
-        if plots:
-            lines.append("plot " + ", ".join(plots))
-    lines.append("unset multiplot")
-    script = os.path.join(data, tag + ".gp")
-    with open(script, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    subprocess.run(["gnuplot", script], check=True)
+            path = os.path.join(outdir, "curves", tag, f"{fam}-{model}.jsonl")
+            step = max(1, len(th) // 600)
+            twplot.write_curve(path, {"family": fam, "cost": COSTS[model]},
+                               [{"iter": t[0], "theta": d if fam == "terngrad" and t[1] == 0
+                                 else t[1]} for t in th[::step]])
+            files.append(path)
+            labels[path] = model
+    return {"name": tag, "kind": "theta", "title": title, "files": files, "labels": labels,
+            "highlight": []}
+
+
+def draw(outdir, thinwire):
+    """Renders every figure of outdir/figures.json to outdir/NAME.png."""
+    with open(os.path.join(outdir, "figures.json"), encoding="utf-8") as f:
+        figures = json.load(f)
+    for fig in figures:
+        if not fig["files"]:
+            continue
+        common = {"labels": fig["labels"], "title": fig["title"], "panel_by": "family",
+                  "log_y": True}
+        if fig["kind"] == "cost":
+            pngs = twplot.report(
+                thinwire, fig["files"], os.path.join(outdir, "report", fig["name"]), x=["cost"],
+                x_label=f"cost ({COST_UNITS[fig['model']]}, log scale)",
+                y_label="suboptimality (f − f*)/(f₀ − f*)", y_range="1e-5:2",
+                hlines=[f"{EPS:g}=ε"], highlight=fig["highlight"], figures=["loss_vs_cost"],
+                **common)
+            png = pngs.get("loss_vs_cost")
+        else:
+            pngs = twplot.report(thinwire, fig["files"],
+                                 os.path.join(outdir, "report", fig["name"]),
+                                 figures=["theta_vs_iter"], **common)
+            png = pngs.get("theta_vs_iter")
+        if png:
+            shutil.copyfile(png, os.path.join(outdir, fig["name"] + ".png"))
+    print(f"e2: {len(figures)} figures in {outdir}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -692,9 +688,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--command", default="experiments/e2_dynamic_tuning/run")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--replot", action="store_true",
+                    help="only re-draw the figures from the curves of the last run (out/plots/)")
     args = ap.parse_args()
     cfg = config(args.quick)
     out = args.out
+    if args.replot:
+        draw(os.path.join(out, "plots"), args.thinwire)
+        return
     if os.path.isdir(os.path.join(out, "runs")):
         shutil.rmtree(os.path.join(out, "runs"))
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
@@ -772,7 +773,10 @@ def main():
 
     models = cfg["costs"]
     table = []
-    summary = {}
+    plots = os.path.join(out, "plots")
+    if os.path.isdir(plots):
+        shutil.rmtree(plots)
+    figures = []
     for dname in cfg["datasets"]:
         ds = sets[dname]
         for mode in cfg["modes"]:
@@ -795,13 +799,18 @@ def main():
                                        True))
                         theta_runs[(fam, model)] = dyn[0]["theta"]
                     fam_rows[fam] = (row, curves)
-                tag = f"{dname}-{mode}-{model}"
-                plot_cost(os.path.join(out, "plots"), tag,
-                          f"{ds['label']}, {mode.upper()}, M = {M}: suboptimality vs {model} cost",
-                          fam_rows, j, model, cfg["families"])
-            plot_theta(os.path.join(out, "plots"), f"{dname}-{mode}-theta",
-                       f"{ds['label']}, {mode.upper()}: dynamic level θ_t (rank 0)",
-                       theta_runs, cfg["families"], models)
+                figures.append(cost_figure(plots, f"{dname}-{mode}-{model}",
+                                           f"{ds['label']}, {mode.upper()}, M = {M}", fam_rows,
+                                           j, model, cfg["families"]))
+            figures.append(theta_figure(plots, f"{dname}-{mode}-theta",
+                                        f"{ds['label']}, {mode.upper()}, dynamic runs (rank 0)",
+                                        theta_runs, cfg["families"], models, ds["d"]))
+    with open(os.path.join(plots, "figures.json"), "w", encoding="utf-8") as f:
+        json.dump(figures, f, indent=1, ensure_ascii=False)
+    try:
+        draw(plots, args.thinwire)
+    except RuntimeError as e:  # the table must not be lost: re-draw later with --replot
+        print(f"e2: figures failed: {e}", flush=True)
     elapsed = time.time() - t_start
     write_outputs(args, cfg, sets, runner, table, out, elapsed, failures)
 

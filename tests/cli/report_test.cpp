@@ -16,6 +16,7 @@
 #include "report_plot.hpp"
 #include "support/process.hpp"
 #include "support/scratch_dir.hpp"
+#include "thinwire/core/error.hpp"
 #include "thinwire/train/metrics.hpp"
 
 namespace thinwire {
@@ -329,6 +330,262 @@ TEST(ReportSummary, BestAndFinalAccuracyAndLastCounters) {
   EXPECT_EQ(s.bits, 400);
   EXPECT_TRUE(std::isnan(s.wall_s));
   EXPECT_FALSE(s.tuned);
+}
+
+// ---- the options that shape the figures (write_plot_files, no process) -----------------------
+
+namespace rp = cli::report;
+
+// A run of `n` records at iterations 0..n-1 whose loss halves each step; tuned runs log θ.
+rp::Run toy_run(const std::string& name, const json& config, int n, bool tuned = false) {
+  rp::Run run{.path = name + ".jsonl",
+              .config = config.is_null() ? json::object() : config,  // `{}` is null in json
+              .records = {},
+              .label = name};
+  for (int i = 0; i < n; ++i) {
+    rp::Record r;
+    r.iter = i;
+    r.loss = std::pow(0.5, i);
+    r.cost = 10.0 * i;
+    if (tuned) r.theta = 1 + i;
+    run.records.push_back(r);
+  }
+  return run;
+}
+
+class ReportOptionsTest : public test::ScratchDirTest {
+ protected:
+  rp::ReportOptions options() const {
+    rp::ReportOptions o;
+    o.out = path("rep");
+    o.x = {rp::Axis::kIter};
+    o.svg = false;
+    return o;
+  }
+  std::string script(const std::string& name) const { return slurp(path("rep") / (name + ".gp")); }
+};
+
+std::size_t count(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(ReportOptionsTest, HLineIsDrawnAcrossTheLossFiguresOnly) {
+  const std::vector<rp::Run> runs{toy_run("a", {}, 5, true)};
+  rp::ReportOptions o = options();
+  o.hlines = {{.y = 1e-3, .label = "ε"}, {.y = 0.5, .label = ""}};
+  (void)rp::write_plot_files(runs, o);
+  const std::string loss = script("loss_vs_iter");
+  EXPECT_TRUE(contains(loss, "0.001 with lines dt 2 lc rgb '#808080' lw 1 title 'ε'")) << loss;
+  EXPECT_TRUE(contains(loss, "0.5 with lines dt 2 lc rgb '#808080' lw 1 notitle")) << loss;
+  EXPECT_FALSE(contains(script("theta_vs_iter"), "with lines dt 2 lc rgb '#808080'"));
+  // Without the option there is no line.
+  (void)rp::write_plot_files(runs, options());
+  EXPECT_FALSE(contains(script("loss_vs_iter"), "#808080"));
+}
+
+TEST_F(ReportOptionsTest, LogXAndYRangeSetTheAxes) {
+  const std::vector<rp::Run> runs{toy_run("a", {}, 5, true)};
+  (void)rp::write_plot_files(runs, options());
+  EXPECT_FALSE(contains(script("loss_vs_iter"), "set logscale x"));
+  EXPECT_FALSE(contains(script("loss_vs_iter"), "set yrange"));
+
+  rp::ReportOptions o = options();
+  o.log_x = true;
+  o.log_y = true;
+  o.y_range = {.lo = 1e-5, .hi = 2};
+  (void)rp::write_plot_files(runs, o);
+  const std::string loss = script("loss_vs_iter");
+  EXPECT_TRUE(contains(loss, "set logscale x 10")) << loss;
+  EXPECT_TRUE(contains(loss, "set xlabel 'iteration (log scale)'")) << loss;
+  EXPECT_TRUE(contains(loss, "set yrange [1e-05:2]")) << loss;
+  // --log-y puts θ on a log axis too; the y range is the loss figures' only.
+  const std::string theta = script("theta_vs_iter");
+  EXPECT_TRUE(contains(theta, "set logscale x 10"));
+  EXPECT_TRUE(contains(theta, "set logscale y 10"));
+  EXPECT_FALSE(contains(theta, "[1e-05:2]"));
+
+  // A linear axis with one end given leaves the other to gnuplot.
+  o.log_y = false;
+  o.y_range = {.lo = rp::kMissing, .hi = 3};
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_TRUE(contains(script("loss_vs_iter"), "set yrange [*:3]"));
+}
+
+TEST_F(ReportOptionsTest, LogXLeavesOutARunWithOnlyXAtZero) {
+  const std::vector<rp::Run> runs{toy_run("a", {}, 4), toy_run("b", {}, 1)};  // b: iter 0 only
+  rp::ReportOptions o = options();
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_TRUE(contains(script("loss_vs_iter"), "run02"));
+  o.log_x = true;
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_FALSE(contains(script("loss_vs_iter"), "run02"));
+}
+
+TEST_F(ReportOptionsTest, PanelByGivesOnePanelPerValueEachColouredFromTheStart) {
+  const std::vector<rp::Run> runs{toy_run("a1", {{"family", "a"}}, 4),
+                                  toy_run("a2", {{"family", "a"}}, 4),
+                                  toy_run("b1", {{"family", "b"}}, 4)};
+  rp::ReportOptions o = options();
+  o.panel_by = "family";
+  o.svg = true;
+  (void)rp::write_plot_files(runs, o);
+  const std::string loss = script("loss_vs_iter");
+  // PNG and SVG each draw the whole grid (a multiplot cannot be replotted).
+  EXPECT_EQ(count(loss, "set multiplot layout 1,2 title 'training loss vs iteration'"), 2u) << loss;
+  EXPECT_EQ(count(loss, "unset multiplot"), 2u);
+  EXPECT_EQ(count(loss, "set title 'a' font ',11'"), 2u);
+  EXPECT_EQ(count(loss, "set title 'b' font ',11'"), 2u);
+  // b1 is the first run of its panel: line type 1, as a1.
+  EXPECT_TRUE(contains(loss, "'data/run03_train.dat' using 1:7 with lines lt 1 title 'b1'"))
+      << loss;
+  EXPECT_TRUE(contains(loss, "'data/run02_train.dat' using 1:7 with lines lt 2 title 'a2'"));
+  // θ is in each codec's unit: with panels, gnuplot fits each panel's y axis.
+  std::vector<rp::Run> tuned{toy_run("a", {{"family", "a"}}, 4, true),
+                             toy_run("b", {{"family", "b"}}, 4, true)};
+  tuned[1].records.back().theta = 1000;
+  o.log_y = true;
+  (void)rp::write_plot_files(tuned, o);
+  EXPECT_TRUE(contains(script("theta_vs_iter"), "set logscale y 10"));
+  EXPECT_FALSE(contains(script("theta_vs_iter"), "set yrange"));
+  o.panel_by = "";
+  (void)rp::write_plot_files(tuned, o);
+  EXPECT_TRUE(contains(script("theta_vs_iter"), "set yrange"));
+  o.panel_by = "family";
+  const std::vector<std::string> colors = rp::run_colors(runs, o);
+  EXPECT_EQ(colors[2], colors[0]);
+  EXPECT_NE(colors[1], colors[0]);
+  // Without panels: one graph, run i has line type i.
+  (void)rp::write_plot_files(runs, options());
+  EXPECT_FALSE(contains(script("loss_vs_iter"), "multiplot"));
+  EXPECT_TRUE(contains(script("loss_vs_iter"), "with lines lt 3 title 'b1'"));
+  EXPECT_NE(rp::run_colors(runs, options())[2], colors[0]);
+}
+
+TEST_F(ReportOptionsTest, AHighlightedRunIsBlackAndThick) {
+  std::vector<rp::Run> runs{toy_run("a", {}, 4), toy_run("dyn", {}, 4)};
+  runs[1].highlight = true;
+  (void)rp::write_plot_files(runs, options());
+  const std::string loss = script("loss_vs_iter");
+  EXPECT_TRUE(contains(loss, "lt 2 lc rgb '#000000' lw 3.5 dt 1 title 'dyn'")) << loss;
+  EXPECT_TRUE(contains(loss, "with lines lt 1 title 'a'")) << loss;  // the others as they were
+  EXPECT_EQ(rp::run_colors(runs, options())[1], "#000000");
+  // The palette has black (the 7th colour): beside a highlighted run, no other run is black.
+  std::vector<rp::Run> many;
+  for (int i = 0; i < 9; ++i) many.push_back(toy_run("r" + std::to_string(i), {}, 3));
+  EXPECT_EQ(rp::run_colors(many, options())[6], "#000000");
+  many[8].highlight = true;
+  const std::vector<std::string> colors = rp::run_colors(many, options());
+  for (int i = 0; i < 8; ++i) EXPECT_NE(colors[i], "#000000") << i;
+}
+
+TEST_F(ReportOptionsTest, FiguresSelectsAndAnUnknownNameListsTheOthers) {
+  const std::vector<rp::Run> runs{toy_run("a", {}, 4, true)};
+  rp::ReportOptions o = options();
+  o.figures = {"theta_vs_iter"};
+  const std::vector<rp::Figure> figures = rp::write_plot_files(runs, o);
+  ASSERT_EQ(figures.size(), 1u);
+  EXPECT_EQ(figures[0].name, "theta_vs_iter");
+  EXPECT_FALSE(fs::exists(path("rep/loss_vs_iter.gp")));
+  o.figures = {"loss_vs_speed"};
+  try {
+    (void)rp::write_plot_files(runs, o);
+    ADD_FAILURE() << "an unknown figure name must throw";
+  } catch (const InvalidArgument& e) {
+    EXPECT_TRUE(contains(e.what(), "'loss_vs_speed'")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "loss_vs_iter, theta_vs_iter")) << e.what();
+  }
+}
+
+TEST_F(ReportOptionsTest, XLabelAndTheCostModelsNameInPanels) {
+  const json config{{"cost", "energy:payload=102B,header=25B"}, {"family", "a"}};
+  const std::vector<rp::Run> runs{toy_run("a", config, 4)};
+  rp::ReportOptions o = options();
+  o.x = {rp::Axis::kCost};
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_TRUE(contains(script("loss_vs_cost"), "cost under energy:payload=102B,header=25B ("));
+  o.panel_by = "family";  // a panel is a third as wide: the model's name only
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_TRUE(contains(script("loss_vs_cost"), "'cost under energy (cumulative, log scale)'"));
+  o.x_label = "energy (J)";
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_TRUE(contains(script("loss_vs_cost"), "set xlabel 'energy (J)'"));
+  EXPECT_FALSE(contains(script("loss_vs_cost"), "cost under"));
+}
+
+TEST_F(ReportOptionsTest, YLabelNamesTheLoss) {
+  const std::vector<rp::Run> runs{toy_run("a", {}, 4)};
+  rp::ReportOptions o = options();
+  o.y_label = "suboptimality";
+  (void)rp::write_plot_files(runs, o);
+  EXPECT_TRUE(contains(script("loss_vs_iter"), "set ylabel 'suboptimality'"));
+  EXPECT_TRUE(contains(script("loss_vs_iter"), "set title 'suboptimality vs iteration'"));
+}
+
+TEST_F(ReportOptionsTest, SmoothDrawsTheMovingMeanOfTheLoss) {
+  const std::vector<rp::Run> runs{toy_run("a", {}, 4)};  // losses 1, 0.5, 0.25, 0.125
+  rp::ReportOptions o = options();
+  (void)rp::write_plot_files(runs, o);
+  const std::string raw = slurp(path("rep/data/run01_train.dat"));
+  EXPECT_TRUE(contains(raw, " 20 0.25\n")) << raw;
+  o.smooth = 2;
+  (void)rp::write_plot_files(runs, o);
+  const std::string mean = slurp(path("rep/data/run01_train.dat"));
+  EXPECT_TRUE(contains(mean, " 0 1\n")) << mean;        // one loss so far (cost 0)
+  EXPECT_TRUE(contains(mean, " 10 0.75\n")) << mean;    // (1 + 0.5) / 2
+  EXPECT_TRUE(contains(mean, " 30 0.1875\n")) << mean;  // (0.25 + 0.125) / 2
+  EXPECT_TRUE(contains(script("loss_vs_iter"), "set ylabel 'training loss (mean of 2 records)'"));
+}
+
+TEST(ReportParse, HLineAndYRange) {
+  const rp::HLine h = rp::parse_hline("1e-3=ε = 10⁻³");
+  EXPECT_DOUBLE_EQ(h.y, 1e-3);
+  EXPECT_EQ(h.label, "ε = 10⁻³");
+  EXPECT_EQ(rp::parse_hline("-2").label, "");
+  for (const std::string bad : {"", "=x", "abc", "1e-3x=y", "inf"}) {
+    EXPECT_THROW((void)rp::parse_hline(bad), InvalidArgument) << bad;
+  }
+  const rp::YRange r = rp::parse_y_range("1e-5:2");
+  EXPECT_DOUBLE_EQ(r.lo, 1e-5);
+  EXPECT_DOUBLE_EQ(r.hi, 2);
+  EXPECT_TRUE(std::isnan(rp::parse_y_range(":2").lo));
+  EXPECT_TRUE(std::isnan(rp::parse_y_range("1:").hi));
+  for (const std::string bad : {"2", "2:1", "1:1", "a:2", "1:2:3"}) {
+    EXPECT_THROW((void)rp::parse_y_range(bad), InvalidArgument) << bad;
+  }
+}
+
+// The same options through the command line, drawn by gnuplot (a grid of panels included).
+TEST_F(ReportTest, FigureOptionsDrawAndBadValuesAreUsageErrors) {
+  for (const std::string name : {"a1", "a2", "b1"}) {
+    std::string text =
+        json{{"config", {{"family", name.substr(0, 1)}, {"cost", "bits"}}}}.dump() + "\n";
+    for (int i = 0; i < 5; ++i) {
+      text += json{{"iter", i}, {"loss", std::pow(0.3, i)}, {"cost", 100 * (i + 1)}}.dump() + "\n";
+    }
+    write(name + ".jsonl", text);
+  }
+  const Result r =
+      run({"report",       "a1.jsonl",   "a2.jsonl",      "b1.jsonl",    "--out",  "rep",
+           "--x",          "cost",       "--log-y",       "--y-range",   "1e-4:2", "--hline",
+           "1e-3=ε",       "--panel-by", "family",        "--highlight", "a2",     "--figures",
+           "loss_vs_cost", "--y-label",  "suboptimality", "--title",     "grid"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(is_png(path("rep/loss_vs_cost.png")));
+  EXPECT_EQ(slurp(path("rep/loss_vs_cost.svg")).rfind("<?xml", 0), 0u);
+  EXPECT_TRUE(contains(slurp(path("rep/loss_vs_cost.gp")), "lc rgb '#000000' lw 3.5"));
+  EXPECT_TRUE(contains(slurp(path("rep/index.html")), "background:#000000"));
+  EXPECT_TRUE(contains(slurp(path("rep/index.html")), "<th>final suboptimality</th>"));
+
+  expect_error({"report", "a1.jsonl", "--out", "rep", "--hline", "low"}, 2, "--hline");
+  expect_error({"report", "a1.jsonl", "--out", "rep", "--y-range", "2:1"}, 2, "--y-range");
+  expect_error({"report", "a1.jsonl", "--out", "rep", "--highlight", "c1"}, 2, "--highlight");
+  expect_error({"report", "a1.jsonl", "--out", "rep", "--figures", "loss_vs_speed"}, 2,
+               "loss_vs_speed");
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 #include "thinwire/train/engine.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/scratch_dir.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/train/metrics.hpp"
 
@@ -96,14 +96,6 @@ TrainSummary run(const TrainConfig& config) {
   return train_threads(setup);
 }
 
-fs::path temp_dir(const std::string& tag) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("thinwire_engine_" + std::to_string(::getpid()) + "_" + tag);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 // Records without the two fields that measure time.
 std::vector<nlohmann::json> timeless(const fs::path& metrics) {
   std::vector<nlohmann::json> lines = read_metrics(metrics);
@@ -119,7 +111,8 @@ std::vector<nlohmann::json> timeless(const fs::path& metrics) {
 class EngineVariants : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(EngineVariants, LearnsAndIsDeterministic) {
-  const fs::path dir = temp_dir(GetParam().name);
+  const test::ScratchDir scratch;
+  const fs::path dir = scratch.path();
   TrainConfig c = small_config(GetParam());
   c.metrics = (dir / "a.jsonl").string();
   const TrainSummary a = run(c);
@@ -143,11 +136,11 @@ TEST_P(EngineVariants, LearnsAndIsDeterministic) {
     if (r.contains("config")) continue;
     EXPECT_EQ(r["cost"].get<double>(), r["bits"].get<double>()) << r.dump();
   }
-  fs::remove_all(dir);
 }
 
 TEST_P(EngineVariants, ResumedRunIsBitIdentical) {
-  const fs::path dir = temp_dir(std::string(GetParam().name) + "_resume");
+  const test::ScratchDir scratch;
+  const fs::path dir = scratch.path();
   TrainConfig c = small_config(GetParam());
   c.metrics = (dir / "whole.jsonl").string();
   const TrainSummary whole = run(c);
@@ -175,7 +168,6 @@ TEST_P(EngineVariants, ResumedRunIsBitIdentical) {
     if (a[i]["iter"] == 20) continue;
     EXPECT_EQ(a[i], b[i]) << i;
   }
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Train, EngineVariants, ::testing::ValuesIn(kVariants),
@@ -289,7 +281,8 @@ namespace {
 
 // Issue 6: every record carries the tuner's decision (θ, ρ, predicted bits, the codec used).
 TEST(Engine, TunerDecisionsAreLogged) {
-  const fs::path dir = temp_dir("tuner_log");
+  const test::ScratchDir scratch;
+  const fs::path dir = scratch.path();
   TrainConfig c = small_config({"t", AlgorithmKind::kSgd, "allgather", "topk:k=0.3+ef", 1});
   c.tuner = "dynamic";
   c.cost = "linear:latency=1ms,bandwidth=10Mbit";
@@ -307,7 +300,6 @@ TEST(Engine, TunerDecisionsAreLogged) {
     EXPECT_GT(lines[i]["tuned_bits"].get<double>(), 0.0);
     EXPECT_TRUE(lines[i]["codec"].get<std::string>().starts_with("topk:k=")) << lines[i].dump();
   }
-  fs::remove_all(dir);
 }
 
 TEST(Engine, TunerWhereACodecLevelExists) {
@@ -352,8 +344,10 @@ TEST(Engine, DynamicLevelsVaryInEveryAlgorithm) {
       {"qlocal_gossip", AlgorithmKind::kQlocalSgd, "gossip", "topk:k=0.3", 2, "dynamic"},
       {"choco", AlgorithmKind::kChoco, "gossip", "topk:k=0.3", 1, "dynamic"},
   };
+  const test::ScratchDir scratch;
   for (const Variant& v : variants) {
-    const fs::path dir = temp_dir(std::string("vary_") + v.name);
+    const fs::path dir = scratch.path() / v.name;
+    fs::create_directories(dir);
     TrainConfig c = small_config(v);
     c.cost = "linear:latency=20us,bandwidth=10Mbit";
     c.log_every = 1;
@@ -365,7 +359,6 @@ TEST(Engine, DynamicLevelsVaryInEveryAlgorithm) {
       if (r.contains("theta")) thetas.insert(r["theta"].get<double>());
     }
     EXPECT_GE(thetas.size(), 2u) << v.name << ": the level never changed";
-    fs::remove_all(dir);
   }
 }
 
@@ -409,7 +402,8 @@ TEST(Engine, CostIsTheSumOfPerMessageCosts) {
 // run with that model as --cost logs, bit for bit (a fixed codec: the same messages, priced in the
 // same order, whatever --cost is).
 TEST(Engine, ReportedCostsEqualTheCostOfRunsUnderEachModel) {
-  const fs::path dir = temp_dir("report_costs");
+  const test::ScratchDir scratch;
+  const fs::path dir = scratch.path();
   TrainConfig c = small_config({"", AlgorithmKind::kSgd, "ps", "topk:k=0.3+ef", 1});
   c.iterations = 8;
   c.cost = "bits";
@@ -426,7 +420,6 @@ TEST(Engine, ReportedCostsEqualTheCostOfRunsUnderEachModel) {
     other.cost = spec;
     EXPECT_EQ(run(other).cost, total.get<double>()) << spec;
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // rerun) and resumes bit for bit; the price the rule forms in seconds equals the simulated
 // clock's time of the iteration's collective.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -23,6 +22,7 @@
 
 // Private to the train library (src/train); the test target adds that directory.
 #include "link_timer.hpp"
+#include "support/scratch_dir.hpp"
 
 namespace thinwire::train {
 namespace {
@@ -55,14 +55,6 @@ TrainSummary run(const TrainConfig& config) {
   return train_threads(prepare(config, static_cast<int>(config.workers)));
 }
 
-fs::path temp_dir(const std::string& tag) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("thinwire_auto_" + std::to_string(::getpid()) + "_" + tag);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 // Records without what the host's clock measures (the simulated clock counts measured compute).
 std::vector<nlohmann::json> timeless(const fs::path& metrics) {
   std::vector<nlohmann::json> lines = read_metrics(metrics);
@@ -76,7 +68,8 @@ std::vector<nlohmann::json> timeless(const fs::path& metrics) {
 class AutoCostThreads : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(AutoCostThreads, IsDeterministicAndEstimatesTheSimulatedLink) {
-  const fs::path dir = temp_dir(std::string("det_") + GetParam());
+  const test::ScratchDir scratch;
+  const fs::path dir = scratch.path();
   TrainConfig c = auto_config(GetParam(), "topk:k=0.3");
   c.metrics = (dir / "a.jsonl").string();
   const TrainSummary a = run(c);
@@ -101,11 +94,11 @@ TEST_P(AutoCostThreads, IsDeterministicAndEstimatesTheSimulatedLink) {
     EXPECT_NEAR(last["link_latency_s"].get<double>(), kLatency, 1e-12);
     EXPECT_NEAR(last["link_bandwidth_bps"].get<double>(), kBandwidth, kBandwidth * 1e-9);
   }
-  fs::remove_all(dir);
 }
 
 TEST_P(AutoCostThreads, ResumedRunIsBitIdentical) {
-  const fs::path dir = temp_dir(std::string("resume_") + GetParam());
+  const test::ScratchDir scratch;
+  const fs::path dir = scratch.path();
   TrainConfig c = auto_config(GetParam(), "topk:k=0.3+ef");
   c.metrics = (dir / "whole.jsonl").string();
   const TrainSummary whole = run(c);
@@ -123,7 +116,6 @@ TEST_P(AutoCostThreads, ResumedRunIsBitIdentical) {
   const std::vector<nlohmann::json> b = timeless(dir / "parts.jsonl");
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 1; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << i;
-  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Train, AutoCostThreads, ::testing::Values("allgather", "ring", "ps"));

@@ -172,11 +172,10 @@ void LevelSums(const float* u, std::size_t n, float inv, double* out) {
   const DF df;
   HWY_ALIGN float a[kBlock] = {};  // |u_i|, zero-padded to a whole block (zeros add 0)
   for (std::size_t i = 0; i < n; ++i) a[i] = std::fabs(u[i]);
-  float cap = 1.0f;
-  float scale = inv;
-  for (std::size_t j = 0; j < 9; ++j, cap *= 2.0f, scale *= 2.0f) {
+  for (std::size_t j = 0; j < kLevelSteps; ++j) {
+    const auto cap = static_cast<float>(scan_level(j));
     const auto vcap = hn::Set(df, cap);
-    const auto vscale = hn::Set(df, scale);
+    const auto vscale = hn::Set(df, inv * cap);
     HWY_ALIGN float acc[kLanes] = {};
     for (std::size_t i = 0; i < kBlock; i += kLanes) {
       Sums16<DF>::Add(df, acc, a + i, kLanes, [&](auto x) HWY_ATTR {

@@ -37,9 +37,18 @@ void block_stats_fp32(const float* v, std::size_t d, float* sumsq, std::uint32_t
 // Σ_b sumsq[b] in block order, the same doubles block_stats computes (tune::squared_norm).
 [[nodiscard]] double blocked_squared_norm(const float* v, std::size_t d) noexcept;
 
+// The QSGD levels the packed search scores: s_j = 2^(j+1) − 1 for j = 0..8 (1, 3, 7, ..., 511).
+// Each fills its packed field (sign + ⌈log2(s + 1)⌉ bits) exactly: s = 2^j would cost the bits
+// of 2^(j+1) − 1 with about four times its variance.
+inline constexpr std::size_t kLevelSteps = 9;
+[[nodiscard]] constexpr std::uint32_t scan_level(std::size_t j) noexcept {
+  return (std::uint32_t{2} << j) - 1;
+}
+
 // For n <= 64 elements u and inv = 1/scale: out[j] += Σ_i f(1 − f) for j = 0..8, where
-// f = t − ⌊t⌋, t = min(|u_i|·inv·2^j, 2^j) (QSGD's rounding probabilities at s = 2^j), in float:
-// 16 partial sums over the block zero-padded to 64 elements, added in lane order.
+// f = t − ⌊t⌋, t = min(|u_i|·(inv·s_j), s_j) with s_j = scan_level(j) and inv·s_j rounded to fp32
+// (QSGD's rounding probabilities at s_j), in float: 16 partial sums over the block zero-padded to
+// 64 elements, added in lane order.
 void level_sums(const float* u, std::size_t n, float inv, double* out) noexcept;
 
 // out[i] = fp32 of √x[i] computed in double, for x[i] >= 0 (the 2-norm scales of 64-element

@@ -101,8 +101,9 @@ std::size_t largest_fitting(std::size_t lo, std::size_t hi, double limit, BitsOf
   return lo;
 }
 
-// QSGD: s = 2^j for j < kQsgdLevelSteps (1 .. 256).
-constexpr std::uint32_t kQsgdLevelSteps = 9;
+// QSGD, packed coding: s = scan::scan_level(j) = 2^(j+1) − 1 for j < kQsgdLevelSteps (1 .. 511),
+// the levels that fill their packed fields (the bits of 1 .. 256 with less variance).
+constexpr std::size_t kQsgdLevelSteps = scan::kLevelSteps;
 // Blocks of 64 elements whose rounding variance is evaluated per bucket setting (16384 elements).
 constexpr std::size_t kQsgdSampleBlocks = 256;
 // The relative tolerance of the sampled variance (tests/unit/tune/fast_select_test.cpp): the
@@ -116,7 +117,7 @@ struct QsgdSetting {
   std::vector<float> scale;            // per bucket, as the encoder computes it up to rounding
   std::uint64_t buckets = 0;           // bucket count
   std::uint64_t nonzero_elements = 0;  // elements in buckets with a non-zero scale
-  std::array<double, kQsgdLevelSteps> variance{};  // estimated E‖Q − v‖² at s = 2^j
+  std::array<double, kQsgdLevelSteps> variance{};  // estimated E‖Q − v‖² at s = scan_level(j)
 };
 
 struct QsgdScan {
@@ -124,11 +125,11 @@ struct QsgdScan {
   std::vector<QsgdSetting> settings;
 };
 
-// Σ f(1 − f) at s = 2^j for a run of elements in double (level_sums for scales whose inverse
-// overflows fp32).
+// Σ f(1 − f) at s = scan_level(j) for a run of elements in double (level_sums for scales whose
+// inverse overflows fp32).
 void level_sums_double(std::span<const float> u, double scale, double* out) {
-  for (std::uint32_t j = 0; j < kQsgdLevelSteps; ++j) {
-    const double s = std::uint32_t{1} << j;
+  for (std::size_t j = 0; j < kQsgdLevelSteps; ++j) {
+    const double s = scan::scan_level(j);
     double sum = 0.0;
     for (const float x : u) {
       const double sr = std::min(static_cast<double>(std::fabs(x)) / scale * s, s);
@@ -372,8 +373,8 @@ QsgdScan scan_qsgd(std::span<const float> g, const codec::QsgdParams& configured
           } else {
             level_sums_double(u, scale, sums.data());
           }
-          for (std::uint32_t j = 0; j < kQsgdLevelSteps; ++j) {
-            const double step = scale / static_cast<double>(std::uint32_t{1} << j);
+          for (std::size_t j = 0; j < kQsgdLevelSteps; ++j) {
+            const double step = scale / static_cast<double>(scan::scan_level(j));
             s.variance[j] += weight * step * step * sums[j];
           }
         }
@@ -857,10 +858,10 @@ Choice select_qsgd(std::span<const float> g, const CostModel& cost, const Select
   };
   std::vector<Scored> scored;
   for (const QsgdSetting& setting : scan.settings) {
-    for (std::uint32_t j = 0; j < kQsgdLevelSteps; ++j) {
+    for (std::size_t j = 0; j < kQsgdLevelSteps; ++j) {
       Choice c;
       c.family = Family::kQsgd;
-      c.levels = std::uint32_t{1} << j;
+      c.levels = scan::scan_level(j);
       c.bucket = setting.bucket;
       c.bits = static_cast<double>(
           qsgd_packed_message_bits(setting.buckets, setting.nonzero_elements, c.levels));
@@ -964,8 +965,8 @@ std::vector<QsgdEstimate> estimate_qsgd(std::span<const float> g,
   if (g.empty()) return out;
   const QsgdScan scan = scan_qsgd(g, configured);
   for (const QsgdSetting& setting : scan.settings) {
-    for (std::uint32_t j = 0; j < kQsgdLevelSteps; ++j) {
-      const std::uint32_t s = std::uint32_t{1} << j;
+    for (std::size_t j = 0; j < kQsgdLevelSteps; ++j) {
+      const std::uint32_t s = scan::scan_level(j);
       out.push_back({.bucket = setting.bucket,
                      .levels = s,
                      .variance = setting.variance[j],

@@ -125,7 +125,7 @@ struct Objective {
                                       const Objective& objective = {});
 
 // What select_qsgd ranks (bucket, s) by, for packed coding (docs/tuning.md, "Cost of a
-// decision"): per bucket setting it tries and s = 1, 2, 4, ..., 256, the estimated variance
+// decision"): per bucket setting it tries and s = 1, 3, 7, ..., 511, the estimated variance
 // E‖Q(v) − v‖² (from a sample of blocks; every block, so exact up to fp32 rounding, for vectors of
 // at most 256·64 elements) and the exact message bits.
 struct QsgdEstimate {

@@ -109,9 +109,9 @@ TEST(ScanKernelsTest, LevelSumsAreThePlainLoops) {
       level_sums(u.data(), n, inv, got);
       float a[kBlock] = {};
       for (std::size_t i = 0; i < n; ++i) a[i] = std::fabs(u[i]);
-      float cap = 1.0f;
-      float s = inv;
-      for (std::size_t j = 0; j < 9; ++j, cap *= 2.0f, s *= 2.0f) {
+      for (std::size_t j = 0; j < 9; ++j) {
+        const auto cap = static_cast<float>((2u << j) - 1);  // 1, 3, 7, ..., 511
+        const float s = inv * cap;
         float acc[kLanes] = {};
         for (std::size_t i = 0; i < kBlock; ++i) acc[i % kLanes] += variance_term(a[i], s, cap);
         float sum = 0.0f;

@@ -146,7 +146,7 @@ def _is_float(w):
         return False
 
 
-def train_mpi(binary, lab, args, metrics, target, cap_s, change=None, log=None):
+def train_mpi(binary, lab, args, metrics, target, cap_s, change=None, log=None, seed=1):
     """Runs one MPI training on the lab; stops it once the loss reached `target` (two more records
     so the curve shows it) or after cap_s of training. `change` = (rate, seconds): the link rate
     changes that long after the first metrics record. Returns (records, change wall_s or None)."""
@@ -154,7 +154,7 @@ def train_mpi(binary, lab, args, metrics, target, cap_s, change=None, log=None):
         os.remove(metrics)
     cmd = [NETLAB, "exec", "-q", "--prefix", PREFIX, "--id", lab.id, "--timeout", "300", "-x",
            "OMP_NUM_THREADS=1", "--", binary, "train", "--backend", "mpi", "--workers", str(M),
-           "--problem", PROBLEM, "--data", DATA, "--sync", "allgather", "--seed", "1",
+           "--problem", PROBLEM, "--data", DATA, "--sync", "allgather", "--seed", str(seed),
            "--log-every", "2", "--eval-every", "1000000", "--progress", "none",
            "--iterations", "3000", "--metrics", metrics] + STEP + args
     with open(log, "w") as logf:
@@ -363,8 +363,11 @@ def main():
                     change = (s["change"], s["at"]) if "change" in s else None
                     if change:
                         lab.change_rate(s["rate"])  # every run starts at the first rate
+                    # Repetition r runs every method with seed r + 1: the repetitions sample the
+                    # codecs' random numbers too, not only the machine's timing noise.
                     rec, changed = train_mpi(args.thinwire, lab, margs, metrics, target, CAP,
-                                             change, log=metrics.replace(".jsonl", ".log"))
+                                             change, log=metrics.replace(".jsonl", ".log"),
+                                             seed=rep + 1)
                     if changed is not None and name == "dynamic auto" and rep == 0:
                         res["changed_at"] = changed
                     t, it = time_to(rec, target)
@@ -460,7 +463,8 @@ def report(args, results, scen, fstar, f0, date, reps=1):
         f"f* = {fstar:.6g} (800 uncompressed threads iterations), f0 = {f0:.6g}. Time = wall_s "
         "of the first record at the target (from the start of training; records every 2 "
         f"iterations); each cell is the median of {reps} runs (range after the iterations), "
-        "the methods' order rotating from one repetition to the next.",
+        "repetition r with `--seed r` for every method (the codecs' random numbers differ "
+        "between repetitions), the methods' order rotating from one repetition to the next.",
         "",
         "Time to target:",
         "",

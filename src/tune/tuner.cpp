@@ -15,6 +15,7 @@
 #include "thinwire/codec/wangni.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/spec.hpp"
+#include "thinwire/tune/online_link.hpp"
 
 namespace thinwire::tune {
 namespace {
@@ -84,6 +85,7 @@ class DynamicTuner final : public Tuner {
   [[nodiscard]] const CostModel* cost_model() const noexcept override { return cost_.get(); }
   Decision decide(std::uint64_t /*t*/, std::span<const float> v,
                   const TuneContext& context) override {
+    if (warming_up(context)) return hold();
     const Objective objective = objective_for(context);
     const Choice c = select_level(family_, v, *cost_, options_, objective);
     codec::Level level;
@@ -143,6 +145,34 @@ class DynamicTuner final : public Tuner {
     return o;
   }
 
+  // Whether the rule cannot yet price what it would choose, so that the configured level is sent
+  // (docs/tuning.md, "Before the rule can see"): a step model that needs L̂ before the first
+  // secant exists (the classic ρ/P would pick the level that is cheapest per guaranteed fraction
+  // of the step, a coarse one, and the uncoupled step then takes its full noise; the error it
+  // leaves costs iterations long after), and under `--cost auto` a link window that is not yet
+  // full (the prior's α and β, not the link's). Not with lr coupling, whose step is scaled by the
+  // chosen level's ρ and is safe at any level.
+  [[nodiscard]] bool warming_up(const TuneContext& context) const noexcept {
+    if (couple_) return false;
+    const bool step_model = context.lr > 0.0 && (context.error_feedback || unbiased_);
+    if (step_model && !(context.smoothness > 0.0)) return true;
+    const auto* online = dynamic_cast<const AutoCost*>(cost_.get());
+    return online != nullptr && online->link().samples() < online->link().options().window;
+  }
+
+  // The configured codec, logged as not evaluated (ρ = 1, no bits, no price).
+  Decision hold() {
+    Decision d;
+    d.codec = configured_;
+    d.codec_spec = configured_->spec();
+    const codec::Level level = configured_->level().value_or(codec::Level{});
+    d.level = level.value;
+    d.levels = family_ == Family::kTopKQsgd ? level.second : 0;
+    last_ = d;
+    has_last_ = true;
+    return d;
+  }
+
   // Under a time cost (--cost auto) the rule also prices sending v uncompressed: where the link
   // is fast enough that compression does not pay (a full iteration costs about its compute), the
   // identity codec (ρ = 1, no error, 32 bits per element) wins. Its level is logged as 0.
@@ -164,6 +194,8 @@ class DynamicTuner final : public Tuner {
   }
 
   std::unique_ptr<codec::Codec> base_;
+  std::shared_ptr<const codec::Codec> configured_ =
+      base_->at_level(base_->level().value_or(codec::Level{}));
   std::shared_ptr<const codec::Codec> dense_ = std::make_shared<codec::IdentityCodec>();
   Family family_;
   SelectorOptions options_;

@@ -201,7 +201,11 @@ TEST(AutoCost, DenseWinsWhereCompressionDoesNotPay) {
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.37f * static_cast<float>(i));
   auto decide = [&](double bandwidth, double fixed) {
     auto cost = std::make_shared<AutoCost>(
-        OnlineLinkOptions{.prior_latency_s = 1e-4, .prior_bandwidth = bandwidth});
+        OnlineLinkOptions{.window = 4, .prior_latency_s = 1e-4, .prior_bandwidth = bandwidth});
+    // A full window of messages on that link: before it, the configured level is held.
+    for (const double bits : {1e4, 2e4, 4e4, 8e4})
+      cost->link().observe_message(bits, 1e-4 + bits / bandwidth);
+    cost->link().refit();
     auto tuner = make_tuner({.tuner = "dynamic",
                              .codec = "qsgd:s=7,bucket=512,norm=max,coding=packed",
                              .cost = "auto",
@@ -221,6 +225,42 @@ TEST(AutoCost, DenseWinsWhereCompressionDoesNotPay) {
                           .codec = "qsgd:s=7,bucket=512,norm=max,coding=packed",
                           .cost = "linear:latency=100us,bandwidth=100Gbit"});
   EXPECT_TRUE(bits->decide(0, v, {.copies = 3.0, .fixed = 0.05}).codec_spec.starts_with("qsgd:"));
+}
+
+// Before the rule can price its choice it sends the configured level: under `--cost auto` until
+// the link window is full (the prior is not the link), and with a step model until the first
+// secant L̂ exists (the classic ρ/P would pick a coarse level whose noise the uncoupled step takes
+// in full). The oracle is the configured codec itself.
+TEST(AutoCost, HoldsTheConfiguredLevelUntilTheRuleCanPrice) {
+  std::vector<float> v(4096);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.37f * static_cast<float>(i));
+  const std::string configured = "qsgd:s=7,bucket=512,norm=max,coding=packed";
+  auto cost = std::make_shared<AutoCost>(
+      OnlineLinkOptions{.window = 3, .prior_latency_s = 1e-4, .prior_bandwidth = 1e6});
+  auto tuner =
+      make_tuner({.tuner = "dynamic", .codec = configured, .cost = "auto", .cost_model = cost});
+  const TuneContext context{.copies = 3.0, .fixed = 0.05};
+  for (const double bits : {1e4, 2e4}) {
+    const Decision held = tuner->decide(0, v, context);
+    EXPECT_EQ(held.codec_spec, configured);
+    EXPECT_EQ(held.level, 7.0);
+    EXPECT_EQ(held.price, 0.0);  // not evaluated
+    cost->link().observe_message(bits, 1e-4 + bits / 1e6);
+  }
+  cost->link().observe_message(4e4, 1e-4 + 4e4 / 1e6);
+  cost->link().refit();
+  const Decision chosen = tuner->decide(0, v, context);
+  EXPECT_GT(chosen.price, 0.0);
+  EXPECT_NE(chosen.codec_spec, configured) << "the 1 Mbit/s link makes a coarser level pay";
+
+  // The step model: an unbiased codec with a step but no L̂ yet holds; with L̂ it decides.
+  auto bits = make_tuner({.tuner = "dynamic", .codec = configured, .cost = "bits"});
+  TuneContext step{.lr = 0.5, .workers = 4, .average_squared = 1.0};
+  EXPECT_EQ(bits->decide(0, v, step).codec_spec, configured);
+  step.smoothness = 1.0;
+  EXPECT_GT(bits->decide(1, v, step).price, 0.0);
+  // Without a step (the Python Tuner) the classic rule decides from the first call.
+  EXPECT_GT(bits->decide(0, v, {}).price, 0.0);
 }
 
 }  // namespace

@@ -464,28 +464,34 @@ def long_run(runner, name, ds, gamma, cfg):
 # The sweep
 
 
-def tasks_for(dname, ds, mode, cfg, runner):
-    """Every run of one data set × mode: (key, family, kind, label, cost model, args)."""
-    gamma = ds["gamma"] if mode == "gd" else ds["gamma_sgd"]
+def tasks_for(dname, ds, mode, cfg, runner, families=None, halvings=0):
+    """Every run of one data set × mode (of `families`, default all) at the step γ₀/2^halvings:
+    (key, family, kind, label, step, cost model, args)."""
+    gamma = (ds["gamma"] if mode == "gd" else ds["gamma_sgd"]) / 2.0**halvings
+    step_name = "γ₀" if halvings == 0 else f"γ₀/{2**halvings}"
     base = common_args(ds, mode, cfg, runner)
     out = []
-    for fam in cfg["families"]:
+    for fam in families or cfg["families"]:
+        # One step rule for every run, fixed and dynamic. A fixed run's trajectory does not
+        # depend on --cost: one run serves every model (its `costs` field prices it exactly).
         for label, spec, _rho in grid(fam, ds["d"]):
-            # One step rule for every run, fixed and dynamic. A fixed run's trajectory does not
-            # depend on --cost: one run serves every model (its `costs` field prices it exactly).
-            steps = [("γ₀", gamma)]
-            for step_name, lr in steps:
-                key = f"{dname}-{mode}-{fam}-fixed-{spec}-{step_name}"
-                a = base + ["--codec", spec, "--lr", repr(lr), "--cost", COSTS["bits"]]
-                out.append({"key": key, "family": fam, "kind": "fixed", "label": label,
-                            "step": step_name, "model": None, "args": a})
+            key = f"{dname}-{mode}-{fam}-fixed-{spec}-{step_name}"
+            a = base + ["--codec", spec, "--lr", repr(gamma), "--cost", COSTS["bits"]]
+            out.append({"key": key, "family": fam, "kind": "fixed", "label": label,
+                        "step": step_name, "model": None, "args": a})
         for model in cfg["costs"]:
-            key = f"{dname}-{mode}-{fam}-dynamic-{model}"
+            key = f"{dname}-{mode}-{fam}-dynamic-{model}-{step_name}"
             a = base + ["--codec", dynamic_codec(fam, ds["d"]), "--tuner", "dynamic", "--cost",
                         COSTS[model], "--lr", repr(gamma)]
             out.append({"key": key, "family": fam, "kind": "dynamic", "label": "dynamic",
-                        "step": "γ₀", "model": model, "args": a})
+                        "step": step_name, "model": model, "args": a})
     return out
+
+
+def nobody_reached(rs, fam, fstar):
+    """Whether no run of the family (no fixed level, no dynamic run under any model) reached ε."""
+    return not any(first_reach(r["points"], fstar, math.log(2.0), 0)[0] is not None
+                   for r in rs if r["family"] == fam)
 
 
 def execute(runner, task, mode, cfg, fstar, f0, ds_d, cap=None):
@@ -557,7 +563,7 @@ def compare(results, fstar, f0, j, model, ju):
     mid = [bounds[(n - 1) // 2], bounds[n // 2]] if n else [(math.inf, False)] * 2
     median = statistics.mean(b for b, _ in mid)
     median_exact = all(ok for _, ok in mid)
-    row = {"model": model, "dyn": d_cost, "dyn_spent": d_spent, "dyn_best_sub": d_best,
+    row = {"model": model, "step": dyn[0]["step"] if dyn else "γ₀", "dyn": d_cost, "dyn_spent": d_spent, "dyn_best_sub": d_best,
            "best": best, "median": median, "median_exact": median_exact,
            "levels_reached": len(reached), "levels": n, "level_runs": levels}
     row["undetermined"] = False
@@ -748,19 +754,45 @@ def main():
                     print(f"e2: {done[0]}/{len(jobs)} runs, {time.time() - t_start:.0f} s",
                           flush=True)
 
-    sweep([j for j in jobs if j[2]["kind"] == "dynamic"], {})
-    caps = {}
-    for (dname, mode), rs in results.items():
-        ds = sets[dname]
-        for fam in cfg["families"]:
-            dyn = {r["model"]: r for r in rs if r["family"] == fam and r["kind"] == "dynamic"}
+    def caps_of(batch):
+        caps = {}
+        for dname, mode, fam in {(dn, md, t["family"]) for dn, md, t in batch}:
+            ds = sets[dname]
+            dyn = {r["model"]: r for r in results[(dname, mode)]
+                   if r["family"] == fam and r["kind"] == "dynamic"}
             cap = []
             for j, m in enumerate(cfg["costs"]):
                 c = (first_reach(dyn[m]["points"], ds["fstar_run"], math.log(2.0), j)[0]
                      if m in dyn else None)
                 cap.append(math.inf if c is None else CAP_FACTOR * c)
             caps[(dname, mode, fam)] = cap
-    sweep([j for j in jobs if j[2]["kind"] == "fixed"], caps)
+        return caps
+
+    def run_batch(batch):
+        sweep([j for j in batch if j[2]["kind"] == "dynamic"], {})
+        sweep([j for j in batch if j[2]["kind"] == "fixed"], caps_of(batch))
+
+    run_batch(jobs)
+    # Step fallback (part of the protocol, fixed before the runs): a family none of whose runs
+    # (fixed or dynamic) reached ε at γ₀ says nothing about the rule, so it is run again, every
+    # level and every dynamic run, at γ₀/2, then γ₀/4, then γ₀/8, until some run reaches ε; its
+    # rows report the runs at that step (the last one tried if none did), and the steps tried.
+    fallback = {}
+    for halvings in (1, 2, 3):
+        stuck = [(dn, md, fam) for (dn, md), rs in results.items() for fam in cfg["families"]
+                 if nobody_reached(rs, fam, sets[dn]["fstar_run"])]
+        if not stuck:
+            break
+        batch = []
+        for dn, md, fam in stuck:
+            fallback[(dn, md, fam)] = halvings
+            results[(dn, md)] = [r for r in results[(dn, md)] if r["family"] != fam]
+            batch += [(dn, md, t) for t in tasks_for(dn, sets[dn], md, cfg, runner, [fam],
+                                                     halvings)]
+        print(f"e2: step fallback γ₀/{2**halvings}: {len(stuck)} families, {len(batch)} runs",
+              flush=True)
+        jobs += batch
+        run_batch(batch)
 
     # f* = the long run's value, or anything lower any run saw (then the long run was short).
     for dname in cfg["datasets"]:
@@ -825,6 +857,8 @@ def write_outputs(args, cfg, sets, runner, table, out, elapsed, failures=()):
     for r in table:
         m = r["model"]
         dyn = fmt(r["dyn"], m) if r["dyn"] is not None else f"> {fmt(r['dyn_spent'], m)}"
+        if r["step"] != "γ₀":
+            dyn += f" ({r['step']})"
         if r["best"] is not None:
             best = f"{fmt(r['best'][0], m)} ({r['best'][1]}, {r['best'][2]})"
         else:
@@ -914,7 +948,10 @@ def write_outputs(args, cfg, sets, runner, table, out, elapsed, failures=()):
              "for every run: the same γ₀ serves every fixed level, every family and the "
              "dynamic runs of a data set and algorithm (no `--lr-coupling`; the rule predicts "
              "the decrease of that step, docs/tuning.md). A diverged run (non-finite loss) "
-             "never reaches ε.\n")
+             "never reaches ε. Step fallback: a family none of whose runs (fixed or dynamic, "
+             "any cost model) reaches ε at γ₀ is run again, all of it, at γ₀/2, then γ₀/4, then "
+             "γ₀/8, until some run does; its rows report the runs at that step (marked beside "
+             "the dynamic cost), or at γ₀/8 if none reached ε.\n")
     b.append("Top-k and top-k + QSGD run with error feedback (`+ef`), fixed levels and dynamic "
              "alike (the rule is applied to e + g): without it, distributed top-k stalls far "
              "above ε (Fashion-MNIST, k = 78, 2000 iterations: 0.04). "

@@ -213,6 +213,7 @@ EfRun run_error_feedback(const EfProblem& p, std::shared_ptr<const codec::Codec>
   std::vector<float> q(d);
   std::vector<double> step(d);
   EfRun run;
+  double moved = 0.0;
   for (std::uint64_t t = 0; t < 4000; ++t) {
     const double sub = (f(x) - fstar) / (f0 - fstar);
     if (!std::isfinite(sub) || sub > 1e6) break;  // diverged: never reaches the target
@@ -236,7 +237,8 @@ EfRun run_error_feedback(const EfProblem& p, std::shared_ptr<const codec::Codec>
                                            .lr = p.gamma,
                                            .workers = kRanks,
                                            .error_feedback = true,
-                                           .gradient_squared = g2})
+                                           .gradient_squared = g2,
+                                           .average_squared = moved / (p.gamma * p.gamma)})
                                  .codec;
       const auto message =
           chosen->encode(v, {.seed = 1, .rank = static_cast<std::uint32_t>(m), .iteration = t});
@@ -247,7 +249,11 @@ EfRun run_error_feedback(const EfProblem& p, std::shared_ptr<const codec::Codec>
         step[i] += static_cast<double>(q[i]) / kRanks;
       }
     }
-    for (std::size_t i = 0; i < d; ++i) x[i] -= p.gamma * step[i];
+    moved = 0.0;  // ‖x_{t+1} − x_t‖², from which the worker estimates ‖ḡ‖²
+    for (std::size_t i = 0; i < d; ++i) {
+      x[i] -= p.gamma * step[i];
+      moved += p.gamma * p.gamma * step[i] * step[i];
+    }
   }
   return run;
 }

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "thinwire/codec/float_cast.hpp"
 #include "thinwire/codec/identity.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/randk.hpp"
@@ -108,7 +109,7 @@ class DynamicTuner final : public Tuner {
         break;
     }
     Decision d;
-    if (dense_wins(v.size(), objective, c.score, context.smoothness, d)) return d;
+    if (dense_wins(v, objective, c.score, context.smoothness, d)) return d;
     d.codec = base_->at_level(level);
     d.codec_spec = d.codec->spec();
     d.level = level.value;
@@ -173,30 +174,59 @@ class DynamicTuner final : public Tuner {
     return d;
   }
 
-  // Under a time cost (--cost auto) the rule also prices sending v uncompressed: where the link
-  // is fast enough that compression does not pay (a full iteration costs about its compute), the
-  // identity codec (ρ = 1, no error, 32 bits per element) wins. Its level is logged as 0.
-  bool dense_wins(std::size_t n, const Objective& objective, double best, double smoothness,
-                  Decision& d) {
-    if (cost_->name() != "auto" || n == 0) return false;
-    const double bits = 8.0 * static_cast<double>(dense_->max_encoded_bytes(n));
-    const double price = objective.price(*cost_, bits);
-    if (!(objective.score(1.0, 0.0, price) > best)) return false;
-    d.codec = dense_;
-    d.codec_spec = dense_->spec();
-    d.rho = 1.0;
-    d.bits = bits;
-    d.price = price;
-    d.smoothness = objective.step_model ? smoothness : 0.0;
-    last_ = d;
-    has_last_ = true;
-    return true;
+  // Under a time cost (--cost auto) the rule also prices sending v dense: uncompressed (ρ = 1, no
+  // error, 32 bits per element) and fp16 (16 bits; round to nearest, so E‖v − Q(v)‖² ≤
+  // 2⁻²²·‖v‖² in the normal range plus 2⁻⁵⁰ per element below it, the bound the rule is given;
+  // not offered where a value would saturate at ±65504). Where the link is fast enough that
+  // compression does not pay (a full iteration costs about its compute), a dense codec wins:
+  // fp16 where halving the bits is worth its rounding, identity where not even that pays. The
+  // level is logged as 0.
+  bool dense_wins(std::span<const float> v, const Objective& objective, double best,
+                  double smoothness, Decision& d) {
+    if (cost_->name() != "auto" || v.empty()) return false;
+    double squared = 0.0;
+    float peak = 0.0f;
+    for (const float x : v) {
+      squared += static_cast<double>(x) * static_cast<double>(x);
+      peak = std::max(peak, std::fabs(x));
+    }
+    struct Candidate {
+      const std::shared_ptr<const codec::Codec>* codec;
+      double err;
+    };
+    const double half_err = 0x1p-22 * squared + 0x1p-50 * static_cast<double>(v.size());
+    const Candidate candidates[] = {{&identity_, 0.0}, {&fp16_, peak <= 65504.0f ? half_err : -1}};
+    bool won = false;
+    for (const Candidate& c : candidates) {
+      if (c.err < 0.0) continue;  // not offered
+      const double bits = 8.0 * static_cast<double>((*c.codec)->max_encoded_bytes(v.size()));
+      const double price = objective.price(*cost_, bits);
+      const double rho = squared > 0.0 ? 1.0 - c.err / squared : 1.0;
+      const double score = objective.score(rho, c.err, price);
+      if (!(score > best)) continue;
+      best = score;
+      won = true;
+      d.codec = *c.codec;
+      d.codec_spec = d.codec->spec();
+      d.rho = rho;
+      d.bits = bits;
+      d.err = c.err;
+      d.price = price;
+      d.smoothness = objective.step_model ? smoothness : 0.0;
+    }
+    if (won) {
+      last_ = d;
+      has_last_ = true;
+    }
+    return won;
   }
 
   std::unique_ptr<codec::Codec> base_;
   std::shared_ptr<const codec::Codec> configured_ =
       base_->at_level(base_->level().value_or(codec::Level{}));
-  std::shared_ptr<const codec::Codec> dense_ = std::make_shared<codec::IdentityCodec>();
+  std::shared_ptr<const codec::Codec> identity_ = std::make_shared<codec::IdentityCodec>();
+  std::shared_ptr<const codec::Codec> fp16_ =
+      std::make_shared<codec::FloatCastCodec>(codec::CastFormat::kFp16);
   Family family_;
   SelectorOptions options_;
   std::shared_ptr<CostModel> cost_;

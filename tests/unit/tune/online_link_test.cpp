@@ -194,8 +194,9 @@ TEST(AutoCost, PricesWithTheCurrentEstimate) {
 namespace thinwire::tune {
 namespace {
 
-// Under --cost auto the rule also prices the uncompressed message: on a link fast enough that
-// the iteration costs about its fixed part, the identity codec (ρ = 1) wins; on a slow one QSGD.
+// Under --cost auto the rule also prices dense messages: on a link fast enough that the
+// iteration costs about its fixed part, fp16 or, faster still, the identity codec (ρ = 1) wins;
+// on a slow one QSGD.
 TEST(AutoCost, DenseWinsWhereCompressionDoesNotPay) {
   std::vector<float> v(4096);
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.37f * static_cast<float>(i));
@@ -213,10 +214,25 @@ TEST(AutoCost, DenseWinsWhereCompressionDoesNotPay) {
                              .cost_model = cost});
     return tuner->decide(0, v, {.copies = 3.0, .fixed = fixed});
   };
-  const Decision fast = decide(1e13, 0.05);
-  EXPECT_EQ(fast.codec_spec, "identity");
-  EXPECT_EQ(fast.rho, 1.0);
+  // Where not even halving the bits pays for fp16's rounding, uncompressed.
+  const Decision fastest = decide(1e13, 5.0);
+  EXPECT_EQ(fastest.codec_spec, "identity");
+  EXPECT_EQ(fastest.rho, 1.0);
+  EXPECT_EQ(fastest.err, 0.0);
+  EXPECT_EQ(fastest.bits, 8.0 * static_cast<double>(fastest.codec->max_encoded_bytes(v.size())));
+  // A fast link: fp16, whose rounding the rule prices at its bound 2⁻²²·‖v‖² (+ 2⁻⁵⁰ per element).
+  const Decision fast = decide(5e11, 0.5);
+  EXPECT_EQ(fast.codec_spec, "fp16");
+  double squared = 0.0;
+  for (const float x : v) squared += static_cast<double>(x) * static_cast<double>(x);
+  EXPECT_DOUBLE_EQ(fast.err, 0x1p-22 * squared + 0x1p-50 * static_cast<double>(v.size()));
   EXPECT_EQ(fast.bits, 8.0 * static_cast<double>(fast.codec->max_encoded_bytes(v.size())));
+  EXPECT_LT(fast.bits, 0.6 * fastest.bits);
+  // fp16 is not offered where a value would saturate.
+  const float kept = v[5];
+  v[5] = 1e5f;
+  EXPECT_NE(decide(5e11, 0.5).codec_spec, "fp16");
+  v[5] = kept;
   const Decision slow = decide(1e6, 0.05);
   EXPECT_TRUE(slow.codec_spec.starts_with("qsgd:")) << slow.codec_spec;
   EXPECT_LT(slow.rho, 1.0);

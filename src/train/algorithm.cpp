@@ -101,8 +101,12 @@ tune::TuneContext gradient_step_context(const tune::Tuner& tuner, tune::SecantCu
   c.smoothness = std::min(curvature.smoothness(), 2.0 * (1.0 + c.momentum) / first_lr);
   // An unbiased codec's noise is spread over every direction v has, not only the path's: the
   // secant along the path (the slow directions, late in a run) underestimates what it meets.
-  // A configured step near the stability edge (L·γ ≈ 1) is the estimate from below.
-  if (!error_feedback && curvature.smoothness() > 0.0) {
+  // A configured step near the stability edge (L·γ ≈ 1) is the estimate from below. It is also
+  // the estimate before the first secant: the first step is then priced by the noise it adds
+  // alone (no move yet, so no estimate of ‖ḡ‖²), and the rule sends its least noisy level rather
+  // than the coarse one the classic ρ/P picks, whose noise the uncoupled step takes in full
+  // (docs/tuning.md, "Before the rule can see").
+  if (!error_feedback) {
     c.smoothness = std::max(c.smoothness, 1.0 / first_lr);
   }
   c.workers = shape.size;

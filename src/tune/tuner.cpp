@@ -86,7 +86,7 @@ class DynamicTuner final : public Tuner {
   [[nodiscard]] const CostModel* cost_model() const noexcept override { return cost_.get(); }
   Decision decide(std::uint64_t /*t*/, std::span<const float> v,
                   const TuneContext& context) override {
-    if (warming_up(context)) return hold();
+    if (warming_up()) return hold();
     const Objective objective = objective_for(context);
     const Choice c = select_level(family_, v, *cost_, options_, objective);
     codec::Level level;
@@ -146,17 +146,11 @@ class DynamicTuner final : public Tuner {
     return o;
   }
 
-  // Whether the rule cannot yet price what it would choose, so that the configured level is sent
-  // (docs/tuning.md, "Before the rule can see"): a step model that needs L̂ before the first
-  // secant exists (the classic ρ/P would pick the level that is cheapest per guaranteed fraction
-  // of the step, a coarse one, and the uncoupled step then takes its full noise; the error it
-  // leaves costs iterations long after), and under `--cost auto` a link window that is not yet
-  // full (the prior's α and β, not the link's). Not with lr coupling, whose step is scaled by the
-  // chosen level's ρ and is safe at any level.
-  [[nodiscard]] bool warming_up(const TuneContext& context) const noexcept {
+  // Under `--cost auto`, whether the link window is not yet full: α̂ and β̂ are then the prior's,
+  // not the link's, and the configured level is sent (docs/tuning.md, "Before the rule can
+  // see"). Not with lr coupling, whose step is scaled by the chosen level's ρ.
+  [[nodiscard]] bool warming_up() const noexcept {
     if (couple_) return false;
-    const bool step_model = context.lr > 0.0 && (context.error_feedback || unbiased_);
-    if (step_model && !(context.smoothness > 0.0)) return true;
     const auto* online = dynamic_cast<const AutoCost*>(cost_.get());
     return online != nullptr && online->link().samples() < online->link().options().window;
   }

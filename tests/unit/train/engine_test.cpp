@@ -302,6 +302,25 @@ TEST(Engine, TunerDecisionsAreLogged) {
   }
 }
 
+// Before its first secant a worker prices the first step of an unbiased codec with L̂ = 1/γ and no
+// signal yet, so the rule sends the family's least noisy level: packed QSGD at s = 511, not the
+// coarse level the classic ρ/P picks.
+TEST(Engine, FirstDynamicStepOfAnUnbiasedCodecIsItsLeastNoisyLevel) {
+  const test::ScratchDir scratch;
+  TrainConfig c = small_config(
+      {"t", AlgorithmKind::kSgd, "allgather", "qsgd:s=3,bucket=512,norm=max,coding=packed", 1});
+  c.tuner = "dynamic";
+  c.cost = "bits";
+  c.iterations = 2;
+  c.log_every = 1;
+  c.metrics = (scratch.path() / "m.jsonl").string();
+  (void)run(c);
+  const std::vector<nlohmann::json> lines = read_metrics(scratch.path() / "m.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  // d = 24 is one bucket whatever the search's bucket; the classic rule took s = 7 here.
+  EXPECT_TRUE(lines[1]["codec"].get<std::string>().starts_with("qsgd:s=511,")) << lines[1].dump();
+}
+
 TEST(Engine, TunerWhereACodecLevelExists) {
   // Exact gossip sends lossless models: nothing to tune.
   TrainConfig c = small_config({"t", AlgorithmKind::kSgd, "gossip", "identity", 1});

@@ -127,6 +127,26 @@ TEST(StepModelTest, UnbiasedRuleRanksLevelsAsTheirMeasuredDecreasePerBit) {
   }
 }
 
+// The first step of an unbiased codec: L̂ is the estimate from below, 1/γ (the worker's, before
+// its first secant), and nothing is known of ‖ḡ‖² (no move yet), so Δ(θ) = −(L̂γ/2M)·Var(θ) and
+// the rule sends the least noisy level it has (the classic ρ/P picked a coarse one, whose noise
+// the uncoupled step took in full). Once the move gives a signal, a coarser level pays.
+TEST(StepModelTest, FirstUnbiasedStepSendsTheLeastNoisyLevel) {
+  const std::vector<float> g = gaussian_vector(4096, 21);
+  for (const std::string& family :
+       {std::string("qsgd:s=4,bucket=0,norm=l2,coding=elias"),
+        std::string("qsgd:s=7,bucket=512,norm=max,coding=packed"), std::string("randk:k=1"),
+        std::string("terngrad:bucket=0"), std::string("wangni:density=0.01")}) {
+    auto tuner = make_tuner({.tuner = "dynamic", .codec = family, .cost = "bits"});
+    TuneContext context{.smoothness = 2.0, .lr = 0.5, .workers = 4};
+    const Decision first = tuner->decide(0, g, context);
+    context.average_squared = squared_norm(g);
+    const Decision later = tuner->decide(1, g, context);
+    EXPECT_LT(first.err, 0.5 * later.err) << family << ": " << first.codec_spec;
+    EXPECT_GT(first.bits, later.bits) << family;
+  }
+}
+
 // Error feedback: the larger L̂·γ, the more a residual perturbs the steps that follow, and the
 // rule keeps more of v; where no level has a positive predicted decrease, it sends everything.
 TEST(StepModelTest, ErrorFeedbackPenaltyGrowsTheChosenK) {

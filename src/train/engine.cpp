@@ -69,17 +69,9 @@ TrainSetup prepare(TrainConfig config, int world_size) {
   (void)make_run_plan(config, world_size);
   std::optional<CheckpointManifest> manifest;
   if (config.resume) {
-    // Found here, before any thread or process starts, a mismatch is a usage error.
-    manifest = read_manifest(config.checkpoint);
-    if (!manifest) {
-      throw IoError("--resume: no checkpoint in " + config.checkpoint + " (" +
-                    manifest_path(config.checkpoint).string() + " is missing)");
-    }
-    if (manifest->workers != config.workers) {
-      throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
-                            " workers, this run " + std::to_string(config.workers));
-    }
-    check_resume_compatible(manifest->config, config);
+    // Found here, before any thread or process starts, a mismatch is a usage error (each rank
+    // checks again when it restores: the checkpoint may change in between).
+    manifest = read_resume_manifest(config);
   }
 
   const std::uint64_t n = setup.train.rows();

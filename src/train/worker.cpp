@@ -514,20 +514,10 @@ class Worker {
 
   // Loads this rank's state from the latest checkpoint; returns its iteration.
   std::uint64_t restore() {
-    const std::filesystem::path dir = config_.checkpoint;
-    const std::optional<CheckpointManifest> manifest = read_manifest(dir);
-    if (!manifest) {
-      throw IoError("--resume: no checkpoint in " + dir.string() + " (" +
-                    manifest_path(dir).string() + " is missing)");
-    }
-    if (manifest->workers != static_cast<std::uint64_t>(size_)) {
-      throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
-                            " workers, this run " + std::to_string(size_));
-    }
-    check_resume_compatible(manifest->config, config_);
+    const CheckpointManifest manifest = read_resume_manifest(config_);
     const StateBundle state =
-        StateBundle::read(rank_checkpoint_path(dir, manifest->iteration, rank_));
-    if (state.get_u64("iteration") != manifest->iteration ||
+        StateBundle::read(rank_checkpoint_path(config_.checkpoint, manifest.iteration, rank_));
+    if (state.get_u64("iteration") != manifest.iteration ||
         state.get_u64("rank") != static_cast<std::uint64_t>(rank_)) {
       throw IoError(state.source() + ": checkpoint of another iteration or rank");
     }
@@ -558,7 +548,7 @@ class Worker {
     }
     counters_.clock_offset = state.get_f64("counters.clock");
     counters_.wall_offset = state.get_f64("counters.wall");
-    return manifest->iteration;
+    return manifest.iteration;
   }
 
   void finish(std::uint64_t total) {

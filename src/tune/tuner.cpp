@@ -25,8 +25,9 @@ std::unique_ptr<codec::Codec> configured_codec(std::string_view spec) {
   return std::move(choice.codec);
 }
 
-// The family of a codec for `dynamic` and `schedule`; nullopt for codecs without a tunable level.
-std::optional<Family> family_of(const codec::Codec& c) {
+// The family of a codec for `dynamic` and `schedule` (topk with values=qsgd is kTopKQsgd);
+// InvalidArgument naming `codec_spec`, as the user wrote it, for codecs without a tunable level.
+Family family_of(const codec::Codec& c, std::string_view codec_spec) {
   switch (c.id()) {
     case codec::CodecId::kTopK:
       return static_cast<const codec::TopKCodec&>(c).qsgd() ? Family::kTopKQsgd : Family::kTopK;
@@ -39,14 +40,9 @@ std::optional<Family> family_of(const codec::Codec& c) {
     case codec::CodecId::kTernGrad:
       return Family::kTernGrad;
     default:
-      return std::nullopt;
+      throw InvalidArgument("--codec: '" + std::string(codec_spec) +
+                            "' has no level to tune (use topk, randk, wangni, qsgd or terngrad)");
   }
-}
-
-Family family_or_throw(const codec::Codec& c, std::string_view codec_spec) {
-  if (const std::optional<Family> family = family_of(c)) return *family;
-  throw InvalidArgument("--codec: '" + std::string(codec_spec) +
-                        "' has no level to tune (use topk, randk, wangni, qsgd or terngrad)");
 }
 
 class FixedTuner final : public Tuner {
@@ -245,10 +241,6 @@ void Tuner::load_state(std::string_view state) {
   last_ = std::move(*d);
 }
 
-Family family_of_codec(std::string_view codec_spec) {
-  return family_or_throw(*configured_codec(codec_spec), codec_spec);
-}
-
 TunerSettings tuner_settings(const TunerOptions& options) {
   Spec spec = Spec::parse(options.tuner);
   // Coupling needs ρ(θ_t) of the level chosen at t, which only the dynamic rule evaluates; a
@@ -265,7 +257,7 @@ TunerSettings tuner_settings(const TunerOptions& options) {
     spec.finish();
     return settings;
   }
-  const Family family = family_or_throw(*settings.codec, options.codec);
+  const Family family = family_of(*settings.codec, options.codec);
   if (spec.name() == "schedule") {
     for (const auto& [key, value] : spec.params()) {
       const std::int64_t t = parse_int(key, "--tuner schedule: iteration");
@@ -312,7 +304,7 @@ std::unique_ptr<Tuner> make_tuner(const TunerSettings& settings,
     selector.qsgd = qsgd->params();
   }
   if (cost_model == nullptr) cost_model = settings.cost->clone();
-  return std::make_unique<DynamicTuner>(settings.codec, *family_of(base), selector,
+  return std::make_unique<DynamicTuner>(settings.codec, family_of(base, base.spec()), selector,
                                         std::move(cost_model), base.traits().unbiased,
                                         settings.lr_coupling);
 }

@@ -133,8 +133,4 @@ struct TunerSettings {
 // tuner_settings then make_tuner.
 [[nodiscard]] std::unique_ptr<Tuner> make_tuner(const TunerOptions& options);
 
-// The family a codec spec belongs to for `dynamic` and `schedule` (topk with values=qsgd is
-// kTopKQsgd); InvalidArgument for codecs without a tunable level.
-[[nodiscard]] Family family_of_codec(std::string_view codec_spec);
-
 }  // namespace thinwire::tune

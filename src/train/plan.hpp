@@ -1,9 +1,10 @@
 // The run plan: a resolved TrainConfig turned, once, into the typed objects a run is built from —
 // the algorithm, how it synchronizes, the codecs, the link, the cost models and the tuner. The
-// configuration's strings are read here and in resolve() (config.cpp), which checks them; the
-// algorithm factory, the engine and the worker loop read only the plan, so what a flag means is
-// decided in one place. The objects a plan holds are immutable (codecs, the cost model
-// prototypes, tuner settings), so one plan serves every rank of a threads world.
+// configuration's spec strings are read here and in resolve() (config.cpp), which checks them;
+// the algorithm factory, the engine and the worker loop take those objects from the plan (and
+// only numbers, switches and file paths from the configuration), so what a spec means is decided
+// in one place. The objects a plan holds are immutable (codecs, the cost model prototypes, tuner
+// settings), so one plan serves every rank of a threads world.
 #pragma once
 
 #include <cstdint>

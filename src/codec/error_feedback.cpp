@@ -164,8 +164,7 @@ void ErrorFeedback::load(std::istream& is) {
 
 std::unique_ptr<ErrorFeedback> make_error_feedback(const CodecChoice& choice, std::size_t d) {
   if (choice.codec == nullptr) throw InvalidArgument("error feedback: the codec choice is empty");
-  std::shared_ptr<const Codec> codec = make_codec(choice.codec->spec());
-  return std::make_unique<ErrorFeedback>(std::move(codec), d);
+  return std::make_unique<ErrorFeedback>(choice.codec->clone(), d);
 }
 
 }  // namespace thinwire::codec

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -13,6 +12,7 @@
 #include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
+#include "thinwire/core/spec.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -29,13 +29,6 @@ constexpr std::uint64_t kCodeMinus = 2;
 
 std::size_t bucket_length(std::size_t d, std::uint32_t bucket) noexcept {
   return bucket == 0 || bucket > d ? d : static_cast<std::size_t>(bucket);
-}
-
-// Shortest text that reads back as the same double.
-std::string format_double(double x) {
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, ec == std::errc() ? end : buf);
 }
 
 template <bool kOverwrite>
@@ -293,14 +286,14 @@ TernGradCodec::TernGradCodec(const TernGradParams& params, unsigned threads)
     : params_(params), threads_(threads) {
   if (!std::isfinite(params_.clip) || params_.clip < 0.0) {
     throw InvalidArgument("terngrad: clip must be a finite number >= 0 (0 = off), got " +
-                          format_double(params_.clip));
+                          format_shortest(params_.clip));
   }
   params_.clip = params_.clip == 0.0 ? 0.0 : params_.clip;  // no -0 in specs
 }
 
 std::string TernGradCodec::spec() const {
   return std::string(kName) + ":bucket=" + std::to_string(params_.bucket) +
-         ",clip=" + format_double(params_.clip) + threads_spec_suffix(threads_);
+         ",clip=" + format_shortest(params_.clip) + threads_spec_suffix(threads_);
 }
 
 std::size_t TernGradCodec::max_encoded_bytes(std::size_t d) const {
@@ -387,7 +380,7 @@ std::unique_ptr<Codec> TernGradCodec::from_params(ParamReader& params) {
   p.bucket = params.get_u32();
   p.clip = params.get_f64();
   if (!std::isfinite(p.clip) || std::signbit(p.clip)) {
-    corrupt("message has invalid clip " + format_double(p.clip));
+    corrupt("message has invalid clip " + format_shortest(p.clip));
   }
   return std::make_unique<TernGradCodec>(p);
 }

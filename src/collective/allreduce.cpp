@@ -67,12 +67,12 @@ Chunk balanced_chunk(std::size_t d, int parts, int index) {
 int ring_owned_chunk(int rank, int size) noexcept { return detail::mod(rank + 1, size); }
 
 std::unique_ptr<codec::ErrorFeedback> make_allreduce_error_feedback(
-    const codec::CodecChoice& choice, AllreduceAlgorithm algorithm, std::size_t d, int rank,
-    int size) {
+    std::shared_ptr<const codec::Codec> codec, AllreduceAlgorithm algorithm, std::size_t d,
+    int rank, int size) {
   const std::size_t length = algorithm == AllreduceAlgorithm::kRing
                                  ? balanced_chunk(d, size, ring_owned_chunk(rank, size)).size
                                  : d;
-  return codec::make_error_feedback(choice, length);
+  return std::make_unique<codec::ErrorFeedback>(std::move(codec), length);
 }
 
 std::uint64_t ring_hop_seed(std::uint64_t seed, int step) noexcept {

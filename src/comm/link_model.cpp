@@ -1,23 +1,11 @@
 #include "thinwire/comm/link_model.hpp"
 
-#include <array>
-#include <charconv>
 #include <cmath>
 
 #include "thinwire/core/error.hpp"
 #include "thinwire/core/spec.hpp"
 
 namespace thinwire::comm {
-namespace {
-
-// Shortest decimal that reads back to the same double, so to_spec() round-trips exactly.
-std::string shortest(double value) {
-  std::array<char, 32> buffer{};
-  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  return std::string(buffer.data(), end);
-}
-
-}  // namespace
 
 LinkModel LinkModel::parse(std::string_view spec) {
   Spec params = Spec::parse_params(spec, "link");
@@ -45,25 +33,25 @@ void LinkModel::validate() const {
   auto in = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
   if (!in(bandwidth_bits_per_s, 1.0, 1e15) || !(bandwidth_bits_per_s > 0)) {
     throw InvalidArgument("link: bandwidth must be in [1 bit/s, 1e15 bit/s], got " +
-                          shortest(bandwidth_bits_per_s) + " bit/s");
+                          format_shortest(bandwidth_bits_per_s) + " bit/s");
   }
   if (!in(latency_s, 0.0, 3600.0)) {
-    throw InvalidArgument("link: latency must be in [0, 3600] s, got " + shortest(latency_s) +
-                          " s");
+    throw InvalidArgument("link: latency must be in [0, 3600] s, got " +
+                          format_shortest(latency_s) + " s");
   }
   if (!in(overhead, 1.0, 1000.0)) {
     throw InvalidArgument(
         "link: overhead (wire bytes per payload byte) must be in [1, 1000], got " +
-        shortest(overhead));
+        format_shortest(overhead));
   }
   if (kind == LinkKind::kPacket) {
     if (!in(payload_bytes, 1.0, 1e9)) {
       throw InvalidArgument("link: payload must be in [1, 1e9] bytes, got " +
-                            shortest(payload_bytes));
+                            format_shortest(payload_bytes));
     }
     if (!in(header_bytes, 0.0, 1e9)) {
       throw InvalidArgument("link: header must be in [0, 1e9] bytes, got " +
-                            shortest(header_bytes));
+                            format_shortest(header_bytes));
     }
   }
 }
@@ -77,12 +65,13 @@ double LinkModel::message_seconds(std::size_t bytes) const {
 
 std::string LinkModel::to_spec() const {
   std::string spec = kind == LinkKind::kPacket ? "model=packet," : "";
-  spec +=
-      "bandwidth=" + shortest(bandwidth_bits_per_s) + "bit/s,latency=" + shortest(latency_s) + "s";
+  spec += "bandwidth=" + format_shortest(bandwidth_bits_per_s) +
+          "bit/s,latency=" + format_shortest(latency_s) + "s";
   if (kind == LinkKind::kPacket) {
-    spec += ",payload=" + shortest(payload_bytes) + "B,header=" + shortest(header_bytes) + "B";
+    spec += ",payload=" + format_shortest(payload_bytes) +
+            "B,header=" + format_shortest(header_bytes) + "B";
   } else if (overhead != 1) {
-    spec += ",overhead=" + shortest(overhead);
+    spec += ",overhead=" + format_shortest(overhead);
   }
   return spec;
 }

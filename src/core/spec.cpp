@@ -87,6 +87,12 @@ std::string clip_text(std::string_view text, std::size_t max_chars) {
   return std::string(text.substr(0, cut)) + "\u2026";
 }
 
+std::string format_shortest(double value) {
+  std::array<char, 32> buffer{};  // 24 characters hold any double's shortest form
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return std::string(buffer.data(), end);
+}
+
 Spec Spec::parse(std::string_view text) {
   text = trim(text);
   const auto colon = text.find(':');

@@ -6,12 +6,10 @@
 
 #include "choco_sgd.hpp"
 #include "local_sgd.hpp"
+#include "plan.hpp"
 #include "ps_sgd.hpp"
 #include "qlocal_sgd.hpp"
 #include "sync_sgd.hpp"
-#include "thinwire/codec/registry.hpp"
-#include "thinwire/collective/allreduce.hpp"
-#include "thinwire/collective/topology.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/tune/online_link.hpp"
 
@@ -46,24 +44,6 @@ void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef) {
   std::istringstream in(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
                         std::ios::binary);
   ef->load(in);
-}
-
-optim::SgdOptions sgd_options(const TrainConfig& config) {
-  return {.lr = config.lr,
-          .momentum = config.momentum,
-          .nesterov = config.nesterov,
-          .weight_decay = config.weight_decay,
-          .lr_decay = config.lr_decay};
-}
-
-std::unique_ptr<tune::Tuner> make_config_tuner(const TrainConfig& config,
-                                               std::shared_ptr<tune::CostModel> cost_model) {
-  if (config.tuner == "fixed") return nullptr;
-  return tune::make_tuner({.tuner = config.tuner,
-                           .codec = config.codec,
-                           .cost = config.cost,
-                           .lr_coupling = config.lr_coupling,
-                           .cost_model = std::move(cost_model)});
 }
 
 tune::Decision tune_message(tune::Tuner& tuner, std::uint64_t t, std::span<const float> v,
@@ -148,52 +128,57 @@ void scale_message(std::span<float> v, double scale) noexcept {
   for (float& x : v) x *= s;
 }
 
+namespace {
+
+// This rank's tuner (null for --tuner fixed), pricing with the rank's cost model when the context
+// shares one.
+std::unique_ptr<tune::Tuner> rank_tuner(const RunPlan& plan, const AlgorithmContext& context) {
+  if (!plan.tuner) return nullptr;
+  return tune::make_tuner(*plan.tuner, context.cost_model);
+}
+
+}  // namespace
+
+std::unique_ptr<Algorithm> make_algorithm(const RunPlan& plan, const AlgorithmContext& context,
+                                          std::span<const float> initial_model) {
+  if (context.transport == nullptr) throw InvalidArgument("make_algorithm: no transport");
+  const optim::SgdOptions& sgd = plan.sgd;
+  const std::uint64_t h = plan.local_steps;
+  const collective::AllreduceAlgorithm allreduce = plan.sync.allreduce;
+  const bool gossip = plan.sync.synchronizer == Synchronizer::kGossip;
+
+  switch (plan.algorithm) {
+    case AlgorithmKind::kSgd:
+      if (plan.sync.synchronizer == Synchronizer::kParameterServer) {
+        return std::make_unique<PsSgd>(context, plan.codec, plan.downlink, sgd, initial_model,
+                                       rank_tuner(plan, context));
+      }
+      if (gossip) return std::make_unique<LocalSgd>(context, 1, *plan.topology, sgd);
+      return std::make_unique<SyncSgd>(context, allreduce, plan.codec, sgd,
+                                       rank_tuner(plan, context));
+    case AlgorithmKind::kLocalSgd:
+      if (gossip) return std::make_unique<LocalSgd>(context, h, *plan.topology, sgd);
+      return std::make_unique<LocalSgd>(context, h, allreduce, plan.codec, sgd,
+                                        rank_tuner(plan, context));
+    case AlgorithmKind::kQlocalSgd:
+      if (gossip) {
+        return std::make_unique<ChocoSgd>(context, h, *plan.topology, plan.codec.codec,
+                                          plan.gossip_lr, sgd, rank_tuner(plan, context));
+      }
+      return std::make_unique<QlocalSgd>(context, h, allreduce, plan.codec, sgd, initial_model,
+                                         rank_tuner(plan, context));
+    case AlgorithmKind::kChoco:
+      return std::make_unique<ChocoSgd>(context, h, *plan.topology, plan.codec.codec,
+                                        plan.gossip_lr, sgd, rank_tuner(plan, context));
+  }
+  throw InvalidArgument("make_algorithm: unknown algorithm");
+}
+
 std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
                                           const AlgorithmContext& context,
                                           std::span<const float> initial_model) {
   if (context.transport == nullptr) throw InvalidArgument("make_algorithm: no transport");
-  const int size = context.transport->size();
-  const optim::SgdOptions sgd = sgd_options(config);
-  codec::CodecChoice choice = codec::parse_codec(config.codec);
-  const bool gossip = config.sync == "gossip";
-  auto topology = [&] {
-    try {
-      return collective::Topology::parse(config.topology, size, config.seed);
-    } catch (const InvalidArgument& e) {
-      throw InvalidArgument("--topology: " + std::string(e.what()));
-    }
-  };
-  auto allreduce = [&] { return collective::parse_allreduce_algorithm(config.sync); };
-  const std::uint64_t h = config.local_steps;
-
-  switch (config.algorithm) {
-    case AlgorithmKind::kSgd:
-      if (config.sync == "ps") {
-        return std::make_unique<PsSgd>(context, choice, codec::make_codec(config.downlink_codec),
-                                       sgd, initial_model,
-                                       make_config_tuner(config, context.cost_model));
-      }
-      if (gossip) return std::make_unique<LocalSgd>(context, 1, topology(), sgd);
-      return std::make_unique<SyncSgd>(context, allreduce(), choice, sgd,
-                                       make_config_tuner(config, context.cost_model));
-    case AlgorithmKind::kLocalSgd:
-      if (gossip) return std::make_unique<LocalSgd>(context, h, topology(), sgd);
-      return std::make_unique<LocalSgd>(context, h, allreduce(), choice, sgd,
-                                        make_config_tuner(config, context.cost_model));
-    case AlgorithmKind::kQlocalSgd:
-      if (gossip) {
-        return std::make_unique<ChocoSgd>(context, h, topology(), std::move(choice.codec),
-                                          config.gossip_lr, sgd,
-                                          make_config_tuner(config, context.cost_model));
-      }
-      return std::make_unique<QlocalSgd>(context, h, allreduce(), choice, sgd, initial_model,
-                                         make_config_tuner(config, context.cost_model));
-    case AlgorithmKind::kChoco:
-      return std::make_unique<ChocoSgd>(context, h, topology(), std::move(choice.codec),
-                                        config.gossip_lr, sgd,
-                                        make_config_tuner(config, context.cost_model));
-  }
-  throw InvalidArgument("make_algorithm: unknown algorithm");
+  return make_algorithm(make_run_plan(config, context.transport->size()), context, initial_model);
 }
 
 }  // namespace thinwire::train

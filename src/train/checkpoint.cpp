@@ -2,9 +2,11 @@
 
 #include <array>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "thinwire/core/error.hpp"
 #include "thinwire/train/state_file.hpp"
@@ -95,6 +97,20 @@ void check_resume_compatible(const nlohmann::json& saved, const TrainConfig& now
                             " (settings that change the trajectory must match)");
     }
   }
+}
+
+CheckpointManifest read_resume_manifest(const TrainConfig& config) {
+  std::optional<CheckpointManifest> manifest = read_manifest(config.checkpoint);
+  if (!manifest) {
+    throw IoError("--resume: no checkpoint in " + config.checkpoint + " (" +
+                  manifest_path(config.checkpoint).string() + " is missing)");
+  }
+  if (manifest->workers != config.workers) {
+    throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
+                          " workers, this run " + std::to_string(config.workers));
+  }
+  check_resume_compatible(manifest->config, config);
+  return std::move(*manifest);
 }
 
 }  // namespace thinwire::train

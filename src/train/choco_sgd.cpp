@@ -8,7 +8,7 @@
 namespace thinwire::train {
 
 ChocoSgd::ChocoSgd(const AlgorithmContext& context, std::uint64_t local_steps,
-                   collective::Topology topology, std::unique_ptr<codec::Codec> codec,
+                   collective::Topology topology, std::shared_ptr<const codec::Codec> codec,
                    double consensus_step, const optim::SgdOptions& sgd,
                    std::unique_ptr<tune::Tuner> tuner)
     : context_(context),

@@ -13,6 +13,7 @@
 // consensus step γ is not a gradient step.
 #pragma once
 
+#include "plan.hpp"
 #include "thinwire/collective/gossip.hpp"
 #include "thinwire/collective/topology.hpp"
 #include "thinwire/train/algorithm.hpp"
@@ -22,7 +23,7 @@ namespace thinwire::train {
 class ChocoSgd final : public Algorithm {
  public:
   ChocoSgd(const AlgorithmContext& context, std::uint64_t local_steps,
-           collective::Topology topology, std::unique_ptr<codec::Codec> codec,
+           collective::Topology topology, std::shared_ptr<const codec::Codec> codec,
            double consensus_step, const optim::SgdOptions& sgd,
            std::unique_ptr<tune::Tuner> tuner = nullptr);
 
@@ -38,7 +39,7 @@ class ChocoSgd final : public Algorithm {
   std::uint64_t local_steps_;
   collective::Topology topology_;
   collective::MixingMatrix weights_;
-  std::unique_ptr<codec::Codec> codec_;
+  std::shared_ptr<const codec::Codec> codec_;
   double consensus_step_;
   optim::Sgd optimizer_;
   collective::ChocoState state_;

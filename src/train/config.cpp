@@ -8,6 +8,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "plan.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/core/array_file.hpp"
 #include "thinwire/core/error.hpp"
@@ -253,8 +254,6 @@ void check_toml_shape(std::string_view text, const std::string& source) {
   }
 }
 
-bool is_gossip(std::string_view sync) { return sync == "gossip" || sync.starts_with("gossip:"); }
-
 }  // namespace
 
 std::string_view backend_name(Backend b) noexcept { return enum_name(b); }
@@ -350,15 +349,16 @@ void resolve(TrainConfig& c) {
     c.sync = "gossip";
   }
   if (c.topology.empty()) fail_field("topology", "must not be empty");
-  const bool gossip = is_gossip(c.sync);
-  if (!gossip && c.sync != "allgather" && c.sync != "ring" && c.sync != "ps") {
+  const std::optional<SyncChoice> sync = parse_sync(c.sync);
+  if (!sync) {
     fail_field("sync", "unknown value '" + c.sync +
                            "' (choose one of allgather, ring, ps, gossip, gossip:TOPOLOGY)");
   }
+  const bool gossip = sync->synchronizer == Synchronizer::kGossip;
   if (c.algorithm == AlgorithmKind::kChoco && !gossip) {
     fail_field("sync", "choco is a gossip algorithm; use --sync gossip[:TOPOLOGY]");
   }
-  if (c.sync == "ps" && c.algorithm != AlgorithmKind::kSgd) {
+  if (sync->synchronizer == Synchronizer::kParameterServer && c.algorithm != AlgorithmKind::kSgd) {
     fail_field("sync", "the parameter server runs with --algorithm sgd only");
   }
 

@@ -5,7 +5,7 @@
 #include <exception>
 #include <string>
 
-#include "thinwire/collective/topology.hpp"
+#include "plan.hpp"
 #include "thinwire/comm/threads.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/data/load.hpp"
@@ -17,22 +17,6 @@
 #endif
 
 namespace thinwire::train {
-namespace {
-
-// Runs fn, prefixing the message of an InvalidArgument with the flag it came from.
-template <typename Fn>
-auto for_flag(std::string_view flag, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const InvalidArgument& e) {
-    const std::string what = e.what();
-    if (what.starts_with("--")) throw;
-    throw InvalidArgument("--" + std::string(flag) + ": " + what);
-  }
-}
-
-}  // namespace
-
 TrainSetup prepare(TrainConfig config, int world_size) {
   if (world_size < 1) throw InvalidArgument("train: world size must be >= 1");
   config.workers = static_cast<std::uint64_t>(world_size);
@@ -79,25 +63,15 @@ TrainSetup prepare(TrainConfig config, int world_size) {
       throw InvalidArgument("--sharding: worker " + std::to_string(r) + " got no examples");
     }
   }
-  if (config.sync == "gossip") {
-    (void)for_flag("topology", [&] {
-      return collective::Topology::parse(config.topology, world_size, config.seed);
-    });
-  }
-  (void)for_flag("link", [&] { return comm::LinkModel::parse(config.link); });
+  // The run plan is made again when the run starts, from setup.config as it is then (a caller may
+  // change a setting after prepare); made here, its errors are usage errors found before any
+  // rank starts.
+  (void)make_run_plan(config, world_size);
   std::optional<CheckpointManifest> manifest;
   if (config.resume) {
-    // Found here, before any thread or process starts, a mismatch is a usage error.
-    manifest = read_manifest(config.checkpoint);
-    if (!manifest) {
-      throw IoError("--resume: no checkpoint in " + config.checkpoint + " (" +
-                    manifest_path(config.checkpoint).string() + " is missing)");
-    }
-    if (manifest->workers != config.workers) {
-      throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
-                            " workers, this run " + std::to_string(config.workers));
-    }
-    check_resume_compatible(manifest->config, config);
+    // Found here, before any thread or process starts, a mismatch is a usage error (each rank
+    // checks again when it restores: the checkpoint may change in between).
+    manifest = read_resume_manifest(config);
   }
 
   const std::uint64_t n = setup.train.rows();
@@ -135,10 +109,9 @@ TrainSetup prepare(TrainConfig config, int world_size) {
 
 TrainSummary train_threads(const TrainSetup& setup, TrainObserver* observer) {
   const int m = static_cast<int>(setup.config.workers);
-  comm::ThreadsWorld data_world({.size = m,
-                                 .link = comm::LinkModel::parse(setup.config.link),
-                                 .timeout = comm::kDefaultTimeout,
-                                 .count_compute = true});
+  const RunPlan plan = make_run_plan(setup.config, m);  // one for every rank
+  comm::ThreadsWorld data_world(
+      {.size = m, .link = plan.link, .timeout = comm::kDefaultTimeout, .count_compute = true});
   // The control plane has no link model: its messages cost no simulated time.
   comm::ThreadsWorld control_world(
       {.size = m, .link = std::nullopt, .timeout = comm::kDefaultTimeout, .count_compute = false});
@@ -146,7 +119,7 @@ TrainSummary train_threads(const TrainSetup& setup, TrainObserver* observer) {
   TrainSummary summary;
   comm::ThreadsWorld* const worlds[] = {&data_world, &control_world};
   comm::run_threads(worlds, [&](int r) {
-    TrainSummary mine = run_worker(setup, data_world.transport(r), control_world.transport(r),
+    TrainSummary mine = run_worker(setup, plan, data_world.transport(r), control_world.transport(r),
                                    r == 0 ? observer : nullptr);
     if (r == 0) summary = std::move(mine);
   });

@@ -13,20 +13,17 @@ StepComm uncompressed_gossip_step(const collective::Topology& topology, std::siz
 }
 
 LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
-                   collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
+                   collective::AllreduceAlgorithm allreduce, const PlannedCodec& codec,
                    const optim::SgdOptions& sgd, std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       local_steps_(local_steps),
       gossip_(false),
       allreduce_(allreduce),
-      codec_(codec::make_codec(codec.codec->spec())),
+      codec_(codec.codec),
+      error_feedback_(allreduce_error_feedback(context, allreduce, codec)),
       optimizer_(context.dimension, sgd),
       tuner_(std::move(tuner)) {
   if (local_steps_ < 1) throw InvalidArgument("local-sgd: local steps must be >= 1");
-  if (codec.error_feedback) {
-    error_feedback_ = collective::make_allreduce_error_feedback(
-        codec, allreduce, context.dimension, context.transport->rank(), context.transport->size());
-  }
 }
 
 LocalSgd::LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,

@@ -16,6 +16,7 @@
 
 #include <memory>
 
+#include "plan.hpp"
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/collective/topology.hpp"
 #include "thinwire/train/algorithm.hpp"
@@ -26,7 +27,7 @@ class LocalSgd final : public Algorithm {
  public:
   // All-reduce paradigm.
   LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
-           collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
+           collective::AllreduceAlgorithm allreduce, const PlannedCodec& codec,
            const optim::SgdOptions& sgd, std::unique_ptr<tune::Tuner> tuner = nullptr);
   // Gossip paradigm (exact gossip rounds).
   LocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,

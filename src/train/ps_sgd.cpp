@@ -7,16 +7,17 @@
 
 namespace thinwire::train {
 
-PsSgd::PsSgd(const AlgorithmContext& context, const codec::CodecChoice& uplink,
-             std::unique_ptr<codec::Codec> downlink, const optim::SgdOptions& sgd,
+PsSgd::PsSgd(const AlgorithmContext& context, const PlannedCodec& uplink,
+             std::shared_ptr<const codec::Codec> downlink, const optim::SgdOptions& sgd,
              std::span<const float> initial_model, std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
-      uplink_(codec::make_codec(uplink.codec->spec())),
+      uplink_(uplink.codec),
       downlink_(std::move(downlink)),
       optimizer_(context.dimension, sgd),
       tuner_(std::move(tuner)) {
-  if (uplink.error_feedback)
-    error_feedback_ = codec::make_error_feedback(uplink, context.dimension);
+  if (uplink.error_feedback) {
+    error_feedback_ = std::make_unique<codec::ErrorFeedback>(uplink_, context.dimension);
+  }
   if (context.transport->rank() == collective::kServerRank) {
     server_model_.assign(initial_model.begin(), initial_model.end());
   }

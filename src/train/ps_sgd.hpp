@@ -19,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include "plan.hpp"
 #include "thinwire/collective/parameter_server.hpp"
 #include "thinwire/train/algorithm.hpp"
 
@@ -26,8 +27,8 @@ namespace thinwire::train {
 
 class PsSgd final : public Algorithm {
  public:
-  PsSgd(const AlgorithmContext& context, const codec::CodecChoice& uplink,
-        std::unique_ptr<codec::Codec> downlink, const optim::SgdOptions& sgd,
+  PsSgd(const AlgorithmContext& context, const PlannedCodec& uplink,
+        std::shared_ptr<const codec::Codec> downlink, const optim::SgdOptions& sgd,
         std::span<const float> initial_model, std::unique_ptr<tune::Tuner> tuner = nullptr);
 
   StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
@@ -46,7 +47,7 @@ class PsSgd final : public Algorithm {
   AlgorithmContext context_;
   std::shared_ptr<const codec::Codec> uplink_;
   std::unique_ptr<codec::ErrorFeedback> error_feedback_;
-  std::unique_ptr<codec::Codec> downlink_;
+  std::shared_ptr<const codec::Codec> downlink_;
   optim::Sgd optimizer_;
   std::vector<float> server_model_;  // rank 0 only
   collective::PsDownlinkState downlink_state_;

@@ -8,23 +8,20 @@
 namespace thinwire::train {
 
 QlocalSgd::QlocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
-                     collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
+                     collective::AllreduceAlgorithm allreduce, const PlannedCodec& codec,
                      const optim::SgdOptions& sgd, std::span<const float> initial_model,
                      std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       local_steps_(local_steps),
       allreduce_(allreduce),
-      codec_(codec::make_codec(codec.codec->spec())),
+      codec_(codec.codec),
+      error_feedback_(allreduce_error_feedback(context, allreduce, codec)),
       optimizer_(context.dimension, sgd),
       anchor_(initial_model.begin(), initial_model.end()),
       tuner_(std::move(tuner)) {
   if (local_steps_ < 1) throw InvalidArgument("qlocal-sgd: local steps must be >= 1");
   if (anchor_.size() != context.dimension) {
     throw InvalidArgument("qlocal-sgd: initial model has the wrong length");
-  }
-  if (codec.error_feedback) {
-    error_feedback_ = collective::make_allreduce_error_feedback(
-        codec, allreduce, context.dimension, context.transport->rank(), context.transport->size());
   }
 }
 

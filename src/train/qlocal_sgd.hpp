@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "plan.hpp"
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/train/algorithm.hpp"
 
@@ -24,7 +25,7 @@ namespace thinwire::train {
 class QlocalSgd final : public Algorithm {
  public:
   QlocalSgd(const AlgorithmContext& context, std::uint64_t local_steps,
-            collective::AllreduceAlgorithm allreduce, const codec::CodecChoice& codec,
+            collective::AllreduceAlgorithm allreduce, const PlannedCodec& codec,
             const optim::SgdOptions& sgd, std::span<const float> initial_model,
             std::unique_ptr<tune::Tuner> tuner = nullptr);
 

@@ -16,6 +16,15 @@ double norm2(std::span<const float> v) {
 
 }  // namespace
 
+std::unique_ptr<codec::ErrorFeedback> allreduce_error_feedback(
+    const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm,
+    const PlannedCodec& codec) {
+  if (!codec.error_feedback) return nullptr;
+  return collective::make_allreduce_error_feedback(codec.codec, algorithm, context.dimension,
+                                                   context.transport->rank(),
+                                                   context.transport->size());
+}
+
 tune::Decision tune_allreduce(tune::Tuner& tuner, collective::AllreduceAlgorithm algorithm,
                               std::uint64_t t, std::span<const float> data, int rank, int size,
                               const codec::ErrorFeedback* ef, std::vector<float>& scratch,
@@ -55,18 +64,14 @@ collective::Result tuned_allreduce(
 }
 
 SyncSgd::SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
-                 const codec::CodecChoice& codec, const optim::SgdOptions& sgd,
+                 const PlannedCodec& codec, const optim::SgdOptions& sgd,
                  std::unique_ptr<tune::Tuner> tuner)
     : context_(context),
       allreduce_(allreduce),
-      codec_(codec::make_codec(codec.codec->spec())),
+      codec_(codec.codec),
+      error_feedback_(allreduce_error_feedback(context, allreduce, codec)),
       optimizer_(context.dimension, sgd),
-      tuner_(std::move(tuner)) {
-  if (codec.error_feedback) {
-    error_feedback_ = collective::make_allreduce_error_feedback(
-        codec, allreduce, context.dimension, context.transport->rank(), context.transport->size());
-  }
-}
+      tuner_(std::move(tuner)) {}
 
 StepComm SyncSgd::step(std::uint64_t t, std::span<float> model, std::span<float> grad,
                        bool local_valid) {

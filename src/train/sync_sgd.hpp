@@ -22,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "plan.hpp"
 #include "thinwire/collective/allreduce.hpp"
 #include "thinwire/train/algorithm.hpp"
 
@@ -30,7 +31,7 @@ namespace thinwire::train {
 class SyncSgd final : public Algorithm {
  public:
   SyncSgd(const AlgorithmContext& context, collective::AllreduceAlgorithm allreduce,
-          const codec::CodecChoice& codec, const optim::SgdOptions& sgd,
+          const PlannedCodec& codec, const optim::SgdOptions& sgd,
           std::unique_ptr<tune::Tuner> tuner = nullptr);
 
   StepComm step(std::uint64_t t, std::span<float> model, std::span<float> grad,
@@ -52,6 +53,12 @@ class SyncSgd final : public Algorithm {
   std::vector<float> tune_input_;    // e + g, what the tuner looks at under error feedback
   tune::SecantCurvature curvature_;  // L̂ of the tuner's step model
 };
+
+// This rank's residual for all-reduces by `algorithm` when `codec` asks for error feedback, null
+// otherwise (its length is the collective's: collective::make_allreduce_error_feedback).
+[[nodiscard]] std::unique_ptr<codec::ErrorFeedback> allreduce_error_feedback(
+    const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm,
+    const PlannedCodec& codec);
 
 // The tuner's decision for this rank's contribution `data` to an all-reduce (see the overview):
 // all-gather: data (+ the residual of `ef`); ring: chunk `rank` of data, without the residual.

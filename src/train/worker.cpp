@@ -12,6 +12,7 @@
 #include "cost_meter.hpp"
 #include "link_timer.hpp"
 #include "outputs.hpp"
+#include "plan.hpp"
 #include "thinwire/comm/counting.hpp"
 #include "thinwire/core/array_file.hpp"
 #include "thinwire/core/error.hpp"
@@ -69,13 +70,14 @@ bool all_finite(std::span<const float> v) {
 
 class Worker {
  public:
-  Worker(const TrainSetup& setup, comm::Transport& data_plane, comm::Transport& control_plane,
-         TrainObserver* observer)
+  Worker(const TrainSetup& setup, const RunPlan& plan, comm::Transport& data_plane,
+         comm::Transport& control_plane, TrainObserver* observer)
       : setup_(setup),
         config_(setup.config),
+        plan_(plan),
         counted_(data_plane),
         timer_(counted_),
-        cost_model_(tune::make_cost_model(setup.config.cost)),
+        cost_model_(plan_.cost->clone()),
         meter_(timer_, *cost_model_),
         control_(control_plane),
         observer_(observer),
@@ -98,19 +100,19 @@ class Worker {
     if (auto_cost_ != nullptr) {
       // Threads: the simulated link's time of each message; MPI: measured hops (link_timer.hpp).
       std::optional<comm::LinkModel> simulated;
-      if (config_.backend == Backend::kThreads) simulated = comm::LinkModel::parse(config_.link);
+      if (config_.backend == Backend::kThreads) simulated = plan_.link;
       timer_.set_estimator(&auto_cost_->link(), simulated);
     }
-    for (const std::string& spec : split_cost_specs(config_.report_costs)) {
-      reported_costs_.push_back(tune::make_cost_model(spec));
+    for (const std::shared_ptr<const tune::CostModel>& cost : plan_.report_costs) {
+      reported_costs_.push_back(cost->clone());
       meter_.add_model(*reported_costs_.back());
     }
     problem_->init(model_, config_.seed);
-    algorithm_ = make_algorithm(config_,
+    algorithm_ = make_algorithm(plan_,
                                 AlgorithmContext{.transport = &meter_,
                                                  .dimension = problem_->dim(),
                                                  .seed = config_.seed,
-                                                 .link = comm::LinkModel::parse(config_.link),
+                                                 .link = plan_.link,
                                                  .cost_model = cost_model_},
                                 model_);
     const data::Shard& shard = setup.shards[static_cast<std::size_t>(rank_)];
@@ -512,20 +514,10 @@ class Worker {
 
   // Loads this rank's state from the latest checkpoint; returns its iteration.
   std::uint64_t restore() {
-    const std::filesystem::path dir = config_.checkpoint;
-    const std::optional<CheckpointManifest> manifest = read_manifest(dir);
-    if (!manifest) {
-      throw IoError("--resume: no checkpoint in " + dir.string() + " (" +
-                    manifest_path(dir).string() + " is missing)");
-    }
-    if (manifest->workers != static_cast<std::uint64_t>(size_)) {
-      throw InvalidArgument("--resume: the checkpoint has " + std::to_string(manifest->workers) +
-                            " workers, this run " + std::to_string(size_));
-    }
-    check_resume_compatible(manifest->config, config_);
+    const CheckpointManifest manifest = read_resume_manifest(config_);
     const StateBundle state =
-        StateBundle::read(rank_checkpoint_path(dir, manifest->iteration, rank_));
-    if (state.get_u64("iteration") != manifest->iteration ||
+        StateBundle::read(rank_checkpoint_path(config_.checkpoint, manifest.iteration, rank_));
+    if (state.get_u64("iteration") != manifest.iteration ||
         state.get_u64("rank") != static_cast<std::uint64_t>(rank_)) {
       throw IoError(state.source() + ": checkpoint of another iteration or rank");
     }
@@ -556,7 +548,7 @@ class Worker {
     }
     counters_.clock_offset = state.get_f64("counters.clock");
     counters_.wall_offset = state.get_f64("counters.wall");
-    return manifest->iteration;
+    return manifest.iteration;
   }
 
   void finish(std::uint64_t total) {
@@ -580,6 +572,7 @@ class Worker {
 
   const TrainSetup& setup_;
   const TrainConfig& config_;
+  const RunPlan& plan_;
   comm::CountingTransport counted_;
   LinkTimer timer_;  // feeds --cost auto's estimator
   std::shared_ptr<tune::CostModel> cost_model_;
@@ -612,10 +605,16 @@ class Worker {
 
 }  // namespace
 
+TrainSummary run_worker(const TrainSetup& setup, const RunPlan& plan, comm::Transport& data_plane,
+                        comm::Transport& control_plane, TrainObserver* observer) {
+  Worker worker(setup, plan, data_plane, control_plane, observer);
+  return worker.run();
+}
+
 TrainSummary run_worker(const TrainSetup& setup, comm::Transport& data_plane,
                         comm::Transport& control_plane, TrainObserver* observer) {
-  Worker worker(setup, data_plane, control_plane, observer);
-  return worker.run();
+  return run_worker(setup, make_run_plan(setup.config, data_plane.size()), data_plane,
+                    control_plane, observer);
 }
 
 }  // namespace thinwire::train

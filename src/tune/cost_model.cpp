@@ -1,7 +1,5 @@
 #include "thinwire/tune/cost_model.hpp"
 
-#include <array>
-#include <charconv>
 #include <cmath>
 
 #include "thinwire/core/error.hpp"
@@ -11,18 +9,11 @@
 namespace thinwire::tune {
 namespace {
 
-// Shortest decimal that reads back to the same double, so spec() round-trips exactly.
-std::string shortest(double value) {
-  std::array<char, 32> buffer{};
-  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  return std::string(buffer.data(), end);
-}
-
 void require(bool ok, std::string_view model, std::string_view key, std::string_view rule,
              double value) {
   if (!ok) {
     throw InvalidArgument("cost " + std::string(model) + ": " + std::string(key) + " must be " +
-                          std::string(rule) + ", got " + shortest(value));
+                          std::string(rule) + ", got " + format_shortest(value));
   }
 }
 
@@ -38,8 +29,8 @@ std::uint64_t whole_bits(Spec& spec, std::string_view key, double fallback_bytes
 }
 
 std::string shape_spec(const PacketShape& shape) {
-  return "payload=" + shortest(static_cast<double>(shape.payload_bits) / 8.0) +
-         "B,header=" + shortest(static_cast<double>(shape.header_bits) / 8.0) + "B";
+  return "payload=" + format_shortest(static_cast<double>(shape.payload_bits) / 8.0) +
+         "B,header=" + format_shortest(static_cast<double>(shape.header_bits) / 8.0) + "B";
 }
 
 }  // namespace
@@ -53,7 +44,8 @@ LinearCost::LinearCost(double latency_s, double bandwidth_bits_per_s)
 }
 
 std::string LinearCost::spec() const {
-  return "linear:latency=" + shortest(latency_s_) + "s,bandwidth=" + shortest(bandwidth_) + "bit/s";
+  return "linear:latency=" + format_shortest(latency_s_) +
+         "s,bandwidth=" + format_shortest(bandwidth_) + "bit/s";
 }
 
 std::optional<comm::LinkModel> LinearCost::link_model() const {
@@ -75,8 +67,8 @@ PacketCost::PacketCost(PacketShape shape, double per_packet, double per_message)
 }
 
 std::string PacketCost::spec() const {
-  return "packet:" + shape_spec(shape_) + ",per_packet=" + shortest(per_packet_) +
-         ",per_message=" + shortest(per_message_);
+  return "packet:" + shape_spec(shape_) + ",per_packet=" + format_shortest(per_packet_) +
+         ",per_message=" + format_shortest(per_message_);
 }
 
 EnergyCost::EnergyCost(PacketShape shape, double per_message, double per_packet, double per_bit)
@@ -98,8 +90,8 @@ EnergyCost::EnergyCost(PacketShape shape, double per_message, double per_packet,
 }
 
 std::string EnergyCost::spec() const {
-  return "energy:" + shape_spec(shape_) + ",per_message=" + shortest(per_message_) +
-         ",per_packet=" + shortest(per_packet_) + ",per_bit=" + shortest(per_bit_);
+  return "energy:" + shape_spec(shape_) + ",per_message=" + format_shortest(per_message_) +
+         ",per_packet=" + format_shortest(per_packet_) + ",per_bit=" + format_shortest(per_bit_);
 }
 
 std::unique_ptr<CostModel> make_cost_model(std::string_view text) {

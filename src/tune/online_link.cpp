@@ -1,24 +1,18 @@
 #include "thinwire/tune/online_link.hpp"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "thinwire/core/error.hpp"
+#include "thinwire/core/spec.hpp"
 
 namespace thinwire::tune {
 namespace {
 
 constexpr double kMinSlope = 1e-13;  // 10 Tbit/s: keeps C(b) increasing in b
-
-std::string shortest(double value) {
-  std::array<char, 32> buffer{};
-  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  return std::string(buffer.data(), end);
-}
 
 // The median of `values` (reordered); the mean of the two middle ones for an even count.
 double median(std::vector<double>& values) {
@@ -109,15 +103,15 @@ OnlineLink::OnlineLink(const OnlineLinkOptions& options) : options_(options) {
   }
   if (!(std::isfinite(options.prior_latency_s) && options.prior_latency_s >= 0)) {
     throw InvalidArgument("cost auto: latency must be finite and >= 0, got " +
-                          shortest(options.prior_latency_s));
+                          format_shortest(options.prior_latency_s));
   }
   if (!(std::isfinite(options.prior_bandwidth) && options.prior_bandwidth > 0)) {
     throw InvalidArgument("cost auto: bandwidth must be finite and > 0, got " +
-                          shortest(options.prior_bandwidth));
+                          format_shortest(options.prior_bandwidth));
   }
   if (!(options.min_spread >= 0 && options.min_spread < 1)) {
     throw InvalidArgument("cost auto: min_spread must be in [0, 1), got " +
-                          shortest(options.min_spread));
+                          format_shortest(options.min_spread));
   }
   fit_ = {.intercept = options.prior_latency_s,
           .slope = std::max(1.0 / options.prior_bandwidth, kMinSlope),
@@ -159,20 +153,20 @@ std::string OnlineLink::save() const {
   nlohmann::json bits = nlohmann::json::array();
   nlohmann::json seconds = nlohmann::json::array();
   for (const LinkSample& s : messages_) {
-    bits.push_back(shortest(s.bits));
-    seconds.push_back(shortest(s.seconds));
+    bits.push_back(format_shortest(s.bits));
+    seconds.push_back(format_shortest(s.seconds));
   }
   nlohmann::json compute = nlohmann::json::array();
-  for (const double c : compute_) compute.push_back(shortest(c));
+  for (const double c : compute_) compute.push_back(format_shortest(c));
   return nlohmann::json{{"bits", bits},
                         {"seconds", seconds},
                         {"next_message", next_message_},
                         {"compute", compute},
                         {"next_compute", next_compute_},
-                        {"latency", shortest(fit_.intercept)},
-                        {"slope", shortest(fit_.slope)},
+                        {"latency", format_shortest(fit_.intercept)},
+                        {"slope", format_shortest(fit_.slope)},
                         {"slope_fitted", fit_.slope_fitted},
-                        {"compute_s", shortest(compute_s_)}}
+                        {"compute_s", format_shortest(compute_s_)}}
       .dump();
 }
 
@@ -222,8 +216,9 @@ void OnlineLink::load(std::string_view state) {
 
 std::string AutoCost::spec() const {
   const OnlineLinkOptions& o = link_.options();
-  return "auto:latency=" + shortest(o.prior_latency_s) +
-         "s,bandwidth=" + shortest(o.prior_bandwidth) + "bit/s,window=" + std::to_string(o.window);
+  return "auto:latency=" + format_shortest(o.prior_latency_s) +
+         "s,bandwidth=" + format_shortest(o.prior_bandwidth) +
+         "bit/s,window=" + std::to_string(o.window);
 }
 
 }  // namespace thinwire::tune

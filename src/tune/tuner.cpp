@@ -22,14 +22,34 @@ namespace thinwire::tune {
 namespace {
 
 // The configured codec without "+ef" (error feedback is the caller's wrapper, not a level).
-std::unique_ptr<codec::Codec> configured_codec(std::string_view spec) {
+std::unique_ptr<codec::Codec> base_codec(std::string_view spec) {
   codec::CodecChoice choice = codec::parse_codec(spec);
   return std::move(choice.codec);
 }
 
+// The family of a codec for `dynamic` and `schedule` (topk with values=qsgd is kTopKQsgd);
+// InvalidArgument naming `codec_spec`, as the user wrote it, for codecs without a tunable level.
+Family family_of(const codec::Codec& c, std::string_view codec_spec) {
+  switch (c.id()) {
+    case codec::CodecId::kTopK:
+      return static_cast<const codec::TopKCodec&>(c).qsgd() ? Family::kTopKQsgd : Family::kTopK;
+    case codec::CodecId::kRandK:
+      return Family::kRandK;
+    case codec::CodecId::kWangni:
+      return Family::kWangni;
+    case codec::CodecId::kQsgd:
+      return Family::kQsgd;
+    case codec::CodecId::kTernGrad:
+      return Family::kTernGrad;
+    default:
+      throw InvalidArgument("--codec: '" + std::string(codec_spec) +
+                            "' has no level to tune (use topk, randk, wangni, qsgd or terngrad)");
+  }
+}
+
 class FixedTuner final : public Tuner {
  public:
-  explicit FixedTuner(std::unique_ptr<codec::Codec> c) : codec_(std::move(c)) {}
+  explicit FixedTuner(std::shared_ptr<const codec::Codec> c) : codec_(std::move(c)) {}
   [[nodiscard]] std::string_view name() const noexcept override { return "fixed"; }
   Decision decide(std::uint64_t /*t*/, std::span<const float> /*v*/,
                   const TuneContext& /*context*/) override {
@@ -47,7 +67,7 @@ class FixedTuner final : public Tuner {
 
 class ScheduleTuner final : public Tuner {
  public:
-  ScheduleTuner(const codec::Codec& base, std::map<std::uint64_t, double> levels) {
+  ScheduleTuner(const codec::Codec& base, const std::map<std::uint64_t, double>& levels) {
     const codec::Level configured = base.level().value_or(codec::Level{});
     for (const auto& [t, level] : levels) {
       std::shared_ptr<const codec::Codec> c =
@@ -74,7 +94,7 @@ class ScheduleTuner final : public Tuner {
 
 class DynamicTuner final : public Tuner {
  public:
-  DynamicTuner(std::unique_ptr<codec::Codec> base, Family family, SelectorOptions options,
+  DynamicTuner(std::shared_ptr<const codec::Codec> base, Family family, SelectorOptions options,
                std::shared_ptr<CostModel> cost, bool unbiased, bool lr_coupling)
       : base_(std::move(base)),
         family_(family),
@@ -158,9 +178,9 @@ class DynamicTuner final : public Tuner {
   // The configured codec, logged as not evaluated (ρ = 1, no bits, no price).
   Decision hold() {
     Decision d;
-    d.codec = configured_;
-    d.codec_spec = configured_->spec();
-    const codec::Level level = configured_->level().value_or(codec::Level{});
+    d.codec = base_;
+    d.codec_spec = base_->spec();
+    const codec::Level level = base_->level().value_or(codec::Level{});
     d.level = level.value;
     d.levels = family_ == Family::kTopKQsgd ? level.second : 0;
     last_ = d;
@@ -215,9 +235,7 @@ class DynamicTuner final : public Tuner {
     return won;
   }
 
-  std::unique_ptr<codec::Codec> base_;
-  std::shared_ptr<const codec::Codec> configured_ =
-      base_->at_level(base_->level().value_or(codec::Level{}));
+  std::shared_ptr<const codec::Codec> base_;  // the configured codec (held, see warming_up)
   std::shared_ptr<const codec::Codec> identity_ = std::make_shared<codec::IdentityCodec>();
   std::shared_ptr<const codec::Codec> fp16_ =
       std::make_shared<codec::FloatCastCodec>(codec::CastFormat::kFp16);
@@ -277,26 +295,7 @@ void Tuner::load_state(std::string_view state) {
   last_ = std::move(*d);
 }
 
-Family family_of_codec(std::string_view codec_spec) {
-  const auto c = configured_codec(codec_spec);
-  switch (c->id()) {
-    case codec::CodecId::kTopK:
-      return static_cast<const codec::TopKCodec&>(*c).qsgd() ? Family::kTopKQsgd : Family::kTopK;
-    case codec::CodecId::kRandK:
-      return Family::kRandK;
-    case codec::CodecId::kWangni:
-      return Family::kWangni;
-    case codec::CodecId::kQsgd:
-      return Family::kQsgd;
-    case codec::CodecId::kTernGrad:
-      return Family::kTernGrad;
-    default:
-      throw InvalidArgument("--codec: '" + std::string(codec_spec) +
-                            "' has no level to tune (use topk, randk, wangni, qsgd or terngrad)");
-  }
-}
-
-std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
+TunerSettings tuner_settings(const TunerOptions& options) {
   Spec spec = Spec::parse(options.tuner);
   // Coupling needs ρ(θ_t) of the level chosen at t, which only the dynamic rule evaluates; a
   // silently ignored flag would change nothing while the user believes the step is coupled.
@@ -306,45 +305,66 @@ std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
         "it needs --tuner dynamic (got '" +
         options.tuner + "'); for a fixed level set --lr instead");
   }
-  auto base = configured_codec(options.codec);
+  TunerSettings settings{.codec = base_codec(options.codec),
+                         .lr_coupling = options.lr_coupling};
   if (spec.name() == "fixed") {
     spec.finish();
-    return std::make_unique<FixedTuner>(std::move(base));
+    return settings;
   }
-  const Family family = family_of_codec(options.codec);
+  const Family family = family_of(*settings.codec, options.codec);
   if (spec.name() == "schedule") {
-    std::map<std::uint64_t, double> levels;
     for (const auto& [key, value] : spec.params()) {
       const std::int64_t t = parse_int(key, "--tuner schedule: iteration");
       if (t < 0) throw InvalidArgument("--tuner schedule: iterations must be >= 0, got " + key);
-      levels[static_cast<std::uint64_t>(t)] = parse_double(value, "--tuner schedule: level");
+      settings.schedule[static_cast<std::uint64_t>(t)] =
+          parse_double(value, "--tuner schedule: level");
     }
-    if (levels.empty() || levels.begin()->first != 0) {
+    if (settings.schedule.empty() || settings.schedule.begin()->first != 0) {
       throw InvalidArgument("--tuner schedule: needs a level from iteration 0 (e.g. 0=0.1)");
     }
     if (family == Family::kTopKQsgd) {
       throw InvalidArgument("--tuner schedule: topk with values=qsgd has two levels; use dynamic");
     }
-    return std::make_unique<ScheduleTuner>(*base, std::move(levels));
+    settings.kind = TunerKind::kSchedule;
+    return settings;
   }
   if (spec.name() == "dynamic") {
     spec.finish();
-    SelectorOptions selector;
-    if (const auto* topk = dynamic_cast<const codec::TopKCodec*>(base.get())) {
-      selector.index = topk->index_coding();
-      if (topk->qsgd()) selector.qsgd = *topk->qsgd();
-    } else if (const auto* qsgd = dynamic_cast<const codec::QsgdCodec*>(base.get())) {
-      selector.qsgd = qsgd->params();
-    }
-    const bool unbiased = base->traits().unbiased;
-    return std::make_unique<DynamicTuner>(std::move(base), family, selector,
-                                          options.cost_model != nullptr
-                                              ? options.cost_model
-                                              : std::shared_ptr(make_cost_model(options.cost)),
-                                          unbiased, options.lr_coupling);
+    settings.kind = TunerKind::kDynamic;
+    settings.cost = options.cost_model != nullptr ? options.cost_model
+                                                  : std::shared_ptr(make_cost_model(options.cost));
+    return settings;
   }
   throw InvalidArgument("--tuner: unknown tuner '" + spec.name() +
                         "' (expected fixed, schedule:T=LEVEL,... or dynamic)");
+}
+
+std::unique_ptr<Tuner> make_tuner(const TunerSettings& settings,
+                                  std::shared_ptr<CostModel> cost_model) {
+  switch (settings.kind) {
+    case TunerKind::kFixed:
+      return std::make_unique<FixedTuner>(settings.codec);
+    case TunerKind::kSchedule:
+      return std::make_unique<ScheduleTuner>(*settings.codec, settings.schedule);
+    case TunerKind::kDynamic:
+      break;
+  }
+  const codec::Codec& base = *settings.codec;
+  SelectorOptions selector;
+  if (const auto* topk = dynamic_cast<const codec::TopKCodec*>(&base)) {
+    selector.index = topk->index_coding();
+    if (topk->qsgd()) selector.qsgd = *topk->qsgd();
+  } else if (const auto* qsgd = dynamic_cast<const codec::QsgdCodec*>(&base)) {
+    selector.qsgd = qsgd->params();
+  }
+  if (cost_model == nullptr) cost_model = settings.cost->clone();
+  return std::make_unique<DynamicTuner>(settings.codec, family_of(base, base.spec()), selector,
+                                        std::move(cost_model), base.traits().unbiased,
+                                        settings.lr_coupling);
+}
+
+std::unique_ptr<Tuner> make_tuner(const TunerOptions& options) {
+  return make_tuner(tuner_settings(options), options.cost_model);
 }
 
 }  // namespace thinwire::tune

@@ -64,6 +64,9 @@ class Codec {
   // string). InvalidArgument for a codec without a level or a level it does not accept.
   [[nodiscard]] virtual std::unique_ptr<Codec> at_level(const Level& level) const;
 
+  // An equal codec of its own. Codecs are immutable, so one shared_ptr<const Codec> can serve
+  // every user; a copy is for an owner that must hold a unique one (no spec-string round trip).
+  [[nodiscard]] virtual std::unique_ptr<Codec> clone() const = 0;
   [[nodiscard]] virtual CodecId id() const noexcept = 0;
   // Canonical spec string with every parameter spelled out; make_codec(spec()) gives an equal
   // codec.

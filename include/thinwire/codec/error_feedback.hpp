@@ -70,8 +70,8 @@ class ErrorFeedback {
   std::vector<float> scratch_;
 };
 
-// An ErrorFeedback of dimension d around a copy of choice.codec (rebuilt from its canonical
-// spec, so the choice stays usable), e.g. for parse_codec("qsgd:s=4+ef"). Builds one whether or
+// An ErrorFeedback of dimension d around a copy of choice.codec (Codec::clone, so the choice
+// stays usable), e.g. for parse_codec("qsgd:s=4+ef"). Builds one whether or
 // not choice.error_feedback is set; throws InvalidArgument if choice.codec is null.
 [[nodiscard]] std::unique_ptr<ErrorFeedback> make_error_feedback(const CodecChoice& choice,
                                                                  std::size_t d);

@@ -42,6 +42,9 @@ class FloatCastCodec final : public Codec {
   explicit FloatCastCodec(CastFormat format) noexcept : format_(format) {}
 
   [[nodiscard]] CastFormat format() const noexcept { return format_; }
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<FloatCastCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override {
     return format_ == CastFormat::kFp16 ? CodecId::kFp16 : CodecId::kBf16;
   }

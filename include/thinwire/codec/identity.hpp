@@ -8,6 +8,9 @@ namespace thinwire::codec {
 
 class IdentityCodec final : public Codec {
  public:
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<IdentityCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kIdentity; }
   [[nodiscard]] std::string spec() const override { return "identity"; }
   [[nodiscard]] CodecTraits traits() const noexcept override {

@@ -113,6 +113,9 @@ class QsgdCodec final : public Codec {
   [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override;
   [[nodiscard]] unsigned threads() const noexcept { return threads_; }
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<QsgdCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kQsgd; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

@@ -67,6 +67,9 @@ class RandKCodec final : public Codec {
   // The indices an encode of a d-element vector under ctx keeps (ascending).
   void indices(std::size_t d, const EncodeContext& ctx, std::vector<std::uint32_t>& out) const;
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<RandKCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kRandK; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

@@ -56,6 +56,9 @@ class SignCodec final : public Codec {
 
   [[nodiscard]] std::uint32_t bucket() const noexcept { return bucket_; }
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<SignCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kSign; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

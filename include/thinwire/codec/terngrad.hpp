@@ -65,6 +65,9 @@ class TernGradCodec final : public Codec {
   }
   [[nodiscard]] std::unique_ptr<Codec> at_level(const Level& level) const override;
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<TernGradCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kTernGrad; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

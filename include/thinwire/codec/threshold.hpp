@@ -24,6 +24,9 @@ class ThresholdCodec final : public Codec {
 
   [[nodiscard]] double tau() const noexcept { return tau_; }
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<ThresholdCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kThreshold; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

@@ -54,6 +54,9 @@ class TopKCodec final : public Codec {
   // values=qsgd (the encoder writes it, message_size.hpp predicts with it).
   static constexpr std::size_t kParamsBytes = 8 + 1 + 1;
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<TopKCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kTopK; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

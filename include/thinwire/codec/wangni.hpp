@@ -60,6 +60,9 @@ class WangniCodec final : public Codec {
     return std::make_unique<WangniCodec>(level.value);
   }
 
+  [[nodiscard]] std::unique_ptr<Codec> clone() const override {
+    return std::make_unique<WangniCodec>(*this);
+  }
   [[nodiscard]] CodecId id() const noexcept override { return CodecId::kWangni; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] CodecTraits traits() const noexcept override {

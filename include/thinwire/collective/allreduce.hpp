@@ -115,11 +115,11 @@ struct Chunk {
 [[nodiscard]] int ring_owned_chunk(int rank, int size) noexcept;
 
 // The residual memory `algorithm` needs on rank `rank` of `size` for d-element vectors (see the
-// overview: d, or the owned chunk's length for the ring), around the codec of `choice`. The one
-// place that knows that length: callers build their error feedback here.
+// overview: d, or the owned chunk's length for the ring), around `codec` (shared: codecs are
+// immutable). The one place that knows that length: callers build their error feedback here.
 [[nodiscard]] std::unique_ptr<codec::ErrorFeedback> make_allreduce_error_feedback(
-    const codec::CodecChoice& choice, AllreduceAlgorithm algorithm, std::size_t d, int rank,
-    int size);
+    std::shared_ptr<const codec::Codec> codec, AllreduceAlgorithm algorithm, std::size_t d,
+    int rank, int size);
 
 // The EncodeContext seeds of allreduce_ring's encodings, derived from AllreduceOptions::seed:
 // reduce-scatter hop `step` (step 0 encodes the rank's own chunk, step s > 0 its partial sum after

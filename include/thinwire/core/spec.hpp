@@ -68,4 +68,8 @@ class Spec {
 // 100 MB token never becomes a 100 MB error line.
 [[nodiscard]] std::string clip_text(std::string_view text, std::size_t max_chars = 200);
 
+// The shortest decimal text that reads back as the same double, so that a canonical spec
+// (Codec::spec, CostModel::spec, LinkModel::to_spec) parses back to an equal object.
+[[nodiscard]] std::string format_shortest(double value);
+
 }  // namespace thinwire

@@ -71,8 +71,8 @@ struct AlgorithmContext {
   std::uint64_t seed = 0;
   comm::LinkModel link;  // for the uncompressed estimate
   // The run's cost model (`--cost`), shared with the tuners so that `--cost auto`'s estimate,
-  // which the worker updates every iteration, is what they price with. Null: each tuner builds
-  // its own from the configuration.
+  // which the worker updates every iteration, is what they price with. Null: each tuner prices
+  // with a copy of its own.
   std::shared_ptr<tune::CostModel> cost_model = nullptr;
 };
 
@@ -97,7 +97,7 @@ class Algorithm {
   [[nodiscard]] virtual std::optional<double> applied_gradient_norm() const { return {}; }
 
   // The tuner that picks this rank's codec level per iteration, when the algorithm runs one
-  // (--tuner other than fixed; see make_config_tuner); null otherwise.
+  // (--tuner other than fixed); null otherwise.
   [[nodiscard]] virtual tune::Tuner* tuner() noexcept { return nullptr; }
   // The rank whose decisions the metrics log (rank 0 unless its message is not what the others
   // send: the parameter server's own gradient never goes on the wire).
@@ -108,9 +108,10 @@ class Algorithm {
   virtual void load(const StateBundle& state) = 0;
 };
 
-// Builds the algorithm the (resolved) configuration names; `initial_model` is the common starting
-// point (anchors and replicas start there). Throws InvalidArgument for combinations resolve()
-// cannot see (a topology that does not fit the world size).
+// Builds the algorithm the (resolved) configuration names, through its run plan (the engine
+// resolves that once for every rank); `initial_model` is the common starting point (anchors and
+// replicas start there). Throws InvalidArgument for combinations resolve() cannot see (a topology
+// that does not fit the world size).
 [[nodiscard]] std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,
                                                         const AlgorithmContext& context,
                                                         std::span<const float> initial_model);
@@ -125,15 +126,6 @@ void save_optimizer(StateBundle& state, const optim::Sgd& optimizer);
 void load_optimizer(const StateBundle& state, optim::Sgd& optimizer);
 void save_error_feedback(StateBundle& state, const codec::ErrorFeedback* ef);
 void load_error_feedback(const StateBundle& state, codec::ErrorFeedback* ef);
-
-// The optimizer options of a configuration.
-[[nodiscard]] optim::SgdOptions sgd_options(const TrainConfig& config);
-
-// The tuner a configuration asks for (tune/tuner.hpp): null for --tuner fixed, where the
-// configured codec is used as is and there is no decision to log.
-// `cost_model`, when given, is the model its rule prices with (AlgorithmContext::cost_model).
-[[nodiscard]] std::unique_ptr<tune::Tuner> make_config_tuner(
-    const TrainConfig& config, std::shared_ptr<tune::CostModel> cost_model = nullptr);
 
 // The tuner's decision at iteration t for v, the vector this rank is about to encode. With a
 // residual `ef` of v's length the rule sees e + v, summed in float element by element as

@@ -45,4 +45,9 @@ void prune_rank_checkpoints(const std::filesystem::path& dir, int rank,
 // seed, world size, ...). Output settings, the length of the run and the link model may change.
 void check_resume_compatible(const nlohmann::json& saved, const TrainConfig& now);
 
+// The manifest of the checkpoint `config` resumes from (config.checkpoint), checked against the
+// run: IoError when there is none, InvalidArgument "--resume: ..." when it was written for another
+// number of workers or a configuration check_resume_compatible rejects.
+[[nodiscard]] CheckpointManifest read_resume_manifest(const TrainConfig& config);
+
 }  // namespace thinwire::train

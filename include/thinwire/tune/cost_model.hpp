@@ -43,6 +43,9 @@ class CostModel {
   [[nodiscard]] virtual std::string_view name() const noexcept = 0;
   // Canonical spec with every parameter spelled out; make_cost_model(spec()) gives an equal model.
   [[nodiscard]] virtual std::string spec() const = 0;
+  // An equal model of its own (AutoCost: with the estimate so far), for owners that update it
+  // (online_link.hpp) from a prototype built once from the spec.
+  [[nodiscard]] virtual std::unique_ptr<CostModel> clone() const = 0;
   // Cost of one message of `bits` bits; positive for bits > 0 and non-decreasing in bits.
   [[nodiscard]] virtual double cost(std::uint64_t bits) const noexcept = 0;
   // The largest size that costs no more than `bits` does: the end of the last packet for the
@@ -56,6 +59,9 @@ class CostModel {
 // C = b.
 class BitsCost final : public CostModel {
  public:
+  [[nodiscard]] std::unique_ptr<CostModel> clone() const override {
+    return std::make_unique<BitsCost>(*this);
+  }
   [[nodiscard]] std::string_view name() const noexcept override { return "bits"; }
   [[nodiscard]] std::string spec() const override { return "bits"; }
   [[nodiscard]] double cost(std::uint64_t bits) const noexcept override {
@@ -66,6 +72,9 @@ class BitsCost final : public CostModel {
 // C = α + b/β seconds.
 class LinearCost final : public CostModel {
  public:
+  [[nodiscard]] std::unique_ptr<CostModel> clone() const override {
+    return std::make_unique<LinearCost>(*this);
+  }
   // Throws InvalidArgument unless latency >= 0 and bandwidth > 0, both finite.
   LinearCost(double latency_s, double bandwidth_bits_per_s);
 
@@ -102,6 +111,9 @@ struct PacketShape {
 // C = c_0 + c_p·⌈b/P⌉.
 class PacketCost final : public CostModel {
  public:
+  [[nodiscard]] std::unique_ptr<CostModel> clone() const override {
+    return std::make_unique<PacketCost>(*this);
+  }
   // Throws InvalidArgument unless P >= 1, c_p > 0 and c_0 >= 0 (finite).
   PacketCost(PacketShape shape, double per_packet, double per_message);
 
@@ -125,6 +137,9 @@ class PacketCost final : public CostModel {
 // C = E_0 + ⌈b/P⌉·(E_p + (P+H)·e_bit).
 class EnergyCost final : public CostModel {
  public:
+  [[nodiscard]] std::unique_ptr<CostModel> clone() const override {
+    return std::make_unique<EnergyCost>(*this);
+  }
   // Throws InvalidArgument unless every coefficient is finite and >= 0 and a packet costs
   // something (E_p + (P+H)·e_bit > 0).
   EnergyCost(PacketShape shape, double per_message, double per_packet, double per_bit);

@@ -114,6 +114,10 @@ class AutoCost final : public CostModel {
  public:
   explicit AutoCost(const OnlineLinkOptions& options = {}) : link_(options) {}
 
+  [[nodiscard]] std::unique_ptr<CostModel> clone() const override {
+    return std::make_unique<AutoCost>(*this);
+  }
+
   [[nodiscard]] std::string_view name() const noexcept override { return "auto"; }
   [[nodiscard]] std::string spec() const override;
   [[nodiscard]] double cost(std::uint64_t bits) const noexcept override {

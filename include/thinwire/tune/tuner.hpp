@@ -108,11 +108,29 @@ struct TunerOptions {
 // A decision from Tuner::save_state() text (nullopt for empty text); CorruptMessage if malformed.
 [[nodiscard]] std::optional<Decision> parse_decision(std::string_view state);
 
-// Builds a tuner; InvalidArgument names the flag (--tuner, --codec, --cost) that is wrong.
-[[nodiscard]] std::unique_ptr<Tuner> make_tuner(const TunerOptions& options);
+enum class TunerKind : std::uint8_t { kFixed, kSchedule, kDynamic };
 
-// The family a codec spec belongs to for `dynamic` and `schedule` (topk with values=qsgd is
-// kTopKQsgd); InvalidArgument for codecs without a tunable level.
-[[nodiscard]] Family family_of_codec(std::string_view codec_spec);
+// TunerOptions with its strings parsed and checked: what a tuner is built from. One settings
+// object serves any number of tuners (one per rank), which share its immutable codec.
+struct TunerSettings {
+  TunerKind kind = TunerKind::kFixed;
+  std::shared_ptr<const codec::Codec> codec;  // the configured codec (without "+ef")
+  std::map<std::uint64_t, double> schedule;   // kSchedule: the level from each iteration on
+  // kDynamic: the rule's prices; each tuner prices with a copy of its own (Tuner state must not
+  // be shared between ranks) unless make_tuner is given a model to share.
+  std::shared_ptr<const CostModel> cost;
+  bool lr_coupling = false;
+};
+
+// Parses and checks `options` (not its cost_model); InvalidArgument names the flag (--tuner,
+// --codec, --cost) that is wrong.
+[[nodiscard]] TunerSettings tuner_settings(const TunerOptions& options);
+
+// Builds a tuner from parsed settings; `cost_model`, when given, is the model a dynamic tuner
+// prices with instead of a copy of settings.cost (TunerOptions::cost_model).
+[[nodiscard]] std::unique_ptr<Tuner> make_tuner(const TunerSettings& settings,
+                                                std::shared_ptr<CostModel> cost_model = nullptr);
+// tuner_settings then make_tuner.
+[[nodiscard]] std::unique_ptr<Tuner> make_tuner(const TunerOptions& options);
 
 }  // namespace thinwire::tune

@@ -353,18 +353,18 @@ TEST(AllreduceErrorFeedbackTest, WrongDimensionIsRejected) {
 // make_allreduce_error_feedback sizes the residual as each algorithm uses it: d for the
 // all-gather, the owned chunk for the ring (d = 61 over 4 ranks: chunks of 16, 15, 15, 15).
 TEST(AllreduceErrorFeedbackTest, FactorySizesTheResidualPerAlgorithm) {
-  const codec::CodecChoice choice = codec::parse_codec("topk:k=0.2+ef");
+  const std::shared_ptr<const codec::Codec> codec = codec::make_codec("topk:k=0.2");
   constexpr std::size_t d = 61;
   for (int rank = 0; rank < 4; ++rank) {
-    EXPECT_EQ(make_allreduce_error_feedback(choice, AllreduceAlgorithm::kAllgather, d, rank, 4)
+    EXPECT_EQ(make_allreduce_error_feedback(codec, AllreduceAlgorithm::kAllgather, d, rank, 4)
                   ->dimension(),
               d);
     EXPECT_EQ(
-        make_allreduce_error_feedback(choice, AllreduceAlgorithm::kRing, d, rank, 4)->dimension(),
+        make_allreduce_error_feedback(codec, AllreduceAlgorithm::kRing, d, rank, 4)->dimension(),
         balanced_chunk(d, 4, ring_owned_chunk(rank, 4)).size);
   }
   // Rank 3 owns chunk 0, the longer one.
-  EXPECT_EQ(make_allreduce_error_feedback(choice, AllreduceAlgorithm::kRing, d, 3, 4)->dimension(),
+  EXPECT_EQ(make_allreduce_error_feedback(codec, AllreduceAlgorithm::kRing, d, 3, 4)->dimension(),
             16U);
 }
 

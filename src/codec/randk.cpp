@@ -115,53 +115,8 @@ std::optional<std::uint32_t> check_and_gather(std::span<const float> v,
   return max_magnitude;
 }
 
-// What one pass over v collects beside the values: the length of the gap stream, the largest
-// kept magnitude as float bits, and whether v is finite.
-struct PassResult {
-  std::uint64_t gap_bits = 0;
-  std::uint32_t max_magnitude = 0;
-  bool finite = true;
-};
-
-// The bitmap sampler's case in one pass over v a group of kGroup elements at a time: the group's
-// finiteness test (kernels::all_finite, a vector per step), then its set bits listed, their gap
-// codes appended to `gaps` (unless null: shared indices) and their values gathered into `values`
-// (4 bytes each) from the lines just read. The listing and coding then cost little beside the
-// stream of v from memory, as long as the reads run ahead of them, which a prefetch kAhead
-// elements ahead keeps so.
-PassResult pass_over_bitmap(std::span<const float> v, const std::uint64_t* bitmap,
-                            std::uint64_t* gaps, std::byte* values) noexcept {
-  // Measured at d = 2^22, k = 1 % on AVX-512: groups of 256 with the prefetch 512 ahead into L1
-  // beat 64 to 1024 and 256 to 1024 ahead, and into L2 (by 3 to 11 %).
-  constexpr std::size_t kGroup = 256;  // elements: four bitmap words
-  constexpr std::size_t kAhead = 512;
-  constexpr std::size_t kLine = 64 / sizeof(float);
-  const std::size_t d = v.size();
-  const std::size_t prefetch_end = d > kAhead ? d - kAhead : 0;
-  sparse::GapCodeStream stream(gaps);
-  std::uint32_t listed[kGroup + sparse::kListSlack];
-  std::size_t m = 0;  // values gathered
-  PassResult result;
-  for (std::size_t g = 0; g < d; g += kGroup) {
-    const std::size_t end = std::min(d, g + kGroup);
-    for (std::size_t i = g; i < std::min(end, prefetch_end); i += kLine) {
-      __builtin_prefetch(&v[i + kAhead]);
-    }
-    result.finite &= kernels::all_finite(&v[g], end - g);
-    const std::size_t n = sparse::list_set_bits(bitmap + g / 64, (end - g + 63) / 64,
-                                                static_cast<std::uint32_t>(g), listed);
-    for (std::size_t j = 0; j < n; ++j) {
-      const std::uint32_t i = listed[j];
-      if (gaps != nullptr) stream.put_index(i);
-      const auto raw = std::bit_cast<std::uint32_t>(v[i]);
-      result.max_magnitude = std::max(result.max_magnitude, raw & 0x7FFFFFFFU);
-      std::memcpy(values + 4 * (m + j), &raw, 4);
-    }
-    m += n;
-  }
-  if (gaps != nullptr) result.gap_bits = stream.finish();
-  return result;
-}
+// What one pass over v collects beside the values (kernels::pass_over_bitmap).
+using PassResult = kernels::BitmapPass;
 
 // Whether sample_without_replacement(key, d, k) runs Floyd's algorithm on a bitmap.
 [[nodiscard]] bool bitmap_case(std::size_t d, std::size_t k) noexcept {
@@ -269,7 +224,8 @@ std::size_t RandKCodec::encode_into(std::span<const float> v, const EncodeContex
     // (Not zeroed: the gap stream only writes it.)
     const auto gaps = std::make_unique_for_overwrite<std::uint64_t[]>(
         shared_seed_ ? 1 : EliasDelta::kMaxWordBits * k / 64 + 1);
-    pass = pass_over_bitmap(v, bitmap.data(), shared_seed_ ? nullptr : gaps.get(), values);
+    pass = kernels::pass_over_bitmap(v.data(), d, bitmap.data(),
+                                     shared_seed_ ? nullptr : gaps.get(), values);
     bits.put_words(gaps.get(), pass.gap_bits / 64);
     if (pass.gap_bits % 64 != 0) {
       bits.put(gaps[pass.gap_bits / 64], static_cast<unsigned>(pass.gap_bits % 64));

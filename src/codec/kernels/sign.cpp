@@ -52,18 +52,60 @@ HWY_INLINE hn::Mask<DF> MaskOf(std::uint64_t bits) {
   return hn::LoadMaskBits(DF(), bytes);
 }
 
+// Masked loads and stores that touch no memory outside their lanes: AVX2 and AVX-512 have them;
+// on the other targets a partial vector goes through a buffer.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+#define THINWIRE_SIGN_MASKED_MEMORY 1
+#endif
+
+// Lanes [0, count) of p, zeros above (count may exceed the lanes).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadFirst(D d, const float* p, std::size_t count) {
+  if (count >= hn::Lanes(d)) return hn::LoadU(d, p);
+#if defined(THINWIRE_SIGN_MASKED_MEMORY)
+  return hn::MaskedLoad(hn::FirstN(d, count), d, p);
+#else
+  HWY_ALIGN float buf[HWY_MAX_BYTES / 4] = {};
+  std::memcpy(buf, p, count * sizeof(float));
+  return hn::Load(d, buf);
+#endif
+}
+
+// Stores lanes [0, count) of x to p (count may exceed the lanes).
+HWY_INLINE void StoreFirst(VF x, float* p, std::size_t count) {
+  const DF df;
+  if (count >= hn::Lanes(df)) return hn::StoreU(x, df, p);
+#if defined(THINWIRE_SIGN_MASKED_MEMORY)
+  hn::BlendedStore(x, hn::FirstN(df, count), df, p);
+#else
+  HWY_ALIGN float buf[HWY_MAX_BYTES / 4];
+  hn::Store(x, df, buf);
+  std::memcpy(p, buf, count * sizeof(float));
+#endif
+}
+
+// Elements left of `count` from `offset` on.
+HWY_INLINE std::size_t Left(std::size_t count, std::size_t offset) {
+  return count > offset ? count - offset : 0;
+}
+
 // Partial sum t (of 8) gets the elements i with i mod 8 = t, in element order: a0 holds sums
 // 0..lanes-1, a1 the next lanes ... (a1..a7 unused where fewer vectors hold all 8).
 struct AbsSum {
   VD a0, a1, a2, a3, a4, a5, a6, a7;
 
-  // Adds |p[0..8)| (float -> double is exact, so |.| after the conversion is |.| before).
-  HWY_INLINE void Add8(const float* p) {
+  // Adds |p[0..8)|, of which the first `count` are elements (the others count as +0: s + 0 = s
+  // exactly for the non-negative s here). float -> double is exact, so |.| after the conversion
+  // is |.| before.
+  template <bool kFull>
+  HWY_INLINE void Add8(const float* p, std::size_t count) {
     const DD dd;
     const DH dh;
     const std::size_t lanes = hn::Lanes(dd);
-    const auto at = [&](std::size_t j)
-                        HWY_ATTR { return hn::Abs(hn::PromoteTo(dd, hn::LoadU(dh, p + j))); };
+    const auto at = [&](std::size_t j) HWY_ATTR {
+      const auto x = kFull ? hn::LoadU(dh, p + j) : LoadFirst(dh, p + j, Left(count, j));
+      return hn::Abs(hn::PromoteTo(dd, x));
+    };
     a0 = hn::Add(a0, at(0));
     a1 = hn::Add(a1, at(lanes));
     if (lanes < 4) {
@@ -99,19 +141,23 @@ struct AbsSum {
   }
 };
 
-// Adds |p[0..64)| to `sum` and returns their sign bits (bit i set where p[i] < 0: false for -0,
-// and for NaN, which the codec rejects through the non-finite sum).
-template <bool kBits>
-HWY_INLINE std::uint64_t Block(const float* p, AbsSum& sum) {
+// Adds |p[0..count)| to `sum` and returns their sign bits (bit i set where p[i] < 0: false for
+// -0, and for NaN, which the codec rejects through the non-finite sum); count = 64 if kFull, else
+// below 64.
+template <bool kBits, bool kFull>
+HWY_INLINE std::uint64_t Block(const float* p, AbsSum& sum, std::size_t count) {
   const DF df;
   const std::size_t lanes = hn::Lanes(df);
   std::uint64_t word = 0;
   HWY_UNROLL(8)
-  for (std::size_t e = 0; e < kBlock; e += 8) sum.Add8(p + e);
+  for (std::size_t e = 0; e < (kFull ? kBlock : count); e += 8) {
+    sum.Add8<kFull>(p + e, Left(count, e));
+  }
   if constexpr (kBits) {
     HWY_UNROLL(16)
-    for (std::size_t k = 0; k < kBlock; k += lanes) {
-      word |= BitsOf(hn::Lt(hn::LoadU(df, p + k), hn::Zero(df))) << k;
+    for (std::size_t k = 0; k < (kFull ? kBlock : count); k += lanes) {
+      const auto x = kFull ? hn::LoadU(df, p + k) : LoadFirst(df, p + k, count - k);
+      word |= BitsOf(hn::Lt(x, hn::Zero(df))) << k;
     }
   }
   return word;
@@ -135,7 +181,7 @@ HWY_INLINE double BitsSum(const float* u, std::size_t n, SignBits* bits) {
     for (std::size_t line = 0; line < kBlock; line += 16) {
       hwy::Prefetch(u + i + line + kPrefetchAhead);
     }
-    const std::uint64_t word = Block<kBits>(u + i, sum);
+    const std::uint64_t word = Block<kBits, true>(u + i, sum, kBlock);
     if constexpr (kBits) {
       const std::uint64_t out = acc | (word << used);
       std::memcpy(next, &out, 8);
@@ -145,12 +191,8 @@ HWY_INLINE double BitsSum(const float* u, std::size_t n, SignBits* bits) {
   }
   unsigned now_used = used;
   if (i < n) {
-    // The last 1..63 elements padded with +0, which adds nothing to the sums (s + 0 = s exactly
-    // for the non-negative s here) and gives sign bits 0.
-    const std::size_t rest = n - i;
-    HWY_ALIGN float tail[kBlock] = {};
-    std::memcpy(tail, u + i, rest * sizeof(float));
-    const std::uint64_t word = Block<kBits>(tail, sum);
+    const std::size_t rest = n - i;  // 1..63
+    const std::uint64_t word = Block<kBits, false>(u + i, sum, rest);
     if constexpr (kBits) {
       acc |= word << used;
       now_used = used + static_cast<unsigned>(rest);
@@ -190,26 +232,28 @@ HWY_INLINE std::uint64_t Window64(const std::byte* bytes, std::size_t size, std:
   return (lo >> shift) | ((hi << 1) << (63 - shift));
 }
 
-// o[0..64) = (or +=) minus where bit i of `word` is set, else plus.
-template <bool kOverwrite>
-HWY_INLINE void Values64(std::uint64_t word, VF plus, VF minus, float* o) {
+// o[0..count) = (or +=) minus where bit i of `word` is set, else plus; count = 64 if kFull,
+// else below 64.
+template <bool kOverwrite, bool kFull>
+HWY_INLINE void Values64(std::uint64_t word, VF plus, VF minus, float* o, std::size_t count) {
   const DF df;
   const std::size_t lanes = hn::Lanes(df);
   HWY_UNROLL(16)
-  for (std::size_t k = 0; k < kBlock; k += lanes) {
+  for (std::size_t k = 0; k < (kFull ? kBlock : count); k += lanes) {
     const VF x = hn::IfThenElse(MaskOf(word >> k), minus, plus);
-    hn::StoreU(kOverwrite ? x : hn::Add(hn::LoadU(df, o + k), x), df, o + k);
+    if constexpr (kFull) {
+      hn::StoreU(kOverwrite ? x : hn::Add(hn::LoadU(df, o + k), x), df, o + k);
+    } else {
+      StoreFirst(kOverwrite ? x : hn::Add(LoadFirst(df, o + k, count - k), x), o + k, count - k);
+    }
   }
 }
 
-// out[0..count) for count < 64 elements from message bit q on, through a buffer.
+// out[0..count) for count < 64 elements from message bit q on.
 template <bool kOverwrite>
 HWY_INLINE void ValuesPartial(const std::byte* bytes, std::size_t size, std::uint64_t q,
                               std::size_t count, VF plus, VF minus, float* out) {
-  HWY_ALIGN float buf[kBlock] = {};
-  if (!kOverwrite) std::memcpy(buf, out, count * sizeof(float));
-  Values64<kOverwrite>(Window64(bytes, size, q), plus, minus, buf);
-  std::memcpy(out, buf, count * sizeof(float));
+  Values64<kOverwrite, false>(Window64(bytes, size, q), plus, minus, out, count);
 }
 
 template <bool kOverwrite>
@@ -218,7 +262,7 @@ HWY_INLINE void ValuesAt(const std::byte* bytes, std::size_t size, std::uint64_t
   const DF df;
   const VF plus = hn::Set(df, scale);
   const VF minus = hn::Set(df, -scale);  // scale with its sign bit flipped
-  // The elements before the first 64-byte boundary of out go through the buffer, so that the
+  // The elements before the first 64-byte boundary of out go through partial stores, so that the
   // stores below fill whole cache lines (on AVX-512 one store each) instead of splitting them.
   const std::size_t head =
       std::min(n, (64 - reinterpret_cast<std::uintptr_t>(out) % 64) % 64 / sizeof(float));
@@ -231,7 +275,7 @@ HWY_INLINE void ValuesAt(const std::byte* bytes, std::size_t size, std::uint64_t
     for (std::size_t line = 0; line < kBlock; line += 16) {
       __builtin_prefetch(out + i + line + kPrefetchAhead, /*rw=*/1, /*locality=*/3);
     }
-    Values64<kOverwrite>(Window64(bytes, size, bit + i), plus, minus, out + i);
+    Values64<kOverwrite, true>(Window64(bytes, size, bit + i), plus, minus, out + i, kBlock);
   }
   if (i < n) ValuesPartial<kOverwrite>(bytes, size, bit + i, n - i, plus, minus, out + i);
 }

@@ -4,9 +4,11 @@
 // conversion to double, and 64-bit products from three 32x32-bit ones.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/codec/kernels/sparse.cpp"
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "src/codec/kernels/sparse.hpp"
@@ -64,6 +66,16 @@ HWY_INLINE V64 Exponent(V64 x) {
 
 void DrawBelowBatch(std::uint64_t key, std::uint64_t counter, std::uint64_t bound,
                     std::uint32_t* out) {
+#if HWY_TARGET != HWY_AVX3 && HWY_TARGET != HWY_AVX3_DL
+  // Without a vector 64-bit multiply the three-product emulation of mix64's two products costs
+  // more than the scalar multiplier (measured on SSE4 and AVX2): the scalar loop, the same
+  // formula lane by lane.
+  for (std::size_t s = 0; s < kDrawBatch; ++s) {
+    const std::uint64_t z = RngKey{key}.bits(counter + s);
+    const std::uint64_t n = bound + s;
+    out[s] = static_cast<std::uint32_t>((((z >> 32) * n) + (((z & 0xFFFFFFFFU) * n) >> 32)) >> 32);
+  }
+#else
   const D64 d64;
   const std::size_t lanes = hn::Lanes(d64);
   // (counter + s)·kGolden64 for the lanes' s, advanced by lanes·kGolden64 per step: additions
@@ -89,6 +101,7 @@ void DrawBelowBatch(std::uint64_t key, std::uint64_t counter, std::uint64_t boun
     scrambled = hn::Add(scrambled, step);
     n = hn::Add(n, n_step);
   }
+#endif
 }
 
 void DeltaCodes(const std::uint32_t* indices, std::size_t n, std::uint64_t* codes,
@@ -181,6 +194,57 @@ std::size_t ListSparseSetBits(const std::uint64_t* words, std::size_t n, std::ui
 #endif
 }
 
+BitmapPass PassOverBitmap(const float* v, std::size_t d, const std::uint64_t* bitmap,
+                          std::uint64_t* gaps, std::byte* values) {
+  const hn::ScalableTag<std::uint32_t> du;
+  const std::size_t lanes = hn::Lanes(du);
+  // Measured at d = 2^22, k = 1 % on AVX-512: groups of 256 with the prefetch 512 ahead into L1
+  // beat 64 to 1024 and 256 to 1024 ahead, and into L2 (by 3 to 11 %).
+  constexpr std::size_t kGroup = 256;  // elements: four bitmap words
+  constexpr std::size_t kAhead = 512;
+  constexpr std::size_t kLine = 64 / sizeof(float);
+  const std::size_t prefetch_end = d > kAhead ? d - kAhead : 0;
+  const auto exponent = hn::Set(du, 0x7F800000U);
+  const auto* bits = reinterpret_cast<const std::uint32_t*>(v);
+  const auto is_special = [&](std::size_t i) HWY_ATTR {
+    return hn::Eq(hn::And(hn::LoadU(du, bits + i), exponent), exponent);
+  };
+  sparse::GapCodeStream stream(gaps);
+  std::uint32_t listed[kGroup + sparse::kListSlack];
+  std::size_t m = 0;  // values gathered
+  BitmapPass result;
+  for (std::size_t g = 0; g < d; g += kGroup) {
+    const std::size_t end = std::min(d, g + kGroup);
+    if (end - g == kGroup) {
+      // A whole group: a fixed number of steps, unrolled.
+      if (g + kGroup <= prefetch_end) {
+        HWY_UNROLL(16)
+        for (std::size_t k = 0; k < kGroup; k += kLine) hwy::Prefetch(v + g + k + kAhead);
+      }
+      auto special = is_special(g);
+      HWY_UNROLL(16)
+      for (std::size_t k = lanes; k < kGroup; k += lanes)
+        special = hn::Or(special, is_special(g + k));
+      result.finite &= hn::AllFalse(du, special);
+    } else {
+      for (std::size_t i = g; i < end; ++i) {
+        result.finite &= (bits[i] & 0x7F800000U) != 0x7F800000U;
+      }
+    }
+    const std::size_t n = sparse::list_set_bits(bitmap + g / 64, (end - g + 63) / 64,
+                                                static_cast<std::uint32_t>(g), listed);
+    for (std::size_t j = 0; j < n; ++j) {
+      const std::uint32_t e = listed[j];
+      if (gaps != nullptr) stream.put_index(e);
+      result.max_magnitude = std::max(result.max_magnitude, bits[e] & 0x7FFFFFFFU);
+      std::memcpy(values + 4 * (m + j), bits + e, 4);
+    }
+    m += n;
+  }
+  if (gaps != nullptr) result.gap_bits = stream.finish();
+  return result;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace thinwire::codec::kernels
 HWY_AFTER_NAMESPACE();
@@ -191,6 +255,7 @@ namespace thinwire::codec::kernels {
 HWY_EXPORT(DrawBelowBatch);
 HWY_EXPORT(DeltaCodes);
 HWY_EXPORT(ListSparseSetBits);
+HWY_EXPORT(PassOverBitmap);
 
 void draw_below_batch(std::uint64_t key, std::uint64_t counter, std::uint64_t bound,
                       std::uint32_t* out) noexcept {
@@ -205,6 +270,11 @@ void delta_codes(const std::uint32_t* indices, std::size_t n, std::uint64_t* cod
 std::size_t list_sparse_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
                                  std::uint32_t* out) noexcept {
   return HWY_DYNAMIC_DISPATCH(ListSparseSetBits)(words, n, base, out);
+}
+
+BitmapPass pass_over_bitmap(const float* v, std::size_t d, const std::uint64_t* bitmap,
+                            std::uint64_t* gaps, std::byte* values) noexcept {
+  return HWY_DYNAMIC_DISPATCH(PassOverBitmap)(v, d, bitmap, gaps, values);
 }
 
 }  // namespace thinwire::codec::kernels

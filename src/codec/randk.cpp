@@ -1,5 +1,4 @@
 #include "thinwire/codec/randk.hpp"
-#include "kernels/targets.hpp"
 
 #include <algorithm>
 #include <bit>
@@ -8,10 +7,8 @@
 #include <memory>
 #include <numeric>
 #include <optional>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
 
+#include "kernels/sparse.hpp"
 #include "qsgd_kernels.hpp"
 #include "sparse_coding.hpp"
 
@@ -71,84 +68,17 @@ constexpr std::size_t kBitmapMaxRatio = 4096;
   return d / kBitmapMaxRatio <= k;
 }
 
-// Floyd steps per batch: a batch's draws are computed first, in a loop without dependencies
-// (each draw is a pure function of its counter) that the compiler can vectorize, then applied.
-constexpr std::size_t kFloydBatch = 64;
-
-// The draws of steps counter .. counter + kFloydBatch - 1 with bounds bound, bound + 1, ...:
-// key.below(counter + s, bound + s), with the 64x64 -> 128-bit product split into two 32x64-bit
-// ones (exact for bounds below 2^32, as every bound of a step that is used is) so that it
-// vectorizes.
-void draw_batch_scalar(RngKey key, std::uint64_t counter, std::uint64_t bound,
-                       std::uint32_t* out) noexcept {
-  for (std::size_t s = 0; s < kFloydBatch; ++s) {
-    const std::uint64_t bits = key.bits(counter + s);
-    const std::uint64_t n = bound + s;
-    const std::uint64_t high = (bits >> 32) * n;
-    const std::uint64_t low = (bits & 0xFFFFFFFFU) * n;
-    out[s] = static_cast<std::uint32_t>((high + (low >> 32)) >> 32);
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-// An all-lanes mask on the zero-masking forms: GCC 12's unmasked forms of these start from an
-// "undefined" register and trip -Wmaybe-uninitialized (as in packed_kernels.cpp).
-constexpr __mmask8 kAll8 = 0xFF;
-
-// The same, eight draws per step in 512-bit lanes: the generator's two 64-bit products by
-// vpmullq, (counter + s)·kGolden64 by adding 8·kGolden64 per step, and the products by the
-// bound (below 2^32) by vpmuludq.
-__attribute__((target("avx512f,avx512dq"))) void draw_batch_avx512(RngKey key,
-                                                                   std::uint64_t counter,
-                                                                   std::uint64_t bound,
-                                                                   std::uint32_t* out) noexcept {
-  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m512i eight = _mm512_set1_epi64(8);
-  const __m512i golden = _mm512_set1_epi64(static_cast<long long>(kGolden64));
-  const __m512i value = _mm512_set1_epi64(static_cast<long long>(key.value));
-  const __m512i m1 = _mm512_set1_epi64(static_cast<long long>(0xBF58476D1CE4E5B9ULL));
-  const __m512i m2 = _mm512_set1_epi64(static_cast<long long>(0x94D049BB133111EBULL));
-  __m512i scrambled = _mm512_maskz_mullo_epi64(
-      kAll8, _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(counter)), lane), golden);
-  const __m512i golden8 = _mm512_maskz_mullo_epi64(kAll8, eight, golden);
-  __m512i n = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(bound)), lane);
-  for (std::size_t s = 0; s < kFloydBatch; s += 8) {
-    // mix64(value ^ (counter + s)·kGolden64), as RngKey::bits.
-    __m512i z = _mm512_xor_si512(value, scrambled);
-    z = _mm512_maskz_mullo_epi64(kAll8, _mm512_xor_si512(z, _mm512_maskz_srli_epi64(kAll8, z, 30)),
-                                 m1);
-    z = _mm512_maskz_mullo_epi64(kAll8, _mm512_xor_si512(z, _mm512_maskz_srli_epi64(kAll8, z, 27)),
-                                 m2);
-    z = _mm512_xor_si512(z, _mm512_maskz_srli_epi64(kAll8, z, 31));
-    const __m512i high = _mm512_maskz_mul_epu32(kAll8, _mm512_maskz_srli_epi64(kAll8, z, 32), n);
-    const __m512i low = _mm512_maskz_mul_epu32(kAll8, z, n);
-    const __m512i draw = _mm512_maskz_srli_epi64(
-        kAll8, _mm512_add_epi64(high, _mm512_maskz_srli_epi64(kAll8, low, 32)), 32);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + s),
-                        _mm512_maskz_cvtepi64_epi32(kAll8, draw));
-    scrambled = _mm512_add_epi64(scrambled, golden8);
-    n = _mm512_add_epi64(n, eight);
-  }
-}
-#endif
-
-void draw_batch(RngKey key, std::uint64_t counter, std::uint64_t bound,
-                std::uint32_t* out) noexcept {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (kernels::avx512_target()) {
-    draw_batch_avx512(key, counter, bound, out);
-    return;
-  }
-#endif
-  draw_batch_scalar(key, counter, bound, out);
-}
+// Floyd steps per batch: a batch's draws are computed first, a vector of them at a time
+// (kernels::draw_below_batch: each draw is a pure function of its counter), then applied.
+constexpr std::size_t kFloydBatch = kernels::kDrawBatch;
 
 // Runs Floyd's algorithm on `bitmap`, ceil(d/64) zeroed words (bit b of word w is index 64w + b).
 void floyd_bitmap(RngKey key, std::size_t d, std::size_t k, std::uint64_t* bitmap) noexcept {
   const std::size_t first = d - k;
   for (std::size_t done = 0; done < k; done += kFloydBatch) {
     std::uint32_t draws[kFloydBatch];
-    draw_batch(key, done, first + done + 1, draws);
+    // Bounds first + done + s + 1 <= d < 2^32 for the steps used: the draws are exact.
+    kernels::draw_below_batch(key.value, done, first + done + 1, draws);
     const std::size_t n = std::min(kFloydBatch, k - done);
     for (std::size_t s = 0; s < n; ++s) {
       // Take t, or j if t is taken; j itself never is, as every earlier pick is an earlier j or
@@ -185,72 +115,13 @@ std::optional<std::uint32_t> check_and_gather(std::span<const float> v,
   return max_magnitude;
 }
 
-// What one pass over v collects beside the values: the length of the gap stream, the largest
-// kept magnitude as float bits, and whether v is finite.
-struct PassResult {
-  std::uint64_t gap_bits = 0;
-  std::uint32_t max_magnitude = 0;
-  bool finite = true;
-};
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-// The bitmap sampler's case on a CPU with AVX-512, in one pass over v a group of kGroup
-// elements at a time: the group's finiteness test (16 elements per instruction), then its set
-// bits listed, their gap codes appended to `gaps` (unless null: shared indices) and their values
-// gathered into `values` (4 bytes each) from the lines just read. The listing and coding then
-// cost little beside the stream of v from memory, as long as the reads run ahead of them, which
-// a prefetch kAhead elements ahead keeps so.
-__attribute__((target("avx512f,bmi,bmi2,popcnt"))) PassResult pass_over_bitmap_avx512(
-    std::span<const float> v, const std::uint64_t* bitmap, std::uint64_t* gaps,
-    std::byte* values) noexcept {
-  // Measured at d = 2^22, k = 1 %: groups of 256 with the prefetch 512 ahead into L1 beat 64 to
-  // 1024 and 256 to 1024 ahead, and into L2 (by 3 to 11 %).
-  constexpr std::size_t kGroup = 256;  // elements: four bitmap words
-  constexpr std::size_t kAhead = 512;
-  const std::size_t d = v.size();
-  const std::size_t prefetch_end = d > kAhead ? d - kAhead : 0;
-  const __m512i exponent = _mm512_set1_epi32(0x7F800000);
-  __mmask16 non_finite = 0;
-  sparse::GapCodeStream stream(gaps);
-  std::uint32_t listed[kGroup + sparse::kListSlack];
-  std::size_t m = 0;  // values gathered
-  PassResult result;
-  for (std::size_t g = 0; g < d; g += kGroup) {
-    const std::size_t end = std::min(d, g + kGroup);
-    if (end - g == kGroup) {
-      for (std::size_t i = g; i < end; i += 16) {
-        if (i < prefetch_end) {
-          _mm_prefetch(reinterpret_cast<const char*>(&v[i + kAhead]), _MM_HINT_T0);
-        }
-        const __m512i x = _mm512_loadu_si512(&v[i]);
-        non_finite |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(x, exponent), exponent);
-      }
-    } else {
-      result.finite &= kernels::all_finite(&v[g], end - g);
-    }
-    const std::size_t n = sparse::list_set_bits(bitmap + g / 64, (end - g + 63) / 64,
-                                                static_cast<std::uint32_t>(g), listed);
-    for (std::size_t j = 0; j < n; ++j) {
-      const std::uint32_t i = listed[j];
-      if (gaps != nullptr) stream.put_index(i);
-      const auto raw = std::bit_cast<std::uint32_t>(v[i]);
-      result.max_magnitude = std::max(result.max_magnitude, raw & 0x7FFFFFFFU);
-      std::memcpy(values + 4 * (m + j), &raw, 4);
-    }
-    m += n;
-  }
-  result.finite &= non_finite == 0;
-  if (gaps != nullptr) result.gap_bits = stream.finish();
-  return result;
-}
+// What one pass over v collects beside the values (kernels::pass_over_bitmap).
+using PassResult = kernels::BitmapPass;
 
 // Whether sample_without_replacement(key, d, k) runs Floyd's algorithm on a bitmap.
 [[nodiscard]] bool bitmap_case(std::size_t d, std::size_t k) noexcept {
   return k > 0 && k < d && k <= d / 8 && use_bitmap(d, k);
 }
-
-bool has_pass_over_bitmap() noexcept { return kernels::avx512_target(); }
-#endif
 
 }  // namespace
 
@@ -347,21 +218,19 @@ std::size_t RandKCodec::encode_into(std::span<const float> v, const EncodeContex
   write_params_for(w.params(), ctx.iteration);
   BitWriter bits(w.payload_area());
   PassResult pass;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (bitmap_case(d, k) && has_pass_over_bitmap()) {
+  if (bitmap_case(d, k)) {
     std::vector<std::uint64_t> bitmap((d + 63) / 64, 0);
     floyd_bitmap(index_key(ctx), d, k, bitmap.data());
     // (Not zeroed: the gap stream only writes it.)
     const auto gaps = std::make_unique_for_overwrite<std::uint64_t[]>(
         shared_seed_ ? 1 : EliasDelta::kMaxWordBits * k / 64 + 1);
-    pass = pass_over_bitmap_avx512(v, bitmap.data(), shared_seed_ ? nullptr : gaps.get(), values);
+    pass = kernels::pass_over_bitmap(v.data(), d, bitmap.data(),
+                                     shared_seed_ ? nullptr : gaps.get(), values);
     bits.put_words(gaps.get(), pass.gap_bits / 64);
     if (pass.gap_bits % 64 != 0) {
       bits.put(gaps[pass.gap_bits / 64], static_cast<unsigned>(pass.gap_bits % 64));
     }
-  } else
-#endif
-  {
+  } else {
     std::vector<std::uint32_t> kept_indices;
     indices(d, ctx, kept_indices);
     if (!shared_seed_) sparse::IndexWriter(/*fixed_width=*/false, d).put_all(bits, kept_indices);

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "kernel_path.hpp"
+#include "kernels/sign.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
-#include "sign_kernels.hpp"
 #include "thinwire/codec/qsgd.hpp"
 
 namespace thinwire::codec {
@@ -122,10 +122,10 @@ void encode_direct(std::span<const float> v, std::size_t first, std::size_t last
 }
 
 // Decodes u, a run of one bucket's bits (all of them, or a part's share) after its non-zero
-// scale: straight from r's bytes with kernels::sign_values_at where the CPU has it (the same
-// checks: the skip throws where the reader would, if the message ends inside the bits).
+// scale: straight from r's bytes with kernels::sign_values_at on the fast path (the same checks:
+// the skip throws where the reader would, if the message ends inside the bits).
 void decode_bits(BitReader& r, float scale, std::span<float> u, DecodeMode mode, KernelPath path) {
-  if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
+  if (path == KernelPath::kFast) {
     const std::span<const std::byte> bytes = r.bytes();
     const std::uint64_t at = r.position();
     r.skip(u.size());
@@ -234,7 +234,7 @@ void sign_decode_bucket(BitReader& r, float scale, std::span<float> out, DecodeM
 }
 
 double sign_abs_sum(std::span<const float> u, KernelPath path) {
-  if (path == KernelPath::kFast && kernels::has_sign_kernels()) {
+  if (path == KernelPath::kFast) {
     return kernels::sign_sum_abs(u.data(), u.size());
   }
   return kernels::sum_abs(u.data(), u.size());
@@ -265,8 +265,7 @@ std::size_t sign_encode_payload(std::span<const float> v, std::uint32_t bucket_p
   };
   // The fused kernel writes whole words without BitWriter's bounds checks: only into a buffer
   // known to hold the largest payload (a smaller one takes the checked path, which throws).
-  if (path == KernelPath::kFast && kernels::has_sign_kernels() &&
-      out.size() >= sign_payload_max_bytes(d, bucket_param)) {
+  if (path == KernelPath::kFast && out.size() >= sign_payload_max_bytes(d, bucket_param)) {
     if (parts == 1) {
       DirectBits direct(out.data());
       encode_direct(v, 0, d, bucket, direct);

@@ -1,83 +1,18 @@
 #include "sparse_coding.hpp"
-#include "kernels/targets.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
 #include <limits>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
+
+#include "kernels/sparse.hpp"
 
 namespace thinwire::codec::sparse {
 namespace {
 
 // Indices per block of put_all: the codes of a block are computed first, then concatenated.
 constexpr std::size_t kCodeBlock = 256;
-
-// codes[j] and widths[j] = EliasDelta::word of the gap before indices[j], for j in [1, n): the
-// gaps indices[j] - indices[j - 1] of a strictly increasing run, so each in [1, 2^32).
-void delta_codes_scalar(const std::uint32_t* indices, std::size_t n, std::uint64_t* codes,
-                        std::uint64_t* widths) noexcept {
-  for (std::size_t j = 1; j < n; ++j) {
-    unsigned width = 0;
-    codes[j] = EliasDelta::word(std::uint64_t{indices[j]} - indices[j - 1], width);
-    widths[j] = width;
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-// All-lanes masks on the zero-masking forms: GCC 12's unmasked forms of these start from an
-// "undefined" register and trip -Wmaybe-uninitialized (as in packed_kernels.cpp).
-constexpr __mmask8 kAll8 = 0xFF;
-constexpr __mmask16 kAll16 = 0xFFFF;
-
-// The same, eight gaps per step (bit lengths by vplzcntq, AVX-512CD).
-__attribute__((target("avx512f,avx512cd"))) void delta_codes_avx512(
-    const std::uint32_t* indices, std::size_t n, std::uint64_t* codes,
-    std::uint64_t* widths) noexcept {
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i c63 = _mm512_set1_epi64(63);
-  std::size_t j = 1;
-  for (; j + 8 <= n; j += 8) {
-    const __m512i cur = _mm512_maskz_cvtepu32_epi64(
-        kAll8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(indices + j)));
-    const __m512i prev = _mm512_maskz_cvtepu32_epi64(
-        kAll8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(indices + j - 1)));
-    const __m512i gap = _mm512_sub_epi64(cur, prev);
-    // len = bit_width(gap) in [1, 32]; the gamma code of len has len_low = bit_width(len) - 1
-    // zeros, a one, and len's low len_low bits; then gap's low len - 1 bits.
-    const __m512i len_m1 = _mm512_sub_epi64(c63, _mm512_maskz_lzcnt_epi64(kAll8, gap));
-    const __m512i len = _mm512_add_epi64(len_m1, one);
-    const __m512i len_low = _mm512_sub_epi64(c63, _mm512_maskz_lzcnt_epi64(kAll8, len));
-    const __m512i top = _mm512_maskz_sllv_epi64(kAll8, one, len_low);
-    const __m512i gamma = _mm512_or_si512(
-        top, _mm512_maskz_sllv_epi64(kAll8, _mm512_and_si512(len, _mm512_sub_epi64(top, one)),
-                                     _mm512_add_epi64(len_low, one)));
-    const __m512i gamma_width = _mm512_add_epi64(_mm512_add_epi64(len_low, len_low), one);
-    const __m512i low =
-        _mm512_and_si512(gap, _mm512_sub_epi64(_mm512_maskz_sllv_epi64(kAll8, one, len_m1), one));
-    _mm512_storeu_si512(codes + j,
-                        _mm512_or_si512(gamma, _mm512_maskz_sllv_epi64(kAll8, low, gamma_width)));
-    _mm512_storeu_si512(widths + j, _mm512_add_epi64(gamma_width, len_m1));
-  }
-  delta_codes_scalar(indices + j - 1, n - j + 1, codes + j - 1, widths + j - 1);
-}
-
-bool has_avx512cd() noexcept { return kernels::avx512_target(); }
-#endif
-
-void delta_codes(const std::uint32_t* indices, std::size_t n, std::uint64_t* codes,
-                 std::uint64_t* widths) noexcept {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (has_avx512cd()) {
-    delta_codes_avx512(indices, n, codes, widths);
-    return;
-  }
-#endif
-  delta_codes_scalar(indices, n, codes, widths);
-}
 
 }  // namespace
 
@@ -135,71 +70,11 @@ std::size_t list_set_bits(const std::uint64_t* words, std::size_t n, std::uint32
   return m;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-namespace {
-
-// Eight words per step: the lowest four set bits of each word as candidates (by vplzcntq of the
-// isolated lowest bit), interleaved into word order and compressed by the mask of those that
-// exist. A group with a word of more than four bits goes to the scalar loop; with at most one
-// bit per word on average that is rare (0.4 % of words at 0.64 bits per word).
-__attribute__((target("avx512f,avx512cd,bmi2,popcnt"))) std::size_t list_set_bits_avx512(
-    const std::uint64_t* words, std::size_t n, std::uint32_t base, std::uint32_t* out) noexcept {
-  constexpr int kCandidates = 4;
-  // Candidate c of word w (lane w of vector c) goes to element 4w + c: words 0-3 from the first
-  // pair of vectors, 4-7 from the second.
-  const __m512i order_low =
-      _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-  const __m512i order_high = _mm512_add_epi32(order_low, _mm512_set1_epi32(4));
-  const __m512i c63 = _mm512_set1_epi64(63);
-  const __m512i one = _mm512_set1_epi64(1);
-  __m512i lane_base = _mm512_add_epi64(_mm512_set1_epi64(base),
-                                       _mm512_setr_epi64(0, 64, 128, 192, 256, 320, 384, 448));
-  std::size_t m = 0;
-  std::size_t w = 0;
-  for (; w + 8 <= n; w += 8, base += 512) {
-    __m512i x = _mm512_loadu_si512(words + w);
-    __m256i positions[kCandidates];
-    std::uint32_t mask = 0;
-    for (int c = 0; c < kCandidates; ++c) {
-      const __mmask8 exists = _mm512_test_epi64_mask(x, x);
-      const __m512i lowest = _mm512_and_si512(x, _mm512_sub_epi64(_mm512_setzero_si512(), x));
-      const __m512i bit = _mm512_sub_epi64(c63, _mm512_maskz_lzcnt_epi64(kAll8, lowest));
-      positions[c] = _mm512_maskz_cvtepi64_epi32(kAll8, _mm512_add_epi64(lane_base, bit));
-      mask |= _pdep_u32(exists, 0x11111111U << c);
-      x = _mm512_and_si512(x, _mm512_sub_epi64(x, one));
-    }
-    lane_base = _mm512_add_epi64(lane_base, _mm512_set1_epi64(512));
-    if (_mm512_test_epi64_mask(x, x) != 0) [[unlikely]] {
-      m += list_set_bits(words + w, 8, base, out + m);
-      continue;
-    }
-    const __m512i first =
-        _mm512_maskz_inserti64x4(kAll8, _mm512_castsi256_si512(positions[0]), positions[1], 1);
-    const __m512i second =
-        _mm512_maskz_inserti64x4(kAll8, _mm512_castsi256_si512(positions[2]), positions[3], 1);
-    const auto low_mask = static_cast<__mmask16>(mask);
-    const auto high_mask = static_cast<__mmask16>(mask >> 16);
-    _mm512_storeu_si512(
-        out + m, _mm512_maskz_compress_epi32(
-                     low_mask, _mm512_maskz_permutex2var_epi32(kAll16, first, order_low, second)));
-    m += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(low_mask)));
-    _mm512_storeu_si512(
-        out + m, _mm512_maskz_compress_epi32(high_mask, _mm512_maskz_permutex2var_epi32(
-                                                            kAll16, first, order_high, second)));
-    m += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(high_mask)));
-  }
-  return m + list_set_bits(words + w, n - w, base, out + m);
-}
-
-}  // namespace
-#endif
-
 std::size_t list_sparse_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
                                  std::uint32_t* out, std::size_t set_bits) noexcept {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (kernels::avx512_target() && set_bits <= n) return list_set_bits_avx512(words, n, base, out);
-#endif
-  static_cast<void>(set_bits);
+  // The vector lister files a vector of words per step only while no word holds more than four
+  // bits; on a denser bitmap the scalar loop is the faster.
+  if (set_bits <= n) return kernels::list_sparse_set_bits(words, n, base, out);
   return list_set_bits(words, n, base, out);
 }
 
@@ -216,7 +91,7 @@ void IndexWriter::put_all(BitWriter& w, std::span<const std::uint32_t> indices) 
     unsigned width = 0;
     codes[0] = EliasDelta::word(indices[b] - next_ + 1, width);
     widths[0] = width;
-    delta_codes(indices.data() + b, n, codes, widths);
+    kernels::delta_codes(indices.data() + b, n, codes, widths);
     next_ = std::uint64_t{indices[b + n - 1]} + 1;
     GapCodeStream stream(words);
     for (std::size_t j = 0; j < n; ++j) stream.put_code(codes[j], static_cast<unsigned>(widths[j]));

@@ -112,8 +112,8 @@ class IndexWriter {
   }
 
   // Writes the same bits as indices.size() calls of put(). Elias-delta codes are computed a
-  // block at a time (eight per AVX-512 instruction where the CPU has it) and concatenated
-  // without branches.
+  // block at a time (a vector of them per step: kernels::delta_codes) and concatenated without
+  // branches.
   void put_all(BitWriter& w, std::span<const std::uint32_t> indices);
 
  private:
@@ -167,8 +167,9 @@ class IndexReader {
 //
 // list_set_bits writes base + the positions of the set bits of words[0, n) to out, ascending, and
 // returns their number; out needs room for that number + kListSlack.
-// list_sparse_set_bits does the same for bulk work, eight words per AVX-512 step where the CPU
-// has it and the bitmap is sparse (set_bits, the number of set bits or a bound on it, at most n).
+// list_sparse_set_bits does the same for bulk work, a vector of words per step where the target
+// has it (kernels::list_sparse_set_bits) and the bitmap is sparse (set_bits, the number of set
+// bits or a bound on it, at most n).
 inline constexpr std::size_t kListSlack = 16;
 std::size_t list_set_bits(const std::uint64_t* words, std::size_t n, std::uint32_t base,
                           std::uint32_t* out) noexcept;

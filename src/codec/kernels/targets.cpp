@@ -56,7 +56,7 @@ void use_target(std::int64_t target) {
 }
 
 std::int64_t current_target() {
-  // Cached: the AVX-512 gates below are asked on every call of their kernels, and a dispatched
+  // Cached: the AVX-512 gate below is asked on every call of its kernels, and a dispatched
   // call costs an indirect call and Highway's own check each time.
   std::int64_t t = chosen.load(std::memory_order_relaxed);
   if (t == 0) {
@@ -64,15 +64,6 @@ std::int64_t current_target() {
     chosen.store(t, std::memory_order_relaxed);
   }
   return t;
-}
-
-bool avx512_target() {
-#if HWY_ARCH_X86
-  const std::int64_t t = current_target();
-  return t == HWY_AVX3 || t == HWY_AVX3_DL;
-#else
-  return false;
-#endif
 }
 
 bool avx512_dl_target() {

@@ -19,12 +19,10 @@ void use_target(std::int64_t target);
 // The target the next kernel call runs on.
 [[nodiscard]] std::int64_t current_target();
 
-// Whether that target is AVX-512 (Highway's AVX3 or AVX3_DL: F, VL, DQ, BW, and on every such CPU
-// CD, BMI2 and POPCNT), or AVX3_DL (Ice Lake and later: also VAES, VBMI, VNNI, GFNI). The AVX-512
-// kernels not yet written in Highway ops (packed_kernels, decode_kernels, sign_kernels,
-// sparse_coding, randk, select) run only where these say so, so that the target Highway chose,
-// or a test or benchmark restricted it to, governs them too.
-[[nodiscard]] bool avx512_target();
+// Whether that target is AVX3_DL (AVX-512 on Ice Lake and later: F, VL, DQ, BW, and VAES, VBMI,
+// VNNI, GFNI). The AVX-512 kernels not yet written in Highway ops (packed_kernels,
+// decode_kernels) run only where this says so, so that the target Highway chose, or a test or
+// benchmark restricted it to, governs them too.
 [[nodiscard]] bool avx512_dl_target();
 
 }  // namespace thinwire::codec::kernels

@@ -291,10 +291,12 @@ TEST(KernelTargetsTest, MessagesAreTheSameOnEveryTarget) {
                          "terngrad:bucket=100",
                          "sign",
                          "sign:bucket=512",
+                         "sign:bucket=7",
                          "fp16",
                          "bf16",
                          "topk:k=0.01",
-                         "randk:k=0.1"};
+                         "randk:k=0.1",
+                         "randk:k=0.01,shared_seed=3"};
   for (const char* spec : specs) {
     SCOPED_TRACE(spec);
     const std::unique_ptr<Codec> codec = make_codec(spec);

@@ -128,10 +128,11 @@ TEST(SignTest, DecoderRejectsInconsistentPayloads) {
   });  // zero + data
 }
 
-// The fast paths (the fused one-pass encode and the mask-blend decode where the CPU has
-// AVX-512) against the reference: byte-identical payloads, bit-identical decoded floats and the
-// same errors. Sizes around the 8/16/64-element steps of the kernels, buckets that start at every
-// bit offset (bucket 7: 39 bits per bucket), and a part split (threads).
+// The fast paths (the fused one-pass encode and the mask-blend decode, on the SIMD target the
+// program runs on: CTest runs it once per target) against the reference: byte-identical payloads,
+// bit-identical decoded floats and the same errors. Sizes around the 8/16/64-element steps of the
+// kernels, buckets that start at every bit offset (bucket 7: 39 bits per bucket), and a part split
+// (threads).
 
 // Magnitudes over 2^-24..2^8 (so that the order of the double |u| sum matters), with +0 and -0
 // sprinkled in.

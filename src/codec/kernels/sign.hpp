@@ -1,19 +1,16 @@
-// AVX-512 kernels for the sign codec (issue 7), selected at run time (has_sign_kernels()); the
-// codec keeps its BitWriter / BitReader loops over the qsgd_kernels.hpp helpers as the fallback.
+// The sign codec's one-pass kernels on Highway (issue 7, ported in issue 20; internal): the codec
+// keeps its BitWriter / BitReader loops over the qsgd_kernels.hpp helpers as the oracle.
 //
 // Encode is one pass per bucket: the sign bits do not depend on the bucket's scale, so the kernel
 // writes them straight into the message while it sums |u_i| for the scale, and the codec fills in
-// the scale in front of them afterwards. Decode expands 16 message bits at a time into a lane mask
-// and stores ±scale (or adds it) directly into the output. Internal to the codec library.
+// the scale in front of them afterwards. Decode turns a vector's worth of message bits at a time
+// into a lane mask and stores ±scale (or adds it) directly into the output.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 namespace thinwire::codec::kernels {
-
-// True if this CPU has what the kernels below need (AVX-512F/BW/DQ/VL); call them only then.
-[[nodiscard]] bool has_sign_kernels() noexcept;
 
 // A bit stream written into memory 64 bits at a time, least significant bit first (the layout of
 // BitWriter): whole words go to `next` (unaligned stores); `acc` holds the `used` (< 64) bits not

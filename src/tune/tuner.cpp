@@ -305,8 +305,7 @@ TunerSettings tuner_settings(const TunerOptions& options) {
         "it needs --tuner dynamic (got '" +
         options.tuner + "'); for a fixed level set --lr instead");
   }
-  TunerSettings settings{.codec = base_codec(options.codec),
-                         .lr_coupling = options.lr_coupling};
+  TunerSettings settings{.codec = base_codec(options.codec), .lr_coupling = options.lr_coupling};
   if (spec.name() == "fixed") {
     spec.finish();
     return settings;

@@ -18,10 +18,14 @@
 //                    leaves in the residual perturbs the steps that follow)
 //   unbiased, no EF  Δ(θ) = ‖ḡ‖²·(1 − L̂γ_e/2)₊ − (L̂·γ_e/(2M))·E‖Q_θ(v) − v‖²   (γ_e = γ/(1−μ);
 //                    ḡ the averaged gradient, estimated from the last move of the model)
-// and otherwise (the first iteration, a biased codec without error feedback, whose one-step
-// decrease is proportional to ρ, or a caller that does not say) the classic Δ(θ) = ρ(θ).
-// With lr coupling the rule is the classic one and the step is γ_t = γ₀·ρ(θ_t) for unbiased
-// codecs (the descent guarantee with the global L); biased ones (top-k) keep γ₀.
+// and otherwise (error feedback before its first secant, a biased codec without error feedback,
+// whose one-step decrease is proportional to ρ, or a caller that does not say) the classic
+// Δ(θ) = ρ(θ). (The training loop gives an unbiased codec's first step L̂ = 1/γ and no signal, so
+// that step sends the family's least noisy level.) With lr coupling the rule is the classic one
+// and the step is γ_t = γ₀·ρ(θ_t) for unbiased codecs (the descent guarantee with the global L);
+// biased ones (top-k) keep γ₀. Under `--cost auto` the rule sends the configured codec until the
+// link estimate has a full window (online_link.hpp), and also prices dense messages (identity,
+// fp16).
 //
 // Every decision is a pure function of (configuration, t, v, context): tuners keep no state that
 // changes a trajectory (the caller owns the smoothness estimate, tune/curvature.hpp, and

@@ -53,7 +53,10 @@ HWY_INLINE hn::Mask<DF> MaskOf(std::uint64_t bits) {
 }
 
 // Masked loads and stores that touch no memory outside their lanes: AVX2 and AVX-512 have them;
-// on the other targets a partial vector goes through a buffer.
+// on the other targets a partial vector goes through a buffer (their MaskedLoad reads the whole
+// vector). This part is compiled once per target, so the macro is reset first: left over from an
+// AVX2 pass it would make SSE4 and SCALAR read past the end of the input.
+#undef THINWIRE_SIGN_MASKED_MEMORY
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 #define THINWIRE_SIGN_MASKED_MEMORY 1
 #endif

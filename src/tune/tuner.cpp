@@ -204,30 +204,25 @@ class DynamicTuner final : public Tuner {
       squared += static_cast<double>(x) * static_cast<double>(x);
       peak = std::max(peak, std::fabs(x));
     }
-    struct Candidate {
-      const std::shared_ptr<const codec::Codec>* codec;
-      double err;
-    };
-    const double half_err = 0x1p-22 * squared + 0x1p-50 * static_cast<double>(v.size());
-    const Candidate candidates[] = {{&identity_, 0.0}, {&fp16_, peak <= 65504.0f ? half_err : -1}};
     bool won = false;
-    for (const Candidate& c : candidates) {
-      if (c.err < 0.0) continue;  // not offered
-      const double bits = 8.0 * static_cast<double>((*c.codec)->max_encoded_bytes(v.size()));
+    const auto offer = [&](const std::shared_ptr<const codec::Codec>& codec, double err) {
+      const double bits = 8.0 * static_cast<double>(codec->max_encoded_bytes(v.size()));
       const double price = objective.price(*cost_, bits);
-      const double rho = squared > 0.0 ? 1.0 - c.err / squared : 1.0;
-      const double score = objective.score(rho, c.err, price);
-      if (!(score > best)) continue;
+      const double rho = squared > 0.0 ? 1.0 - err / squared : 1.0;
+      const double score = objective.score(rho, err, price);
+      if (!(score > best)) return;
       best = score;
       won = true;
-      d.codec = *c.codec;
-      d.codec_spec = d.codec->spec();
+      d.codec = codec;
+      d.codec_spec = codec->spec();
       d.rho = rho;
       d.bits = bits;
-      d.err = c.err;
+      d.err = err;
       d.price = price;
       d.smoothness = objective.step_model ? smoothness : 0.0;
-    }
+    };
+    offer(identity_, 0.0);
+    if (peak <= 65504.0f) offer(fp16_, 0x1p-22 * squared + 0x1p-50 * static_cast<double>(v.size()));
     if (won) {
       last_ = d;
       has_last_ = true;

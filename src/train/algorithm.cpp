@@ -4,12 +4,8 @@
 #include <sstream>
 #include <string>
 
-#include "choco_sgd.hpp"
-#include "local_sgd.hpp"
 #include "plan.hpp"
-#include "ps_sgd.hpp"
-#include "qlocal_sgd.hpp"
-#include "sync_sgd.hpp"
+#include "synchronizer.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/tune/online_link.hpp"
 
@@ -142,36 +138,11 @@ std::unique_ptr<tune::Tuner> rank_tuner(const RunPlan& plan, const AlgorithmCont
 std::unique_ptr<Algorithm> make_algorithm(const RunPlan& plan, const AlgorithmContext& context,
                                           std::span<const float> initial_model) {
   if (context.transport == nullptr) throw InvalidArgument("make_algorithm: no transport");
-  const optim::SgdOptions& sgd = plan.sgd;
-  const std::uint64_t h = plan.local_steps;
-  const collective::AllreduceAlgorithm allreduce = plan.sync.allreduce;
-  const bool gossip = plan.sync.synchronizer == Synchronizer::kGossip;
-
-  switch (plan.algorithm) {
-    case AlgorithmKind::kSgd:
-      if (plan.sync.synchronizer == Synchronizer::kParameterServer) {
-        return std::make_unique<PsSgd>(context, plan.codec, plan.downlink, sgd, initial_model,
-                                       rank_tuner(plan, context));
-      }
-      if (gossip) return std::make_unique<LocalSgd>(context, 1, *plan.topology, sgd);
-      return std::make_unique<SyncSgd>(context, allreduce, plan.codec, sgd,
-                                       rank_tuner(plan, context));
-    case AlgorithmKind::kLocalSgd:
-      if (gossip) return std::make_unique<LocalSgd>(context, h, *plan.topology, sgd);
-      return std::make_unique<LocalSgd>(context, h, allreduce, plan.codec, sgd,
-                                        rank_tuner(plan, context));
-    case AlgorithmKind::kQlocalSgd:
-      if (gossip) {
-        return std::make_unique<ChocoSgd>(context, h, *plan.topology, plan.codec.codec,
-                                          plan.gossip_lr, sgd, rank_tuner(plan, context));
-      }
-      return std::make_unique<QlocalSgd>(context, h, allreduce, plan.codec, sgd, initial_model,
-                                         rank_tuner(plan, context));
-    case AlgorithmKind::kChoco:
-      return std::make_unique<ChocoSgd>(context, h, *plan.topology, plan.codec.codec,
-                                        plan.gossip_lr, sgd, rank_tuner(plan, context));
-  }
-  throw InvalidArgument("make_algorithm: unknown algorithm");
+  SyncComposition composition = preset_of(plan);
+  std::unique_ptr<tune::Tuner> tuner =
+      compresses(composition.route) ? rank_tuner(plan, context) : nullptr;
+  return std::make_unique<ComposedSync>(context, std::move(composition), plan.sgd, initial_model,
+                                        std::move(tuner));
 }
 
 std::unique_ptr<Algorithm> make_algorithm(const TrainConfig& config,

@@ -194,6 +194,12 @@ PyCodec codec_from_spec(const std::string& spec) {
   return PyCodec{std::shared_ptr<const codec::Codec>(codec::make_codec(spec))};
 }
 
+// A codec argument: a spec string or a thinwire.Codec.
+std::shared_ptr<const codec::Codec> codec_of(const py::object& c) {
+  if (py::isinstance<py::str>(c)) return codec::make_codec(c.cast<std::string>());
+  return c.cast<const PyCodec&>().codec;
+}
+
 // The codec of one ErrorFeedback message: the residual's own, or a tuner's choice.
 const codec::Codec& codec_or_own(const codec::ErrorFeedback& ef, const py::object& c) {
   if (c.is_none()) return ef.codec();
@@ -318,7 +324,8 @@ py::dict decision_dict(const tune::Decision& d) {
 
 // The C++ collective::allreduce over `inputs.size()` threads (the threads transport): the
 // reference that the Python DDP hook's ring over torch.distributed is tested against. residuals:
-// None or one ErrorFeedback per rank (updated in place). Returns every rank's result.
+// None or one AllreduceResidual per rank, built for this call (updated in place). Returns every
+// rank's result.
 py::list allreduce_threads(const py::sequence& inputs, const PyCodec& c,
                            const std::string& algorithm, std::uint64_t seed,
                            std::uint64_t iteration, const py::object& residuals) {
@@ -330,15 +337,21 @@ py::list allreduce_threads(const py::sequence& inputs, const PyCodec& c,
     FloatView view = float_view(input, "allreduce_threads: inputs", /*writable=*/false);
     data.emplace_back(view.span().begin(), view.span().end());
   }
-  std::vector<codec::ErrorFeedback*> feedback(static_cast<std::size_t>(m), nullptr);
+  std::vector<collective::AllreduceResidual*> feedback(static_cast<std::size_t>(m), nullptr);
   if (!residuals.is_none()) {
     const auto seq = residuals.cast<py::sequence>();
     if (static_cast<int>(py::len(seq)) != m) {
-      throw InvalidArgument("allreduce_threads: residuals must hold one ErrorFeedback per rank");
+      throw InvalidArgument(
+          "allreduce_threads: residuals must hold one AllreduceResidual per rank");
     }
     for (int r = 0; r < m; ++r) {
-      feedback[static_cast<std::size_t>(r)] =
-          &seq[static_cast<std::size_t>(r)].cast<codec::ErrorFeedback&>();
+      const py::handle item = seq[static_cast<std::size_t>(r)];
+      if (!py::isinstance<collective::AllreduceResidual>(item)) {
+        throw py::type_error(
+            "allreduce_threads: residuals must be thinwire.AllreduceResidual, got " +
+            py::str(py::type::handle_of(item)).cast<std::string>());
+      }
+      feedback[static_cast<std::size_t>(r)] = &item.cast<collective::AllreduceResidual&>();
     }
   }
   {
@@ -494,13 +507,7 @@ PYBIND11_MODULE(_thinwire, m) {
   py::class_<codec::ErrorFeedback>(m, "ErrorFeedback",
                                    "Per-worker error-feedback residual around a codec.")
       .def(py::init([](const py::object& c, std::size_t dimension) {
-             std::shared_ptr<const codec::Codec> ptr;
-             if (py::isinstance<py::str>(c)) {
-               ptr = codec::make_codec(c.cast<std::string>());
-             } else {
-               ptr = c.cast<const PyCodec&>().codec;
-             }
-             return std::make_unique<codec::ErrorFeedback>(std::move(ptr), dimension);
+             return std::make_unique<codec::ErrorFeedback>(codec_of(c), dimension);
            }),
            py::arg("codec"), py::arg("dimension"))
       .def_property_readonly("dimension", &codec::ErrorFeedback::dimension)
@@ -562,6 +569,26 @@ PYBIND11_MODULE(_thinwire, m) {
             ef.load(is);
           },
           py::arg("data"));
+
+  py::class_<collective::AllreduceResidual, codec::ErrorFeedback>(
+      m, "AllreduceResidual",
+      "The error-feedback residual of one rank for all-reduces of d elements by `algorithm` "
+      "('allgather' or 'ring') in a world of `size`: its dimension is d for the all-gather and "
+      "the rank's owned chunk for the ring, so it is never built with the wrong length.")
+      .def(py::init([](const py::object& c, const std::string& algorithm, std::size_t d, int rank,
+                       int size) {
+             return std::make_unique<collective::AllreduceResidual>(
+                 codec_of(c), collective::parse_allreduce_algorithm(algorithm), d, rank, size);
+           }),
+           py::arg("codec"), py::arg("algorithm"), py::arg("d"), py::arg("rank"), py::arg("size"))
+      .def_property_readonly(
+          "algorithm",
+          [](const collective::AllreduceResidual& r) {
+            return std::string(collective::allreduce_algorithm_name(r.algorithm()));
+          })
+      .def_property_readonly("length", &collective::AllreduceResidual::length)
+      .def_property_readonly("rank", &collective::AllreduceResidual::rank)
+      .def_property_readonly("size", &collective::AllreduceResidual::size);
 
   py::class_<tune::Decision>(m, "Decision", "One tuner decision (tune/tuner.hpp).")
       .def_property_readonly("codec", [](const tune::Decision& d) { return PyCodec{d.codec}; })

@@ -148,6 +148,32 @@ def test_error_feedback_telescopes_and_its_state_round_trips():
         tw.ErrorFeedback("topk:k=10", 200).load(state[:-1])
 
 
+def test_allreduce_residual_takes_its_length_from_the_call_it_is_built_for():
+    from thinwire import _thinwire
+    # d = 61 over 4 ranks: chunks of 16, 15, 15, 15; rank 3 owns chunk 0.
+    assert tw.AllreduceResidual("topk:k=5", "allgather", 61, 3, 4).dimension == 61
+    ring = tw.AllreduceResidual("topk:k=5", "ring", 61, 3, 4)
+    assert (ring.dimension, ring.algorithm, ring.length, ring.rank, ring.size) == \
+        (16, "ring", 61, 3, 4)
+    assert isinstance(ring, tw.ErrorFeedback)
+    with pytest.raises(tw.InvalidArgument):
+        tw.AllreduceResidual("randk:k=5,shared_seed=1", "shared_randk", 61, 0, 4)
+
+    inputs = [_vector(40, seed=r) for r in range(2)]
+    right = [tw.AllreduceResidual("topk:k=5", "allgather", 40, r, 2) for r in range(2)]
+    out = _thinwire.allreduce_threads(inputs, tw.Codec("topk:k=5"), algorithm="allgather",
+                                      residuals=right)
+    assert all(np.array_equal(out[0], o) for o in out)
+    assert np.linalg.norm(right[0].residual) > 0
+    wrong = [tw.AllreduceResidual("topk:k=5", "ring", 40, r, 2) for r in range(2)]
+    with pytest.raises(tw.InvalidArgument, match="built for the ring of 40 elements"):
+        _thinwire.allreduce_threads(inputs, tw.Codec("topk:k=5"), algorithm="allgather",
+                                    residuals=wrong)
+    with pytest.raises(TypeError, match="AllreduceResidual"):
+        _thinwire.allreduce_threads(inputs, tw.Codec("topk:k=5"), algorithm="allgather",
+                                    residuals=[tw.ErrorFeedback("topk:k=5", 40)] * 2)
+
+
 def test_torch_tensors_are_read_and_written_in_place():
     torch = pytest.importorskip("torch")  # only this test needs torch
     t = torch.randn(300)

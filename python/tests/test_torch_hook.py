@@ -78,8 +78,10 @@ def test_ring_equals_the_cpp_collective_bit_for_bit(tmp_path, world):
     results = spawn(tmp_path, world, hook_workers.ring_collective, codec, iterations)
     c = thinwire.Codec(codec)
     for n in hook_workers.RING_LENGTHS:
-        feedback = [thinwire.ErrorFeedback(c, thinwire.balanced_chunk(
-            n, world, thinwire.ring_owned_chunk(r, world))[1]) for r in range(world)]
+        feedback = [thinwire.AllreduceResidual(c, "ring", n, r, world) for r in range(world)]
+        for r in range(world):  # the ring keeps the residual of the chunk it owns
+            owned = thinwire.balanced_chunk(n, world, thinwire.ring_owned_chunk(r, world))
+            assert feedback[r].dimension == owned[1]
         for it in range(iterations):
             inputs = [hook_workers.ring_inputs(r, n, it).numpy() for r in range(world)]
             ring = _thinwire.allreduce_threads(inputs, c, algorithm="ring", seed=11,

@@ -50,7 +50,7 @@ class LocalSgd final : public Algorithm {
   bool gossip_;
   collective::AllreduceAlgorithm allreduce_ = collective::AllreduceAlgorithm::kAllgather;
   std::shared_ptr<const codec::Codec> codec_;
-  std::unique_ptr<codec::ErrorFeedback> error_feedback_;
+  std::unique_ptr<collective::AllreduceResidual> error_feedback_;
   std::optional<collective::Topology> topology_;
   collective::MixingMatrix weights_;
   optim::Sgd optimizer_;

@@ -43,7 +43,7 @@ class QlocalSgd final : public Algorithm {
   std::uint64_t local_steps_;
   collective::AllreduceAlgorithm allreduce_;
   std::shared_ptr<const codec::Codec> codec_;
-  std::unique_ptr<codec::ErrorFeedback> error_feedback_;
+  std::unique_ptr<collective::AllreduceResidual> error_feedback_;
   optim::Sgd optimizer_;
   std::vector<float> anchor_;  // x̄
   std::unique_ptr<tune::Tuner> tuner_;

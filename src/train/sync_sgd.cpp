@@ -16,13 +16,13 @@ double norm2(std::span<const float> v) {
 
 }  // namespace
 
-std::unique_ptr<codec::ErrorFeedback> allreduce_error_feedback(
+std::unique_ptr<collective::AllreduceResidual> allreduce_error_feedback(
     const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm,
     const PlannedCodec& codec) {
   if (!codec.error_feedback) return nullptr;
-  return collective::make_allreduce_error_feedback(codec.codec, algorithm, context.dimension,
-                                                   context.transport->rank(),
-                                                   context.transport->size());
+  return std::make_unique<collective::AllreduceResidual>(codec.codec, algorithm, context.dimension,
+                                                         context.transport->rank(),
+                                                         context.transport->size());
 }
 
 tune::Decision tune_allreduce(tune::Tuner& tuner, collective::AllreduceAlgorithm algorithm,
@@ -43,10 +43,13 @@ tune::Decision tune_allreduce(tune::Tuner& tuner, collective::AllreduceAlgorithm
   return tune_message(tuner, t, data, ef, scratch, context);
 }
 
-collective::Result tuned_allreduce(
-    const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm, std::uint64_t t,
-    std::span<float> data, const std::shared_ptr<const codec::Codec>& codec, tune::Tuner* tuner,
-    codec::ErrorFeedback* ef, std::vector<float>& scratch, const tune::TuneContext& tune_context) {
+collective::Result tuned_allreduce(const AlgorithmContext& context,
+                                   collective::AllreduceAlgorithm algorithm, std::uint64_t t,
+                                   std::span<float> data,
+                                   const std::shared_ptr<const codec::Codec>& codec,
+                                   tune::Tuner* tuner, collective::AllreduceResidual* ef,
+                                   std::vector<float>& scratch,
+                                   const tune::TuneContext& tune_context) {
   comm::Transport& transport = *context.transport;
   std::shared_ptr<const codec::Codec> chosen = codec;
   if (tuner != nullptr) {

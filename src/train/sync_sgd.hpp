@@ -46,7 +46,7 @@ class SyncSgd final : public Algorithm {
   AlgorithmContext context_;
   collective::AllreduceAlgorithm allreduce_;
   std::shared_ptr<const codec::Codec> codec_;
-  std::unique_ptr<codec::ErrorFeedback> error_feedback_;
+  std::unique_ptr<collective::AllreduceResidual> error_feedback_;
   optim::Sgd optimizer_;
   std::optional<double> last_norm_;
   std::unique_ptr<tune::Tuner> tuner_;
@@ -54,9 +54,9 @@ class SyncSgd final : public Algorithm {
   tune::SecantCurvature curvature_;  // L̂ of the tuner's step model
 };
 
-// This rank's residual for all-reduces by `algorithm` when `codec` asks for error feedback, null
-// otherwise (its length is the collective's: collective::make_allreduce_error_feedback).
-[[nodiscard]] std::unique_ptr<codec::ErrorFeedback> allreduce_error_feedback(
+// This rank's residual for all-reduces of the model's length by `algorithm` when `codec` asks for
+// error feedback, null otherwise (collective::AllreduceResidual knows its length).
+[[nodiscard]] std::unique_ptr<collective::AllreduceResidual> allreduce_error_feedback(
     const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm,
     const PlannedCodec& codec);
 
@@ -78,7 +78,7 @@ collective::Result tuned_allreduce(const AlgorithmContext& context,
                                    collective::AllreduceAlgorithm algorithm, std::uint64_t t,
                                    std::span<float> data,
                                    const std::shared_ptr<const codec::Codec>& codec,
-                                   tune::Tuner* tuner, codec::ErrorFeedback* ef,
+                                   tune::Tuner* tuner, collective::AllreduceResidual* ef,
                                    std::vector<float>& scratch,
                                    const tune::TuneContext& tune_context = {});
 

@@ -40,6 +40,7 @@
 #include "thinwire/comm/threads.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/tune/cost_model.hpp"
+#include "thinwire/tune/online_link.hpp"
 #include "thinwire/tune/tuner.hpp"
 
 #ifndef THINWIRE_VERSION
@@ -213,6 +214,8 @@ const codec::Codec& codec_or_own(const codec::ErrorFeedback& ef, const py::objec
 // A tuner with a scratch buffer for e + v (so decide() allocates once per bucket size).
 struct PyTuner {
   std::unique_ptr<tune::Tuner> tuner;
+  // cost='auto': the estimator the tuner prices with, fed by observe_message/observe_compute.
+  std::shared_ptr<tune::AutoCost> link;
   std::string spec;
   std::string codec_spec;
   std::string cost_spec;
@@ -261,18 +264,19 @@ PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
     if (message.starts_with("cost: ")) message.remove_prefix(6);
     throw InvalidArgument("cost='" + cost + "': " + std::string(message));
   }
-  // --cost auto learns the link from the training loop's own messages (train/link_timer.hpp);
-  // the Python tuner sees none, so it would price with the prior for ever.
-  if (cost_spec.starts_with("auto")) {
-    throw InvalidArgument("cost='" + cost +
-                          "': auto estimates the link from thinwire train's own messages and is "
-                          "not available to the Python Tuner yet; give linear:latency=...,"
-                          "bandwidth=... instead");
-  }
   PyTuner t;
+  // cost='auto' learns the link from what the caller observes (the DDP hook: its own exchanges),
+  // as thinwire train's LinkTimer feeds it; the tuner prices with that one estimator.
+  if (cost_spec.starts_with("auto")) {
+    t.link = std::shared_ptr<tune::AutoCost>(
+        dynamic_cast<tune::AutoCost*>(tune::make_cost_model(cost_spec).release()));
+  }
   try {
-    t.tuner = tune::make_tuner(
-        {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+    t.tuner = tune::make_tuner({.tuner = spec,
+                                .codec = codec_spec,
+                                .cost = cost,
+                                .lr_coupling = lr_coupling,
+                                .cost_model = t.link});
   } catch (const InvalidArgument& e) {
     std::string message = with_argument(e.what(), "tuner", "tuner", spec);
     message = with_argument(std::move(message), "codec", "codec", codec_spec);
@@ -285,15 +289,65 @@ PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
   return t;
 }
 
+// The estimator of a cost='auto' tuner; InvalidArgument naming `method` for any other cost.
+tune::OnlineLink& auto_link(const PyTuner& t, const char* method) {
+  if (t.link == nullptr) {
+    throw InvalidArgument(std::string("Tuner.") + method +
+                          ": needs cost='auto', this tuner has cost='" + t.cost_spec + "'");
+  }
+  return t.link->link();
+}
+
+void observe_message(PyTuner& t, double bits, double seconds) {
+  tune::OnlineLink& link = auto_link(t, "observe_message");
+  link.observe_message(bits, seconds);
+  link.refit();
+}
+
+void observe_compute(PyTuner& t, double seconds) {
+  tune::OnlineLink& link = auto_link(t, "observe_compute");
+  link.observe_compute(seconds);
+  link.refit();
+}
+
+py::object link_estimate(const PyTuner& t) {
+  if (t.link == nullptr) return py::none();
+  const tune::OnlineLink& link = t.link->link();
+  py::dict d;
+  d["latency_s"] = link.latency_s();
+  d["bandwidth_bps"] = link.bandwidth_bits_per_s();
+  d["bandwidth_fitted"] = link.bandwidth_fitted();
+  d["compute_s"] = link.compute_s();
+  d["samples"] = link.samples();
+  return d;
+}
+
 // The decision for iteration t on v, or on e + v when `residual` (an ErrorFeedback) is given:
-// the sum is taken element by element in float, exactly as ErrorFeedback forms it.
+// the sum is taken element by element in float, exactly as ErrorFeedback forms it. The message
+// is priced copies·C(bits) + fixed (tune::TuneContext); fixed None is 0, or under cost='auto'
+// the estimated compute time of an iteration.
 tune::Decision decide(PyTuner& t, std::uint64_t iteration, const py::handle& v,
-                      const py::object& residual) {
+                      const py::object& residual, double copies, const py::object& fixed) {
   FloatView in = float_view(v, "Tuner.decide: v", /*writable=*/false);
   const std::span<const float> g = in.span();
+  tune::TuneContext context;
+  if (!(copies > 0.0) || !std::isfinite(copies)) {
+    throw InvalidArgument("Tuner.decide: copies must be a positive number, got " +
+                          std::to_string(copies));
+  }
+  context.copies = copies;
+  if (!fixed.is_none()) {
+    context.fixed = fixed.cast<double>();
+    if (!(context.fixed >= 0.0) || !std::isfinite(context.fixed)) {
+      throw InvalidArgument("Tuner.decide: fixed must be a number >= 0, got " +
+                            std::to_string(context.fixed));
+    }
+  } else if (t.link != nullptr) {
+    context.fixed = t.link->compute_seconds();
+  }
   if (residual.is_none()) {
     py::gil_scoped_release release;
-    return t.tuner->decide(iteration, g);
+    return t.tuner->decide(iteration, g, context);
   }
   if (!py::isinstance<codec::ErrorFeedback>(residual)) {
     throw py::type_error("Tuner.decide: residual must be a thinwire.ErrorFeedback, got " +
@@ -308,7 +362,7 @@ tune::Decision decide(PyTuner& t, std::uint64_t iteration, const py::handle& v,
   const std::span<const float> e = ef.residual();
   t.scratch.resize(g.size());
   for (std::size_t i = 0; i < g.size(); ++i) t.scratch[i] = e[i] + g[i];
-  return t.tuner->decide(iteration, t.scratch);
+  return t.tuner->decide(iteration, t.scratch, context);
 }
 
 py::dict decision_dict(const tune::Decision& d) {
@@ -616,9 +670,12 @@ PYBIND11_MODULE(_thinwire, m) {
       .def_readonly("cost", &PyTuner::cost_spec, "canonical cost model spec")
       .def_readonly("lr_coupling", &PyTuner::lr_coupling)
       .def("decide", &decide, py::arg("iteration"), py::arg("v"), py::kw_only(),
-           py::arg("residual") = py::none(),
+           py::arg("residual") = py::none(), py::arg("copies") = 1.0, py::arg("fixed") = py::none(),
            "The decision for iteration t on v, or on residual + v when `residual` (an "
-           "ErrorFeedback of the same dimension) is given.")
+           "ErrorFeedback of the same dimension) is given. The message is priced "
+           "copies·C(bits) + fixed: copies = how often the iteration sends it (M − 1 hops of an "
+           "all-gather), fixed = the iteration's cost whatever the level (default: 0, or the "
+           "estimated compute time under cost='auto').")
       .def_property_readonly(
           "last",
           [](const PyTuner& t) -> py::object {
@@ -631,6 +688,23 @@ PYBIND11_MODULE(_thinwire, m) {
           "the last decision as text ('' before the first)")
       .def(
           "load_state", [](PyTuner& t, const std::string& state) { t.tuner->load_state(state); },
+          py::arg("state"))
+      .def("observe_message", &observe_message, py::arg("bits"), py::arg("seconds"),
+           "cost='auto': one message of `bits` bits took `seconds` on the link; refits α̂, β̂.")
+      .def("observe_compute", &observe_compute, py::arg("seconds"),
+           "cost='auto': one iteration spent `seconds` computing (the price's fixed part).")
+      .def_property_readonly("link", &link_estimate,
+                             "cost='auto': the estimate as a dict (latency_s, bandwidth_bps, "
+                             "bandwidth_fitted, compute_s, samples); None for other costs")
+      .def(
+          "save_link", [](const PyTuner& t) { return auto_link(t, "save_link").save(); },
+          "cost='auto': the estimator's windows and fit as text (for a checkpoint)")
+      .def(
+          "load_link",
+          [](PyTuner& t, const std::string& state) {
+            tune::OnlineLink& link = auto_link(t, "load_link");
+            link.load(state);
+          },
           py::arg("state"));
 
   m.def("decode", &decode_message, py::arg("message"), py::arg("out") = py::none(),

@@ -72,7 +72,10 @@ int main() {
     tw::comm::run_threads_world(world, [](tw::comm::Transport& transport) {
       const Shard shard = make_shard(transport.rank());
       const auto tuner = tw::tune::make_tuner({.tuner = "dynamic", .codec = "topk:k=20"});
-      tw::codec::ErrorFeedback ef(tw::codec::make_codec("topk:k=20"), kDim);
+      // The residual is sized for this all-reduce (all-gather, kDim elements, this rank).
+      tw::collective::AllreduceResidual ef(tw::codec::make_codec("topk:k=20"),
+                                           tw::collective::AllreduceAlgorithm::kAllgather, kDim,
+                                           transport.rank(), transport.size());
       std::vector<float> x(kDim, 0.0f);
       std::vector<float> g(kDim);
       std::vector<float> v(kDim);

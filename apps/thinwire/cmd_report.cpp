@@ -43,6 +43,7 @@ struct ReportCli {
   std::string y_range;
   std::string smooth;
   std::vector<std::string> hlines;
+  std::vector<std::string> vlines;
   std::string panel_by;
   std::vector<std::string> highlight;  // FILE
   std::vector<std::string> figures;
@@ -182,6 +183,9 @@ void run_report(const ReportCli& cli) {
   for (const std::string& item : cli.hlines) {
     options.hlines.push_back(as_usage("--hline", [&] { return report::parse_hline(item); }));
   }
+  for (const std::string& item : cli.vlines) {
+    options.vlines.push_back(as_usage("--vline", [&] { return report::parse_vline(item); }));
+  }
   options.panel_by = cli.panel_by;
   options.figures = cli.figures;
   if (!cli.x.empty()) {
@@ -276,6 +280,12 @@ void add_report_command(CLI::App& app) {
                   "a dashed horizontal line at Y across the loss figures, in the legend as LABEL "
                   "when given (repeatable)")
       ->type_name("Y[=LABEL]")
+      ->allow_extra_args(false);
+  cmd->add_option("--vline", cli->vlines,
+                  "a dashed vertical line at X seconds across the figures against sim or wall "
+                  "time (an event such as a link's rate change), marked LABEL when given "
+                  "(repeatable)")
+      ->type_name("X[=LABEL]")
       ->allow_extra_args(false);
   cmd->add_option("--panel-by", cli->panel_by,
                   "one panel per value of this setting of the runs' configs (e.g. codec), each "

@@ -10,6 +10,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <utility>
 
 #include "thinwire/core/error.hpp"
 
@@ -216,6 +217,7 @@ struct Plot {
   std::string y_axis;  // gnuplot commands
   std::vector<Series> series;
   std::vector<HLine> hlines;
+  std::vector<VLine> vlines;  // only on the time axes
 };
 
 // The panel of a run under --panel-by KEY: the value of KEY in its config.
@@ -276,6 +278,17 @@ std::string script_body(const Plot& p, const std::vector<std::string>& panels,
   s += "set linetype cycle " + std::to_string(kLineTypes) + "\n";
   if (p.log_x) s += "set logscale x 10\nset format x '%.0s%c'\nset mxtics 10\n";
   s += p.y_axis;
+  for (std::size_t i = 0; i < p.vlines.size(); ++i) {
+    const VLine& v = p.vlines[i];
+    if (p.log_x && v.x <= 0) continue;  // not on a log axis
+    const std::string tag = std::to_string(i + 1);
+    s += "set arrow " + tag + " from " + num(v.x) + ", graph 0 to " + num(v.x) +
+         ", graph 1 nohead back dt 3 lw 1.5 lc rgb '#c00000'\n";
+    if (!v.label.empty()) {
+      s += "set label " + tag + " " + gp_quote(v.label) + " at " + num(v.x) +
+           ", graph 0.96 offset 0.5,0 tc rgb '#c00000' front\n";
+    }
+  }
   if (panels.empty()) {
     s += "set title " + gp_quote(p.title) + " font ',13'\n";
     // Below the graph, with one extra line of height: without it gnuplot 5.4 draws the first row
@@ -343,16 +356,34 @@ std::vector<std::string> run_colors(const std::vector<Run>& runs, const ReportOp
   return colors;
 }
 
-HLine parse_hline(std::string_view text) {
+namespace {
+
+// "V" or "V=LABEL" with V a finite number; `what` names V in the error ("Y", "X").
+std::pair<double, std::string> parse_value_label(std::string_view text, std::string_view what) {
   const std::string_view number = text.substr(0, text.find('='));
-  HLine line;
-  const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), line.y);
+  double value = 0;
+  const auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
   if (number.empty() || ec != std::errc() || ptr != number.data() + number.size() ||
-      !std::isfinite(line.y)) {
-    throw InvalidArgument("expected Y or Y=LABEL with Y a number, got '" + std::string(text) + "'");
+      !std::isfinite(value)) {
+    throw InvalidArgument("expected " + std::string(what) + " or " + std::string(what) +
+                          "=LABEL with " + std::string(what) + " a number, got '" +
+                          std::string(text) + "'");
   }
-  if (number.size() < text.size()) line.label = std::string(text.substr(number.size() + 1));
-  return line;
+  std::string label;
+  if (number.size() < text.size()) label = std::string(text.substr(number.size() + 1));
+  return {value, std::move(label)};
+}
+
+}  // namespace
+
+HLine parse_hline(std::string_view text) {
+  auto [y, label] = parse_value_label(text, "Y");
+  return {.y = y, .label = std::move(label)};
+}
+
+VLine parse_vline(std::string_view text) {
+  auto [x, label] = parse_value_label(text, "X");
+  return {.x = x, .label = std::move(label)};
 }
 
 YRange parse_y_range(std::string_view text) {
@@ -513,6 +544,7 @@ std::vector<Figure> write_plot_files(const std::vector<Run>& runs, const ReportO
       const auto [lo, hi] = y_span(plot.series, axis, m.value, m.log_y, m.hlines);
       plot.y_axis = y_axis(lo, hi, m.log_y, m.range);
       plot.hlines = m.hlines;
+      if (axis == Axis::kSim || axis == Axis::kWall) plot.vlines = options.vlines;
       emit(std::move(plot));
     }
   }
@@ -527,7 +559,8 @@ std::vector<Figure> write_plot_files(const std::vector<Run>& runs, const ReportO
             .log_x = options.log_x,
             .y_axis = {},
             .series = {},
-            .hlines = {}};
+            .hlines = {},
+            .vlines = {}};
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const std::size_t n = plottable(runs[i], Axis::kIter, theta, options.log_x, options.log_y);
     if (n == 0) continue;

@@ -99,6 +99,14 @@ struct HLine {
 };
 // Parses "Y" or "Y=LABEL"; throws InvalidArgument for anything else.
 [[nodiscard]] HLine parse_hline(std::string_view text);
+// A dashed vertical line at x = X seconds across the figures whose x axis is a time (sim, wall):
+// an event of the run, such as the moment a link changed its rate.
+struct VLine {
+  double x = 0;
+  std::string label;  // written beside the line's top; "" = none
+};
+// Parses "X" or "X=LABEL"; throws InvalidArgument for anything else.
+[[nodiscard]] VLine parse_vline(std::string_view text);
 
 struct YRange {
   double lo = kMissing;  // NaN = fitted to the data
@@ -123,6 +131,7 @@ struct ReportOptions {
   // records, as the experiments' tables use); the data file's loss column holds that mean.
   std::size_t smooth = 0;
   std::vector<HLine> hlines;
+  std::vector<VLine> vlines;
   // "" = one graph per figure; else one panel per value of this key of the runs' configs, in the
   // order of the runs, each panel's runs coloured from the start of the palette.
   std::string panel_by;

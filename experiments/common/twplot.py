@@ -28,11 +28,11 @@ def write_curve(path, config, records):
 
 
 def report(thinwire, files, out_dir, *, labels=None, title=None, x=None, log_x=False,
-           log_y=False, x_label=None, y_label=None, y_range=None, hlines=(), smooth=None,
+           log_y=False, x_label=None, y_label=None, y_range=None, hlines=(), vlines=(), smooth=None,
            panel_by=None, highlight=(), figures=None, svg=False):
     """Runs `thinwire report FILES --out OUT_DIR` (OUT_DIR emptied first) and returns
     {figure name: PNG path}. `labels` maps a file to its legend text; `hlines` holds "Y" or
-    "Y=LABEL" strings; `y_range` is "LO:HI"; x and figures are lists of names. Raises
+    "Y=LABEL" strings, `vlines` "X" or "X=LABEL" (seconds, on the sim and wall figures); `y_range` is "LO:HI"; x and figures are lists of names. Raises
     RuntimeError with the tool's one-line error when it fails."""
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
@@ -57,6 +57,8 @@ def report(thinwire, files, out_dir, *, labels=None, title=None, x=None, log_x=F
         cmd += ["--y-range", y_range]
     for h in hlines:
         cmd += ["--hline", h]
+    for v in vlines:
+        cmd += ["--vline", v]
     if panel_by:
         cmd += ["--panel-by", panel_by]
     for f in highlight:

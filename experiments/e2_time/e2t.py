@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -27,6 +28,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 NETLAB = os.path.join(ROOT, "experiments", "netlab", "netlab")
+sys.path.insert(0, os.path.join(ROOT, "experiments", "common"))
+import twplot  # noqa: E402
+
 PREFIX = "twet"
 M = 4
 D = 20000
@@ -219,50 +223,53 @@ def median_after(rec, key, skip=0.25):
     return statistics.median(vals) if vals else None
 
 
-def plots(out, results, scen):
-    """θ (k) over wall time for the dynamic run of each scenario, the rate change marked; and
-    loss against wall time for every method."""
+def plots(thinwire, out, results, scen):
+    """Figures by `thinwire report` (experiments/common/twplot.py), per scenario, against
+    wall-clock time, from repetition 1 of each method: the loss of every method with the target
+    and the rate change marked (KEY-loss.png); the level the dynamic run chose, in bits per
+    element (KEY-theta.png); and its estimated β (KEY-beta.png). Returns the PNG paths."""
     pdir = os.path.join(out, "plots")
     os.makedirs(pdir, exist_ok=True)
     made = []
     for s in scen:
         key = s["key"]
-        runs = results[key]["runs"]
-        dat = os.path.join(pdir, f"{key}.dat")
-        with open(dat, "w") as f:
-            for name, r in runs.items():
-                f.write(f"# {name}\n")
-                for x in r["records"]:
-                    if x.get("loss") is not None:
-                        bpe = x["tuned_bits"] / D if x.get("tuned_bits") else "nan"
-                        f.write(f"{x['wall_s']} {x['loss']} {bpe} "
-                                f"{x.get('link_bandwidth_bps', 'nan')}\n")
-                f.write("\n\n")
-        names = list(runs)
-        marks = ""
-        ch = results[key].get("changed_at")
-        if ch is not None:
-            marks = (f"set arrow from {ch},graph 0 to {ch},graph 1 nohead dt 2 lc rgb 'red'\n"
-                     f"set label 'rate change' at {ch},graph 0.05 offset 0.5,0 tc rgb 'red'\n")
-        target = results[key]["target"]
-        loss_png = os.path.join(pdir, f"{key}-loss.png")
-        lines = ", ".join(f"'{dat}' index {i} using 1:2 with lines title '{n}'"
-                          for i, n in enumerate(names))
-        script = (f"set terminal pngcairo size 800,500\nset output '{loss_png}'\n"
-                  f"set title 'E2-time, {s['label']}, M = 4 MPI ranks on netlab'\n"
-                  "set xlabel 'wall-clock s'\nset ylabel 'training loss'\nset logscale y\n"
-                  f"set key top right\n{marks}"
-                  f"plot {lines}, {target} with lines dt 3 lc rgb 'black' title 'target'\n")
-        dyn = names.index("dynamic auto")
-        theta_png = os.path.join(pdir, f"{key}-theta.png")
-        script += (f"set output '{theta_png}'\nunset logscale y\nset logscale y\n"
-                   f"set title 'dynamic --cost auto: chosen level (rank 0) and estimated β, "
-                   f"{s['label']}'\nset ylabel 'bits per element of the chosen level'\n"
-                   "set y2label 'estimated β (Mbit/s)'\nset y2tics\nset logscale y2\n"
-                   f"plot '{dat}' index {dyn} using 1:3 with linespoints title 'level (32 = uncompressed)', "
-                   f"'{dat}' index {dyn} using 1:($4/1e6) axes x1y2 with lines title 'β̂'\n")
-        subprocess.run(["gnuplot"], input=script.encode(), check=True)
-        made += [loss_png, theta_png]
+        res = results[key]
+        runs = res["runs"]
+        ch = res.get("changed_at")
+        vlines = [] if ch is None else [f"{ch:.3f}=rate change"]
+
+        def curve(name, what, rows):
+            """A metrics-format file of (iter, wall_s, y) rows, y in the "loss" field."""
+            path = os.path.join(pdir, "curves", key,
+                                f"{what}-{name.replace(' ', '-').replace('=', '')}.jsonl")
+            twplot.write_curve(path, {"method": name},
+                               [{"iter": it, "wall_s": t, "loss": y} for it, t, y in rows])
+            return path
+
+        def figure(files, what, y_label, log_y=True, hlines=()):
+            pngs = twplot.report(thinwire, list(files), os.path.join(pdir, "report", key + what),
+                                 labels=files, title=f"E2-time, {s['label']}", x=["wall"],
+                                 log_y=log_y, x_label="wall-clock s", y_label=y_label,
+                                 hlines=hlines, vlines=vlines, figures=["loss_vs_wall"])
+            png = os.path.join(pdir, f"{key}-{what}.png")
+            shutil.copyfile(pngs["loss_vs_wall"], png)
+            made.append(png)
+
+        loss = {}
+        for name, r in runs.items():
+            rows = [(x.get("iter"), x["wall_s"], x["loss"]) for x in r["records"]
+                    if x.get("loss") is not None and x.get("wall_s") is not None]
+            loss[curve(name, "loss", rows)] = name
+        figure(loss, "loss", "training loss", hlines=[f"{res['target']:.6g}=target"])
+        dyn = runs["dynamic auto"]["records"]
+        level = curve("dynamic auto", "theta", [(x.get("iter"), x["wall_s"], x["tuned_bits"] / D)
+                                                for x in dyn if x.get("tuned_bits")])
+        figure({level: "dynamic --cost auto (rank 0); 32 = uncompressed"}, "theta",
+               "chosen level, bits per element", log_y=False)
+        beta = curve("dynamic auto", "beta",
+                     [(x.get("iter"), x["wall_s"], x["link_bandwidth_bps"] / 1e6)
+                      for x in dyn if x.get("link_bandwidth_bps")])
+        figure({beta: "dynamic --cost auto (rank 0)"}, "beta", "estimated β (Mbit/s)")
     return made
 
 
@@ -446,7 +453,7 @@ def load_results(args):
 
 
 def report(args, results, scen, fstar, f0, date, reps=1):
-    made = plots(args.out, results, scen)
+    made = plots(args.thinwire, args.out, results, scen)
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:

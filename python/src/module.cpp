@@ -40,6 +40,7 @@
 #include "thinwire/comm/threads.hpp"
 #include "thinwire/core/error.hpp"
 #include "thinwire/tune/cost_model.hpp"
+#include "thinwire/tune/online_link.hpp"
 #include "thinwire/tune/tuner.hpp"
 
 #ifndef THINWIRE_VERSION
@@ -194,6 +195,12 @@ PyCodec codec_from_spec(const std::string& spec) {
   return PyCodec{std::shared_ptr<const codec::Codec>(codec::make_codec(spec))};
 }
 
+// A codec argument: a spec string or a thinwire.Codec.
+std::shared_ptr<const codec::Codec> codec_of(const py::object& c) {
+  if (py::isinstance<py::str>(c)) return codec::make_codec(c.cast<std::string>());
+  return c.cast<const PyCodec&>().codec;
+}
+
 // The codec of one ErrorFeedback message: the residual's own, or a tuner's choice.
 const codec::Codec& codec_or_own(const codec::ErrorFeedback& ef, const py::object& c) {
   if (c.is_none()) return ef.codec();
@@ -207,6 +214,8 @@ const codec::Codec& codec_or_own(const codec::ErrorFeedback& ef, const py::objec
 // A tuner with a scratch buffer for e + v (so decide() allocates once per bucket size).
 struct PyTuner {
   std::unique_ptr<tune::Tuner> tuner;
+  // cost='auto': the estimator the tuner prices with, fed by observe_message/observe_compute.
+  std::shared_ptr<tune::AutoCost> link;
   std::string spec;
   std::string codec_spec;
   std::string cost_spec;
@@ -255,18 +264,19 @@ PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
     if (message.starts_with("cost: ")) message.remove_prefix(6);
     throw InvalidArgument("cost='" + cost + "': " + std::string(message));
   }
-  // --cost auto learns the link from the training loop's own messages (train/link_timer.hpp);
-  // the Python tuner sees none, so it would price with the prior for ever.
-  if (cost_spec.starts_with("auto")) {
-    throw InvalidArgument("cost='" + cost +
-                          "': auto estimates the link from thinwire train's own messages and is "
-                          "not available to the Python Tuner yet; give linear:latency=...,"
-                          "bandwidth=... instead");
-  }
   PyTuner t;
+  // cost='auto' learns the link from what the caller observes (the DDP hook: its own exchanges),
+  // as thinwire train's LinkTimer feeds it; the tuner prices with that one estimator.
+  if (cost_spec.starts_with("auto")) {
+    t.link = std::shared_ptr<tune::AutoCost>(
+        dynamic_cast<tune::AutoCost*>(tune::make_cost_model(cost_spec).release()));
+  }
   try {
-    t.tuner = tune::make_tuner(
-        {.tuner = spec, .codec = codec_spec, .cost = cost, .lr_coupling = lr_coupling});
+    t.tuner = tune::make_tuner({.tuner = spec,
+                                .codec = codec_spec,
+                                .cost = cost,
+                                .lr_coupling = lr_coupling,
+                                .cost_model = t.link});
   } catch (const InvalidArgument& e) {
     std::string message = with_argument(e.what(), "tuner", "tuner", spec);
     message = with_argument(std::move(message), "codec", "codec", codec_spec);
@@ -279,15 +289,65 @@ PyTuner make_py_tuner(const std::string& spec, const std::string& codec_spec,
   return t;
 }
 
+// The estimator of a cost='auto' tuner; InvalidArgument naming `method` for any other cost.
+tune::OnlineLink& auto_link(const PyTuner& t, const char* method) {
+  if (t.link == nullptr) {
+    throw InvalidArgument(std::string("Tuner.") + method +
+                          ": needs cost='auto', this tuner has cost='" + t.cost_spec + "'");
+  }
+  return t.link->link();
+}
+
+void observe_message(PyTuner& t, double bits, double seconds) {
+  tune::OnlineLink& link = auto_link(t, "observe_message");
+  link.observe_message(bits, seconds);
+  link.refit();
+}
+
+void observe_compute(PyTuner& t, double seconds) {
+  tune::OnlineLink& link = auto_link(t, "observe_compute");
+  link.observe_compute(seconds);
+  link.refit();
+}
+
+py::object link_estimate(const PyTuner& t) {
+  if (t.link == nullptr) return py::none();
+  const tune::OnlineLink& link = t.link->link();
+  py::dict d;
+  d["latency_s"] = link.latency_s();
+  d["bandwidth_bps"] = link.bandwidth_bits_per_s();
+  d["bandwidth_fitted"] = link.bandwidth_fitted();
+  d["compute_s"] = link.compute_s();
+  d["samples"] = link.samples();
+  return d;
+}
+
 // The decision for iteration t on v, or on e + v when `residual` (an ErrorFeedback) is given:
-// the sum is taken element by element in float, exactly as ErrorFeedback forms it.
+// the sum is taken element by element in float, exactly as ErrorFeedback forms it. The message
+// is priced copies·C(bits) + fixed (tune::TuneContext); fixed None is 0, or under cost='auto'
+// the estimated compute time of an iteration.
 tune::Decision decide(PyTuner& t, std::uint64_t iteration, const py::handle& v,
-                      const py::object& residual) {
+                      const py::object& residual, double copies, const py::object& fixed) {
   FloatView in = float_view(v, "Tuner.decide: v", /*writable=*/false);
   const std::span<const float> g = in.span();
+  tune::TuneContext context;
+  if (!(copies > 0.0) || !std::isfinite(copies)) {
+    throw InvalidArgument("Tuner.decide: copies must be a positive number, got " +
+                          std::to_string(copies));
+  }
+  context.copies = copies;
+  if (!fixed.is_none()) {
+    context.fixed = fixed.cast<double>();
+    if (!(context.fixed >= 0.0) || !std::isfinite(context.fixed)) {
+      throw InvalidArgument("Tuner.decide: fixed must be a number >= 0, got " +
+                            std::to_string(context.fixed));
+    }
+  } else if (t.link != nullptr) {
+    context.fixed = t.link->compute_seconds();
+  }
   if (residual.is_none()) {
     py::gil_scoped_release release;
-    return t.tuner->decide(iteration, g);
+    return t.tuner->decide(iteration, g, context);
   }
   if (!py::isinstance<codec::ErrorFeedback>(residual)) {
     throw py::type_error("Tuner.decide: residual must be a thinwire.ErrorFeedback, got " +
@@ -302,7 +362,7 @@ tune::Decision decide(PyTuner& t, std::uint64_t iteration, const py::handle& v,
   const std::span<const float> e = ef.residual();
   t.scratch.resize(g.size());
   for (std::size_t i = 0; i < g.size(); ++i) t.scratch[i] = e[i] + g[i];
-  return t.tuner->decide(iteration, t.scratch);
+  return t.tuner->decide(iteration, t.scratch, context);
 }
 
 py::dict decision_dict(const tune::Decision& d) {
@@ -318,7 +378,8 @@ py::dict decision_dict(const tune::Decision& d) {
 
 // The C++ collective::allreduce over `inputs.size()` threads (the threads transport): the
 // reference that the Python DDP hook's ring over torch.distributed is tested against. residuals:
-// None or one ErrorFeedback per rank (updated in place). Returns every rank's result.
+// None or one AllreduceResidual per rank, built for this call (updated in place). Returns every
+// rank's result.
 py::list allreduce_threads(const py::sequence& inputs, const PyCodec& c,
                            const std::string& algorithm, std::uint64_t seed,
                            std::uint64_t iteration, const py::object& residuals) {
@@ -330,15 +391,21 @@ py::list allreduce_threads(const py::sequence& inputs, const PyCodec& c,
     FloatView view = float_view(input, "allreduce_threads: inputs", /*writable=*/false);
     data.emplace_back(view.span().begin(), view.span().end());
   }
-  std::vector<codec::ErrorFeedback*> feedback(static_cast<std::size_t>(m), nullptr);
+  std::vector<collective::AllreduceResidual*> feedback(static_cast<std::size_t>(m), nullptr);
   if (!residuals.is_none()) {
     const auto seq = residuals.cast<py::sequence>();
     if (static_cast<int>(py::len(seq)) != m) {
-      throw InvalidArgument("allreduce_threads: residuals must hold one ErrorFeedback per rank");
+      throw InvalidArgument(
+          "allreduce_threads: residuals must hold one AllreduceResidual per rank");
     }
     for (int r = 0; r < m; ++r) {
-      feedback[static_cast<std::size_t>(r)] =
-          &seq[static_cast<std::size_t>(r)].cast<codec::ErrorFeedback&>();
+      const py::handle item = seq[static_cast<std::size_t>(r)];
+      if (!py::isinstance<collective::AllreduceResidual>(item)) {
+        throw py::type_error(
+            "allreduce_threads: residuals must be thinwire.AllreduceResidual, got " +
+            py::str(py::type::handle_of(item)).cast<std::string>());
+      }
+      feedback[static_cast<std::size_t>(r)] = &item.cast<collective::AllreduceResidual&>();
     }
   }
   {
@@ -494,13 +561,7 @@ PYBIND11_MODULE(_thinwire, m) {
   py::class_<codec::ErrorFeedback>(m, "ErrorFeedback",
                                    "Per-worker error-feedback residual around a codec.")
       .def(py::init([](const py::object& c, std::size_t dimension) {
-             std::shared_ptr<const codec::Codec> ptr;
-             if (py::isinstance<py::str>(c)) {
-               ptr = codec::make_codec(c.cast<std::string>());
-             } else {
-               ptr = c.cast<const PyCodec&>().codec;
-             }
-             return std::make_unique<codec::ErrorFeedback>(std::move(ptr), dimension);
+             return std::make_unique<codec::ErrorFeedback>(codec_of(c), dimension);
            }),
            py::arg("codec"), py::arg("dimension"))
       .def_property_readonly("dimension", &codec::ErrorFeedback::dimension)
@@ -563,6 +624,26 @@ PYBIND11_MODULE(_thinwire, m) {
           },
           py::arg("data"));
 
+  py::class_<collective::AllreduceResidual, codec::ErrorFeedback>(
+      m, "AllreduceResidual",
+      "The error-feedback residual of one rank for all-reduces of d elements by `algorithm` "
+      "('allgather' or 'ring') in a world of `size`: its dimension is d for the all-gather and "
+      "the rank's owned chunk for the ring, so it is never built with the wrong length.")
+      .def(py::init([](const py::object& c, const std::string& algorithm, std::size_t d, int rank,
+                       int size) {
+             return std::make_unique<collective::AllreduceResidual>(
+                 codec_of(c), collective::parse_allreduce_algorithm(algorithm), d, rank, size);
+           }),
+           py::arg("codec"), py::arg("algorithm"), py::arg("d"), py::arg("rank"), py::arg("size"))
+      .def_property_readonly(
+          "algorithm",
+          [](const collective::AllreduceResidual& r) {
+            return std::string(collective::allreduce_algorithm_name(r.algorithm()));
+          })
+      .def_property_readonly("length", &collective::AllreduceResidual::length)
+      .def_property_readonly("rank", &collective::AllreduceResidual::rank)
+      .def_property_readonly("size", &collective::AllreduceResidual::size);
+
   py::class_<tune::Decision>(m, "Decision", "One tuner decision (tune/tuner.hpp).")
       .def_property_readonly("codec", [](const tune::Decision& d) { return PyCodec{d.codec}; })
       .def_readonly("codec_spec", &tune::Decision::codec_spec)
@@ -589,9 +670,12 @@ PYBIND11_MODULE(_thinwire, m) {
       .def_readonly("cost", &PyTuner::cost_spec, "canonical cost model spec")
       .def_readonly("lr_coupling", &PyTuner::lr_coupling)
       .def("decide", &decide, py::arg("iteration"), py::arg("v"), py::kw_only(),
-           py::arg("residual") = py::none(),
+           py::arg("residual") = py::none(), py::arg("copies") = 1.0, py::arg("fixed") = py::none(),
            "The decision for iteration t on v, or on residual + v when `residual` (an "
-           "ErrorFeedback of the same dimension) is given.")
+           "ErrorFeedback of the same dimension) is given. The message is priced "
+           "copies·C(bits) + fixed: copies = how often the iteration sends it (M − 1 hops of an "
+           "all-gather), fixed = the iteration's cost whatever the level (default: 0, or the "
+           "estimated compute time under cost='auto').")
       .def_property_readonly(
           "last",
           [](const PyTuner& t) -> py::object {
@@ -604,6 +688,23 @@ PYBIND11_MODULE(_thinwire, m) {
           "the last decision as text ('' before the first)")
       .def(
           "load_state", [](PyTuner& t, const std::string& state) { t.tuner->load_state(state); },
+          py::arg("state"))
+      .def("observe_message", &observe_message, py::arg("bits"), py::arg("seconds"),
+           "cost='auto': one message of `bits` bits took `seconds` on the link; refits α̂, β̂.")
+      .def("observe_compute", &observe_compute, py::arg("seconds"),
+           "cost='auto': one iteration spent `seconds` computing (the price's fixed part).")
+      .def_property_readonly("link", &link_estimate,
+                             "cost='auto': the estimate as a dict (latency_s, bandwidth_bps, "
+                             "bandwidth_fitted, compute_s, samples); None for other costs")
+      .def(
+          "save_link", [](const PyTuner& t) { return auto_link(t, "save_link").save(); },
+          "cost='auto': the estimator's windows and fit as text (for a checkpoint)")
+      .def(
+          "load_link",
+          [](PyTuner& t, const std::string& state) {
+            tune::OnlineLink& link = auto_link(t, "load_link");
+            link.load(state);
+          },
           py::arg("state"));
 
   m.def("decode", &decode_message, py::arg("message"), py::arg("out") = py::none(),

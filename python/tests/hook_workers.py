@@ -315,3 +315,20 @@ def identity_cases(rank, world, init_file, out_dir, steps):
                 opt.step()
             results[(case, mode)] = _params(model)
     _finish(out_dir, rank, results)
+
+
+def auto_cost(rank, world, init_file, out_dir, steps, window):
+    """The dynamic tuner under cost="auto": the hook times its all-gathers and every segment's
+    tuner learns the link from them."""
+    _init(rank, world, init_file)
+    model = _model()
+    hook = twt.ddp_hook(QSGD4, error_feedback=True, seed=5, segment_mb=SEGMENT_MB,
+                        tuner="dynamic", cost=f"auto:window={window}")
+    ddp = _ddp(model, hook)
+    opt = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=0.9)
+    for step in range(steps):
+        _step(ddp, opt, rank, step)
+    _finish(out_dir, rank, {"params": _params(model), "link_samples": hook.link_samples,
+                            "exchanges": sum(hook.algorithm_counts.values()),
+                            "links": {k: t.link for k, t in hook.tuners.items()},
+                            "decisions": hook.last_decisions})

@@ -148,6 +148,32 @@ def test_error_feedback_telescopes_and_its_state_round_trips():
         tw.ErrorFeedback("topk:k=10", 200).load(state[:-1])
 
 
+def test_allreduce_residual_takes_its_length_from_the_call_it_is_built_for():
+    from thinwire import _thinwire
+    # d = 61 over 4 ranks: chunks of 16, 15, 15, 15; rank 3 owns chunk 0.
+    assert tw.AllreduceResidual("topk:k=5", "allgather", 61, 3, 4).dimension == 61
+    ring = tw.AllreduceResidual("topk:k=5", "ring", 61, 3, 4)
+    assert (ring.dimension, ring.algorithm, ring.length, ring.rank, ring.size) == \
+        (16, "ring", 61, 3, 4)
+    assert isinstance(ring, tw.ErrorFeedback)
+    with pytest.raises(tw.InvalidArgument):
+        tw.AllreduceResidual("randk:k=5,shared_seed=1", "shared_randk", 61, 0, 4)
+
+    inputs = [_vector(40, seed=r) for r in range(2)]
+    right = [tw.AllreduceResidual("topk:k=5", "allgather", 40, r, 2) for r in range(2)]
+    out = _thinwire.allreduce_threads(inputs, tw.Codec("topk:k=5"), algorithm="allgather",
+                                      residuals=right)
+    assert all(np.array_equal(out[0], o) for o in out)
+    assert np.linalg.norm(right[0].residual) > 0
+    wrong = [tw.AllreduceResidual("topk:k=5", "ring", 40, r, 2) for r in range(2)]
+    with pytest.raises(tw.InvalidArgument, match="built for the ring of 40 elements"):
+        _thinwire.allreduce_threads(inputs, tw.Codec("topk:k=5"), algorithm="allgather",
+                                    residuals=wrong)
+    with pytest.raises(TypeError, match="AllreduceResidual"):
+        _thinwire.allreduce_threads(inputs, tw.Codec("topk:k=5"), algorithm="allgather",
+                                    residuals=[tw.ErrorFeedback("topk:k=5", 40)] * 2)
+
+
 def test_torch_tensors_are_read_and_written_in_place():
     torch = pytest.importorskip("torch")  # only this test needs torch
     t = torch.randn(300)
@@ -202,6 +228,59 @@ def test_errors_name_python_arguments_not_cli_flags():
     with pytest.raises(tw.InvalidArgument, match=r"^tuner: the checkpoint was written by"):
         tuner.load_state('{"tuner": "dynamic", "codec": "topk:k=5", "level": 5, "levels": 0, '
                          '"rho": 1, "bits": 1, "lr_scale": 1}')
+
+
+def _auto_tuner(latency, bandwidth, window=16, compute=None):
+    """A dynamic packed-QSGD tuner under cost='auto' whose window is full of messages that took
+    exactly latency + bits/bandwidth (sizes 20k, 40k, ... bits)."""
+    tuner = tw.Tuner("dynamic", codec=QSGD4, cost=f"auto:window={window}")
+    for i in range(window):
+        bits = 2e4 * (i + 1)
+        tuner.observe_message(bits, latency + bits / bandwidth)
+    if compute is not None:
+        tuner.observe_compute(compute)
+    return tuner
+
+
+def test_auto_cost_learns_the_link_it_is_shown_and_prices_with_it():
+    tuner = tw.Tuner("dynamic", codec=QSGD4, cost="auto:latency=100us,bandwidth=10Mbit,window=16")
+    assert tuner.link == {"latency_s": pytest.approx(1e-4), "bandwidth_bps": pytest.approx(1e7),
+                          "bandwidth_fitted": False, "compute_s": 0.0, "samples": 0}
+    v = _vector(20000)
+    # Until the window is full the configured level is sent (docs/tuning.md).
+    assert tuner.decide(0, v).codec.spec == QSGD4
+    # Samples on an exact line: Theil–Sen gives the line back.
+    fitted = _auto_tuner(latency=2e-3, bandwidth=5e6, compute=0.05)
+    link = fitted.link
+    assert link["latency_s"] == pytest.approx(2e-3, rel=1e-9)
+    assert link["bandwidth_bps"] == pytest.approx(5e6, rel=1e-9)
+    assert link["bandwidth_fitted"] and link["samples"] == 16
+    assert link["compute_s"] == pytest.approx(0.05)
+    # The price follows the link: with an iteration's compute as its fixed cost, a faster link
+    # makes bits cheaper and the rule sends a finer level (more bits per element).
+    bits = [_auto_tuner(1e-3, beta, compute=0.05).decide(3, v, copies=3).bits
+            for beta in (1e6, 1e8, 1e10)]
+    assert bits[0] < bits[1] < bits[2], bits
+    # fixed= overrides the estimate; without a fixed cost the link's speed alone moves nothing
+    # but α's share, so the levels coincide on 1 Mbit/s and 100 Mbit/s links of equal α/β ratio.
+    slow = _auto_tuner(1e-3, 1e6).decide(3, v, fixed=0.0)
+    fast = _auto_tuner(1e-5, 1e8).decide(3, v, fixed=0.0)
+    assert slow.codec.spec == fast.codec.spec
+
+    # The estimator's state round-trips: the same estimate and the same decision.
+    restored = tw.Tuner("dynamic", codec=QSGD4, cost="auto:window=16")
+    restored.load_link(fitted.save_link())
+    assert restored.link == fitted.link
+    assert restored.decide(3, v).codec.spec == fitted.decide(3, v).codec.spec
+
+    other = tw.Tuner("dynamic", codec=QSGD4, cost="bits")
+    assert other.link is None
+    for call in (lambda: other.observe_message(1e4, 1e-3), lambda: other.observe_compute(0.1),
+                 lambda: other.save_link()):
+        with pytest.raises(tw.InvalidArgument, match="needs cost='auto'"):
+            call()
+    with pytest.raises(tw.InvalidArgument, match="copies"):
+        fitted.decide(3, v, copies=0)
 
 
 def test_dynamic_tuner_decides_on_residual_plus_v_and_its_state_round_trips():

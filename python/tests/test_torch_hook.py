@@ -52,6 +52,27 @@ def test_rank0_gathered_state_restores_every_rank_exactly(tmp_path):
         assert equal(r["straight"], r["resumed"]), max_diff(r["straight"], r["resumed"])
 
 
+def test_auto_cost_learns_the_link_from_the_hooks_own_all_gathers(tmp_path):
+    steps, window = 5, 8
+    results = spawn(tmp_path, 2, hook_workers.auto_cost, steps, window)
+    for r in results:
+        # Every all-gather was timed, once.
+        assert r["link_samples"] == r["exchanges"] > steps
+        # Every segment's tuner learnt from the exchanges after it was made; the first-made one
+        # holds a full window.
+        samples = [link["samples"] for link in r["links"].values()]
+        assert max(samples) == min(window, r["link_samples"]) and min(samples) >= 1
+        for link in r["links"].values():
+            assert 0 < link["bandwidth_bps"] < float("inf") and link["latency_s"] >= 0
+        # A level of the family, or dense where the measured link makes compression not pay
+        # (timings differ from run to run, so the choice may too).
+        assert all(d["codec"].startswith(("qsgd:", "identity", "fp16"))
+                   for d in r["decisions"].values()), r["decisions"]
+    # Each rank's level is its own, but every rank decodes the same messages: one model.
+    assert equal(results[0]["params"], results[1]["params"]), \
+        max_diff(results[0]["params"], results[1]["params"])
+
+
 def test_async_hook_is_bit_identical_to_sync_and_overlaps_backward(tmp_path):
     steps = 4
     results = spawn(tmp_path, 2, hook_workers.asynchronous, steps)
@@ -78,8 +99,10 @@ def test_ring_equals_the_cpp_collective_bit_for_bit(tmp_path, world):
     results = spawn(tmp_path, world, hook_workers.ring_collective, codec, iterations)
     c = thinwire.Codec(codec)
     for n in hook_workers.RING_LENGTHS:
-        feedback = [thinwire.ErrorFeedback(c, thinwire.balanced_chunk(
-            n, world, thinwire.ring_owned_chunk(r, world))[1]) for r in range(world)]
+        feedback = [thinwire.AllreduceResidual(c, "ring", n, r, world) for r in range(world)]
+        for r in range(world):  # the ring keeps the residual of the chunk it owns
+            owned = thinwire.balanced_chunk(n, world, thinwire.ring_owned_chunk(r, world))
+            assert feedback[r].dimension == owned[1]
         for it in range(iterations):
             inputs = [hook_workers.ring_inputs(r, n, it).numpy() for r in range(world)]
             ring = _thinwire.allreduce_threads(inputs, c, algorithm="ring", seed=11,

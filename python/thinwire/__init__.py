@@ -20,6 +20,7 @@ import warnings as _warnings
 from ._thinwire import (  # noqa: F401  (re-exported API)
     __version__,
     build_info,
+    AllreduceResidual,
     Codec,
     balanced_chunk,
     ring_owned_chunk,
@@ -51,6 +52,7 @@ class NonFiniteGradient(Error, FloatingPointError):
 __all__ = [
     "__version__",
     "NonFiniteGradient",
+    "AllreduceResidual",
     "build_info",
     "balanced_chunk",
     "ring_owned_chunk",

@@ -6,6 +6,7 @@ tensors of the latest exchange referenced (see _retain).
 """
 from __future__ import annotations
 
+import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -82,15 +83,21 @@ def allgather_messages(message: bytes, group=None) -> List[bytes]:
     return allgather_padded(message, allgather_sizes(len(message), group), group)
 
 
-def allgather_flagged(message: Optional[bytes],
-                      group=None) -> "tuple[Optional[List[bytes]], List[int]]":
+def allgather_flagged(message: Optional[bytes], group=None,
+                      timing: Optional[list] = None) -> "tuple[Optional[List[bytes]], List[int]]":
     """allgather_messages where a rank may have no message (None): then no rank gathers any, and
-    every rank gets (None, the ranks without a message). Otherwise (messages, [])."""
+    every rank gets (None, the ranks without a message). Otherwise (messages, []). With a
+    `timing` list, appends (bytes each rank sent padded, seconds) of the messages' all-gather
+    (not of the sizes': the link sample of `cost="auto"`)."""
     lengths = allgather_sizes(NO_MESSAGE if message is None else len(message), group)
     missing = [r for r, n in enumerate(lengths) if n == NO_MESSAGE]
     if missing:
         return None, missing
-    return allgather_padded(message, lengths, group), []
+    start = time.perf_counter()
+    messages = allgather_padded(message, lengths, group)
+    if timing is not None:
+        timing.append((max(lengths), time.perf_counter() - start))
+    return messages, []
 
 
 def allreduce_mean(x: torch.Tensor, group=None) -> torch.Tensor:

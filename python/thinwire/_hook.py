@@ -167,6 +167,10 @@ class DdpHook:
         # The tuner configuration, checked here (a wrong spec fails at construction, not in the
         # first backward pass) and kept canonical for the state check on load.
         self._tuner_config = tuner_config(tuner, self.codec.spec, cost, lr_coupling)
+        # cost="auto": the tuners learn the link from this rank's own all-gathers (_observe_link).
+        self._auto_cost = self._tuner_config is not None and \
+            self._tuner_config["cost"].startswith("auto")
+        self.link_samples = 0  # all-gathers timed for cost="auto"
         # Compressor state, keyed by unit key; touched only by the thread running exchanges.
         self.residuals: Dict[str, torch.Tensor] = {}
         self.iterations: Dict[str, int] = {}
@@ -420,7 +424,9 @@ class DdpHook:
                 # The rule sees what is about to be encoded: e + g under error feedback (as
                 # train/sync_sgd.cpp), g otherwise; decisions are pure functions of
                 # (configuration, t, vector), so a resumed run repeats them.
-                decision = tuner.decide(t, s)
+                # The all-gather sends each message over M − 1 hops (copies), every rank's
+                # padded to the largest.
+                decision = tuner.decide(t, s, copies=max(world - 1, 1))
                 codec = decision.codec
                 if decision.lr_scale != 1.0:
                     # lr coupling (unbiased codecs): scale this rank's contribution, as
@@ -428,7 +434,10 @@ class DdpHook:
                     scaled = x * decision.lr_scale
                     s = scaled if e is None else e + scaled
             message = codec.encode(s, seed=self._seed(unit), rank=rank, iteration=t)
-        messages, missing = _ex.allgather_flagged(message, group)
+        timing = [] if self._auto_cost and world > 1 else None
+        messages, missing = _ex.allgather_flagged(message, group, timing)
+        if timing:
+            self._observe_link(*timing[0], world)
         if messages is None:
             if tuner is not None:
                 tuner.load_state(tuner_state)
@@ -503,6 +512,16 @@ class DdpHook:
                     e[position: position + n].copy_(saved)
         self.residuals[unit.key] = e
         return e
+
+    def _observe_link(self, padded_bytes: int, seconds: float, world: int) -> None:
+        """cost="auto": one all-gather of `padded_bytes` per rank took `seconds`. Gloo's ring
+        all-gather makes M − 1 hops of that size, so the sample is one hop: (8·bytes,
+        seconds/(M − 1)), as thinwire train's MPI backend times each hop. Every segment's tuner
+        learns from every exchange: they share the link."""
+        bits, hop = 8.0 * padded_bytes, seconds / (world - 1)
+        self.link_samples += 1
+        for tuner in self.tuners.values():
+            tuner.observe_message(bits, hop)
 
     def _new_tuner(self) -> "_tw.Tuner":
         c = self._tuner_config

@@ -67,6 +67,11 @@ class _Compressor:
         self.residuals: Dict[object, _tw.ErrorFeedback] = {}
         self.iterations: Dict[object, int] = {}
         self.tuner_config = tuner_config(tuner, self.codec.spec, cost, lr_coupling)
+        if self.tuner_config is not None and self.tuner_config["cost"].startswith("auto"):
+            # Nothing here times the exchanges, so the estimate would stay at its prior.
+            raise _tw.InvalidArgument(
+                "cost='auto': the model averager does not time its exchanges; give "
+                "linear:latency=...,bandwidth=... (the DDP hook supports 'auto')")
         self.tuners: Dict[object, _tw.Tuner] = {}
         self.last_bytes: Dict[object, int] = {}
 
@@ -182,7 +187,9 @@ def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = Tru
     "dynamic" (θ = argmax ρ(θ)/C(bits(θ)) over the codec's family, on e + g under error
     feedback); `codec` then names the family and its fixed parameters. cost: the dynamic tuner's
     cost model (``--cost``: "bits", "linear:latency=50us,bandwidth=1Gbit", "packet:...",
-    "energy:..."). lr_coupling: scale each rank's contribution by ρ(θ_t) for unbiased codecs.
+    "energy:...", or "auto[:window=N]": the link's α and β learnt from this rank's own timed
+    all-gathers, one sample per hop, shared by every segment's tuner; the level is the
+    configured one until the window is full). lr_coupling: scale each rank's contribution by ρ(θ_t) for unbiased codecs.
     nonfinite: "pass" (default; if any rank's gradients hold NaN/inf, every rank gets the exact
     average of that segment, non-finite as with PyTorch's hooks, so AMP's GradScaler skips the
     step, and residuals, counters and tuner states are left untouched) or "error" (every rank

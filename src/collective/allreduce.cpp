@@ -66,13 +66,49 @@ Chunk balanced_chunk(std::size_t d, int parts, int index) {
 
 int ring_owned_chunk(int rank, int size) noexcept { return detail::mod(rank + 1, size); }
 
-std::unique_ptr<codec::ErrorFeedback> make_allreduce_error_feedback(
-    std::shared_ptr<const codec::Codec> codec, AllreduceAlgorithm algorithm, std::size_t d,
-    int rank, int size) {
-  const std::size_t length = algorithm == AllreduceAlgorithm::kRing
-                                 ? balanced_chunk(d, size, ring_owned_chunk(rank, size)).size
-                                 : d;
-  return std::make_unique<codec::ErrorFeedback>(std::move(codec), length);
+namespace {
+
+// The residual's dimension for `algorithm` (the overview); validates the world first.
+std::size_t residual_dimension(AllreduceAlgorithm algorithm, std::size_t d, int rank, int size) {
+  if (size < 1 || rank < 0 || rank >= size) {
+    throw InvalidArgument("allreduce error feedback: rank " + std::to_string(rank) +
+                          " is not in a world of " + std::to_string(size));
+  }
+  switch (algorithm) {
+    case AllreduceAlgorithm::kAllgather:
+      return d;
+    case AllreduceAlgorithm::kRing:
+      return balanced_chunk(d, size, ring_owned_chunk(rank, size)).size;
+    case AllreduceAlgorithm::kSharedRandk:
+      break;
+  }
+  throw InvalidArgument(
+      "allreduce error feedback: shared_randk takes none (the scaled shared projection is "
+      "unbiased by itself)");
+}
+
+std::string describe(AllreduceAlgorithm algorithm, std::size_t d, int rank, int size) {
+  return std::string(allreduce_algorithm_name(algorithm)) + " of " + std::to_string(d) +
+         " elements on rank " + std::to_string(rank) + " of " + std::to_string(size);
+}
+
+}  // namespace
+
+AllreduceResidual::AllreduceResidual(std::shared_ptr<const codec::Codec> codec,
+                                     AllreduceAlgorithm algorithm, std::size_t d, int rank,
+                                     int size)
+    : ErrorFeedback(std::move(codec), residual_dimension(algorithm, d, rank, size)),
+      algorithm_(algorithm),
+      length_(d),
+      rank_(rank),
+      size_(size) {}
+
+void AllreduceResidual::check(AllreduceAlgorithm algorithm, std::size_t d, int rank,
+                              int size) const {
+  if (algorithm == algorithm_ && d == length_ && rank == rank_ && size == size_) return;
+  throw InvalidArgument("allreduce: the error feedback was built for the " +
+                        describe(algorithm_, length_, rank_, size_) + ", used for the " +
+                        describe(algorithm, d, rank, size));
 }
 
 std::uint64_t ring_hop_seed(std::uint64_t seed, int step) noexcept {
@@ -105,6 +141,9 @@ Result allreduce_allgather(comm::Transport& transport, std::span<float> data,
   const int next = detail::mod(r + 1, m);
   const int prev = detail::mod(r - 1, m);
 
+  if (options.error_feedback != nullptr) {
+    options.error_feedback->check(AllreduceAlgorithm::kAllgather, data.size(), r, m);
+  }
   std::vector<Bytes> messages(static_cast<std::size_t>(m));
   messages[static_cast<std::size_t>(r)] = detail::encode(
       codec, data, detail::context(options.seed, r, options.iteration), options.error_feedback);
@@ -128,6 +167,9 @@ Result allreduce_ring(comm::Transport& transport, std::span<float> data, const c
   const int tag = tag_or(options.tag, kTagRing);
   const int next = detail::mod(r + 1, m);
   const int prev = detail::mod(r - 1, m);
+  if (options.error_feedback != nullptr) {
+    options.error_feedback->check(AllreduceAlgorithm::kRing, data.size(), r, m);
+  }
 
   // Reduce-scatter. At step s rank r sends its partial sum of chunk r−s and receives chunk r−s−1,
   // to which it adds its own values; after M−1 steps it holds the full sum of chunk r+1.

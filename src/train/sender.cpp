@@ -28,20 +28,29 @@ tune::Decision tune_allreduce(tune::Tuner& tuner, collective::AllreduceAlgorithm
 
 }  // namespace
 
-std::unique_ptr<codec::ErrorFeedback> allreduce_error_feedback(
+std::unique_ptr<collective::AllreduceResidual> allreduce_error_feedback(
     const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm,
     const PlannedCodec& codec) {
   if (!codec.error_feedback) return nullptr;
-  return collective::make_allreduce_error_feedback(codec.codec, algorithm, context.dimension,
-                                                   context.transport->rank(),
-                                                   context.transport->size());
+  return std::make_unique<collective::AllreduceResidual>(codec.codec, algorithm, context.dimension,
+                                                         context.transport->rank(),
+                                                         context.transport->size());
 }
 
-Sender::Sender(std::shared_ptr<const codec::Codec> codec,
-               std::unique_ptr<codec::ErrorFeedback> residual, std::unique_ptr<tune::Tuner> tuner,
-               bool gradients)
+Sender::Sender(std::shared_ptr<const codec::Codec> codec, Residual residual,
+               std::unique_ptr<tune::Tuner> tuner, bool gradients)
     : codec_(std::move(codec)), residual_(std::move(residual)), tuner_(std::move(tuner)) {
   if (tuner_ && gradients) curvature_.emplace();
+}
+
+codec::ErrorFeedback* Sender::residual() const noexcept {
+  return std::visit([](const auto& residual) -> codec::ErrorFeedback* { return residual.get(); },
+                    residual_);
+}
+
+collective::AllreduceResidual* Sender::allreduce_residual() const noexcept {
+  const auto* residual = std::get_if<std::unique_ptr<collective::AllreduceResidual>>(&residual_);
+  return residual != nullptr ? residual->get() : nullptr;
 }
 
 tune::TuneContext Sender::gradient_context(const optim::Sgd& optimizer, std::uint64_t t,
@@ -50,13 +59,13 @@ tune::TuneContext Sender::gradient_context(const optim::Sgd& optimizer, std::uin
                                            const collective::IterationShape& shape, int rank) {
   if (!tuner_ || !curvature_) return {};
   return gradient_step_context(*tuner_, *curvature_, optimizer, t, model, grad, valid, shape, rank,
-                               residual_ != nullptr);
+                               residual() != nullptr);
 }
 
 std::shared_ptr<const codec::Codec> Sender::prepare(std::uint64_t t, std::span<float> v,
                                                     const tune::TuneContext& context) {
   if (!tuner_) return codec_;
-  const tune::Decision d = tune_message(*tuner_, t, v, residual_.get(), tune_input_, context);
+  const tune::Decision d = tune_message(*tuner_, t, v, residual(), tune_input_, context);
   scale_message(v, d.lr_scale);
   return d.codec;
 }
@@ -66,7 +75,7 @@ std::shared_ptr<const codec::Codec> Sender::prepare_allreduce(
     int size, const tune::TuneContext& context) {
   if (!tuner_) return codec_;
   const tune::Decision d =
-      tune_allreduce(*tuner_, algorithm, t, v, rank, size, residual_.get(), tune_input_, context);
+      tune_allreduce(*tuner_, algorithm, t, v, rank, size, residual(), tune_input_, context);
   scale_message(v, d.lr_scale);
   return d.codec;
 }
@@ -77,12 +86,12 @@ std::shared_ptr<const codec::Codec> Sender::choose(std::uint64_t t, std::span<co
 }
 
 void Sender::save(StateBundle& state) const {
-  save_error_feedback(state, residual_.get());
+  save_error_feedback(state, residual());
   if (curvature_) save_curvature(state, *curvature_);
 }
 
 void Sender::load(const StateBundle& state) {
-  load_error_feedback(state, residual_.get());
+  load_error_feedback(state, residual());
   if (curvature_) load_curvature(state, *curvature_);
 }
 

@@ -13,8 +13,8 @@
 //             scale-invariant, so the chosen level does not change, and the average the ranks
 //             step with is (1/M)·Σ_m ρ_m·Q_m(v_m). With M = 1 this is exactly γ₀·ρ(θ_t).
 //   residual  error feedback encodes e + v and keeps e ← (e + v) − decode(sent); its length is the
-//             collective's (collective::make_allreduce_error_feedback: d for the all-gather, the
-//             owned chunk for the ring; d for the parameter server's uplink).
+//             collective's (collective::AllreduceResidual: d for the all-gather, the owned chunk
+//             for the ring; d for the parameter server's uplink).
 //   curvature L̂ of the tuner's step model (docs/tuning.md), kept only by a sender of gradients:
 //             what it prices is a gradient step.
 #pragma once
@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <variant>
 #include <vector>
 
 #include "plan.hpp"
@@ -31,20 +32,27 @@
 
 namespace thinwire::train {
 
-// This rank's residual for all-reduces by `algorithm` when `codec` asks for error feedback, null
-// otherwise (its length is the collective's: collective::make_allreduce_error_feedback).
-[[nodiscard]] std::unique_ptr<codec::ErrorFeedback> allreduce_error_feedback(
+// This rank's residual for all-reduces of the model's length by `algorithm` when `codec` asks for
+// error feedback, null otherwise (collective::AllreduceResidual knows its length).
+[[nodiscard]] std::unique_ptr<collective::AllreduceResidual> allreduce_error_feedback(
     const AlgorithmContext& context, collective::AllreduceAlgorithm algorithm,
     const PlannedCodec& codec);
+
+// A rank's error-feedback memory: built for an all-reduce (allreduce_error_feedback) or for a
+// message of d elements (the parameter server's uplink); null for none.
+using Residual = std::variant<std::unique_ptr<collective::AllreduceResidual>,
+                              std::unique_ptr<codec::ErrorFeedback>>;
 
 class Sender {
  public:
   // `residual` may be null (no error feedback), `tuner` too (--tuner fixed). `gradients`: what is
   // sent is a gradient, so the tuner's step model keeps a curvature estimate.
-  Sender(std::shared_ptr<const codec::Codec> codec, std::unique_ptr<codec::ErrorFeedback> residual,
+  Sender(std::shared_ptr<const codec::Codec> codec, Residual residual,
          std::unique_ptr<tune::Tuner> tuner, bool gradients);
 
-  [[nodiscard]] codec::ErrorFeedback* residual() const noexcept { return residual_.get(); }
+  [[nodiscard]] codec::ErrorFeedback* residual() const noexcept;
+  // The residual as an all-reduce takes it: null unless it was built for one.
+  [[nodiscard]] collective::AllreduceResidual* allreduce_residual() const noexcept;
   [[nodiscard]] tune::Tuner* tuner() const noexcept { return tuner_.get(); }
 
   // What the tuner knows of a gradient step (gradient_step_context, algorithm.hpp), `grad` the
@@ -77,7 +85,7 @@ class Sender {
 
  private:
   std::shared_ptr<const codec::Codec> codec_;
-  std::unique_ptr<codec::ErrorFeedback> residual_;
+  Residual residual_;
   std::unique_ptr<tune::Tuner> tuner_;
   std::vector<float> tune_input_;                   // e + v, what the tuner sees under +ef
   std::optional<tune::SecantCurvature> curvature_;  // a tuned sender of gradients only

@@ -45,15 +45,15 @@ bool carries(const Route& route, Exchange exchange) {
 // This rank's error-feedback residual for what `route` sends, when `codec` asks for one: the
 // all-reduce's (its length is the collective's), the parameter server's uplink (d); gossip has
 // none (CHOCO's public copies are its error feedback).
-std::unique_ptr<codec::ErrorFeedback> residual_for(const AlgorithmContext& context,
-                                                   const Route& route, const PlannedCodec& codec) {
+Residual residual_for(const AlgorithmContext& context, const Route& route,
+                      const PlannedCodec& codec) {
   if (const auto* allreduce = std::get_if<AllreduceRoute>(&route)) {
     return allreduce_error_feedback(context, allreduce->algorithm, codec);
   }
   if (std::holds_alternative<ParameterServerRoute>(route) && codec.error_feedback) {
     return std::make_unique<codec::ErrorFeedback>(codec.codec, context.dimension);
   }
-  return nullptr;
+  return {};
 }
 
 // The route of plan.sync for what `exchange` names: all-reduce, the parameter server, or gossip
@@ -240,7 +240,7 @@ StepComm ComposedSync::exchange(const AllreduceRoute& route, std::uint64_t t,
                                   .reduction = collective::Reduction::kAverage,
                                   .seed = context_.seed,
                                   .iteration = t,
-                                  .error_feedback = sender_.residual()});
+                                  .error_feedback = sender_.allreduce_residual()});
   if (exchange_ == Exchange::kGradient) apply_gradient(t, model, message);
   return c;
 }

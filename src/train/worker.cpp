@@ -75,10 +75,10 @@ class Worker {
       : setup_(setup),
         config_(setup.config),
         plan_(plan),
-        counted_(data_plane),
-        timer_(counted_),
+        timer_(data_plane),
+        counted_(timer_),
         cost_model_(plan_.cost->clone()),
-        meter_(timer_, *cost_model_),
+        meter_(*cost_model_),
         control_(control_plane),
         observer_(observer),
         rank_(data_plane.rank()),
@@ -93,9 +93,9 @@ class Worker {
                             " ranks) does not match the setup (" + std::to_string(config_.workers) +
                             " workers)");
     }
-    counted_.set_timeout(data_plane.timeout());
     timer_.set_timeout(data_plane.timeout());
-    meter_.set_timeout(data_plane.timeout());
+    counted_.set_timeout(data_plane.timeout());
+    counted_.set_observer(&meter_);
     auto_cost_ = dynamic_cast<tune::AutoCost*>(cost_model_.get());
     if (auto_cost_ != nullptr) {
       // Threads: the simulated link's time of each message; MPI: measured hops (link_timer.hpp).
@@ -109,7 +109,7 @@ class Worker {
     }
     problem_->init(model_, config_.seed);
     algorithm_ = make_algorithm(plan_,
-                                AlgorithmContext{.transport = &meter_,
+                                AlgorithmContext{.transport = &counted_,
                                                  .dimension = problem_->dim(),
                                                  .seed = config_.seed,
                                                  .link = plan_.link,
@@ -573,11 +573,14 @@ class Worker {
   const TrainSetup& setup_;
   const TrainConfig& config_;
   const RunPlan& plan_;
-  comm::CountingTransport counted_;
-  LinkTimer timer_;  // feeds --cost auto's estimator
+  // The algorithm's transport is counted_ over timer_ over the data plane: a message is timed
+  // (and, under --cost auto, fed to the estimator) before it is counted and priced, so the price
+  // of a message sees the link estimate that includes it.
+  LinkTimer timer_;                  // feeds --cost auto's estimator
+  comm::CountingTransport counted_;  // the one byte counter; meter_ prices what it counts
   std::shared_ptr<tune::CostModel> cost_model_;
   tune::AutoCost* auto_cost_ = nullptr;  // cost_model_ under --cost auto
-  CostMeter meter_;  // the algorithm's transport: prices each message, then counts it
+  CostMeter meter_;                      // observes counted_: C(bits) of each message sent
   std::vector<std::unique_ptr<tune::CostModel>> reported_costs_;  // --report-costs
   ControlPlane control_;
   TrainObserver* observer_;

@@ -388,6 +388,24 @@ TEST_F(ReportOptionsTest, HLineIsDrawnAcrossTheLossFiguresOnly) {
   EXPECT_FALSE(contains(script("loss_vs_iter"), "#808080"));
 }
 
+TEST_F(ReportOptionsTest, VLineIsDrawnAcrossTheTimeFiguresOnly) {
+  std::vector<rp::Run> runs{toy_run("a", {}, 5, true)};
+  for (rp::Record& r : runs[0].records) r.sim_s = r.wall_s = 0.5 * r.iter;
+  rp::ReportOptions o = options();
+  o.x = {rp::Axis::kIter, rp::Axis::kSim, rp::Axis::kWall};
+  o.vlines = {{.x = 1.5, .label = "rate change"}, {.x = 3, .label = ""}};
+  (void)rp::write_plot_files(runs, o);
+  for (const std::string name : {"loss_vs_sim", "loss_vs_wall"}) {
+    const std::string gp = script(name);
+    EXPECT_TRUE(contains(gp, "set arrow 1 from 1.5, graph 0 to 1.5, graph 1 nohead")) << gp;
+    EXPECT_TRUE(contains(gp, "set label 1 'rate change' at 1.5, graph 0.96")) << gp;
+    EXPECT_TRUE(contains(gp, "set arrow 2 from 3, graph 0 to 3, graph 1 nohead")) << gp;
+    EXPECT_FALSE(contains(gp, "set label 2")) << gp;
+  }
+  EXPECT_FALSE(contains(script("loss_vs_iter"), "set arrow"));
+  EXPECT_FALSE(contains(script("theta_vs_iter"), "set arrow"));
+}
+
 TEST_F(ReportOptionsTest, LogXAndYRangeSetTheAxes) {
   const std::vector<rp::Run> runs{toy_run("a", {}, 5, true)};
   (void)rp::write_plot_files(runs, options());
@@ -549,6 +567,10 @@ TEST(ReportParse, HLineAndYRange) {
   for (const std::string bad : {"", "=x", "abc", "1e-3x=y", "inf"}) {
     EXPECT_THROW((void)rp::parse_hline(bad), InvalidArgument) << bad;
   }
+  const rp::VLine v = rp::parse_vline("1.5=rate change");
+  EXPECT_DOUBLE_EQ(v.x, 1.5);
+  EXPECT_EQ(v.label, "rate change");
+  EXPECT_THROW((void)rp::parse_vline("soon"), InvalidArgument);
   const rp::YRange r = rp::parse_y_range("1e-5:2");
   EXPECT_DOUBLE_EQ(r.lo, 1e-5);
   EXPECT_DOUBLE_EQ(r.hi, 2);
@@ -582,6 +604,7 @@ TEST_F(ReportTest, FigureOptionsDrawAndBadValuesAreUsageErrors) {
   EXPECT_TRUE(contains(slurp(path("rep/index.html")), "<th>final suboptimality</th>"));
 
   expect_error({"report", "a1.jsonl", "--out", "rep", "--hline", "low"}, 2, "--hline");
+  expect_error({"report", "a1.jsonl", "--out", "rep", "--vline", "later"}, 2, "--vline");
   expect_error({"report", "a1.jsonl", "--out", "rep", "--y-range", "2:1"}, 2, "--y-range");
   expect_error({"report", "a1.jsonl", "--out", "rep", "--highlight", "c1"}, 2, "--highlight");
   expect_error({"report", "a1.jsonl", "--out", "rep", "--figures", "loss_vs_speed"}, 2,

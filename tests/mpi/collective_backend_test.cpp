@@ -35,7 +35,7 @@ std::vector<float> workload(comm::Transport& t) {
   const auto randk = codec::make_codec("randk:k=0.1,shared_seed=4");
   std::vector<float> out;
 
-  codec::ErrorFeedback ef(topk, d);
+  collective::AllreduceResidual ef(topk, collective::AllreduceAlgorithm::kAllgather, d, r, m);
   for (std::uint64_t it = 0; it < 3; ++it) {
     std::vector<float> x = gaussian(50 + it, r, d);
     (void)allreduce_allgather(t, x, *qsgd, {.seed = 1, .iteration = it});

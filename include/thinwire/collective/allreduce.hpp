@@ -53,12 +53,14 @@
 // M = 1: every algorithm still compresses once (R = Q(x)), so a one-rank run measures the same
 // compression error as any other world size.
 //
-// Error feedback (codec::ErrorFeedback, one per rank, kept across iterations by the caller): the
-// collective encodes through it with the collective's codec (ErrorFeedback::encode_into(codec,
+// Error feedback (AllreduceResidual below, one per rank, kept across iterations by the caller):
+// the collective encodes through it with the collective's codec (ErrorFeedback::encode_into(codec,
 // ...)). All-gather encodes e + x and keeps the rest in e (the bounds above then hold for e + x);
 // its dimension is d. Ring uses it on the owner's final chunk only, so its dimension is that
 // chunk's length, balanced_chunk(d, M, ring_owned_chunk(rank, M)).size; the hops in between have
-// no memory.
+// no memory. The residual is built for (algorithm, d, rank, M) and takes its length from them, so
+// no caller computes it; a call with another algorithm, length or world is an InvalidArgument
+// that names both.
 #pragma once
 
 #include <cstddef>
@@ -81,13 +83,16 @@ enum class AllreduceAlgorithm : std::uint8_t { kAllgather, kRing, kSharedRandk }
 [[nodiscard]] AllreduceAlgorithm parse_allreduce_algorithm(std::string_view name);
 [[nodiscard]] std::string_view allreduce_algorithm_name(AllreduceAlgorithm algorithm) noexcept;
 
+class AllreduceResidual;
+
 struct AllreduceOptions {
   AllreduceAlgorithm algorithm = AllreduceAlgorithm::kAllgather;  // read by allreduce() only
   Reduction reduction = Reduction::kAverage;
   std::uint64_t seed = 0;       // EncodeContext::seed
   std::uint64_t iteration = 0;  // EncodeContext::iteration
-  // This rank's residual memory, or nullptr for none. Not owned; see the overview for its length.
-  codec::ErrorFeedback* error_feedback = nullptr;
+  // This rank's residual memory, or nullptr for none. Not owned; built for this call's algorithm,
+  // length and world (AllreduceResidual).
+  AllreduceResidual* error_feedback = nullptr;
   int tag = -1;  // transport tag; -1 = the algorithm's default (kTagAllgather, kTagRing, ...)
 };
 
@@ -114,12 +119,31 @@ struct Chunk {
 // The chunk the ring's reduce-scatter completes on `rank`: (rank + 1) mod size.
 [[nodiscard]] int ring_owned_chunk(int rank, int size) noexcept;
 
-// The residual memory `algorithm` needs on rank `rank` of `size` for d-element vectors (see the
-// overview: d, or the owned chunk's length for the ring), around `codec` (shared: codecs are
-// immutable). The one place that knows that length: callers build their error feedback here.
-[[nodiscard]] std::unique_ptr<codec::ErrorFeedback> make_allreduce_error_feedback(
-    std::shared_ptr<const codec::Codec> codec, AllreduceAlgorithm algorithm, std::size_t d,
-    int rank, int size);
+// The residual memory of error feedback for all-reduces of d-element vectors by `algorithm` on
+// rank `rank` of `size`, around `codec` (shared: codecs are immutable). Its dimension() is what the
+// algorithm keeps (see the overview: d, or the owned chunk's length for the ring), derived here, so
+// it cannot be given the wrong length. kSharedRandk takes no error feedback (InvalidArgument), as
+// do size < 1 and a rank outside [0, size). save()/load() are ErrorFeedback's.
+class AllreduceResidual final : public codec::ErrorFeedback {
+ public:
+  AllreduceResidual(std::shared_ptr<const codec::Codec> codec, AllreduceAlgorithm algorithm,
+                    std::size_t d, int rank, int size);
+
+  [[nodiscard]] AllreduceAlgorithm algorithm() const noexcept { return algorithm_; }
+  [[nodiscard]] std::size_t length() const noexcept { return length_; }  // d of the all-reduce
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  [[nodiscard]] int size() const noexcept { return size_; }
+
+  // Throws InvalidArgument, naming what it was built for and what it was given, unless the
+  // all-reduce `algorithm` of `d` elements on rank `rank` of `size` is the one it was built for.
+  void check(AllreduceAlgorithm algorithm, std::size_t d, int rank, int size) const;
+
+ private:
+  AllreduceAlgorithm algorithm_;
+  std::size_t length_;
+  int rank_;
+  int size_;
+};
 
 // The EncodeContext seeds of allreduce_ring's encodings, derived from AllreduceOptions::seed:
 // reduce-scatter hop `step` (step 0 encodes the rank's own chunk, step s > 0 its partial sum after

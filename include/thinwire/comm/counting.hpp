@@ -4,6 +4,9 @@
 //
 // Counters are atomics (relaxed), so stats() may be read from another thread while the rank
 // runs. exchange() counts as one message sent and one received; barrier() counts nothing.
+// An optional SendObserver is told the size of every message counted as sent, in order, on the
+// rank's thread: one count of what went out, which a meter can price per message (train prices
+// every message under its cost models this way) without a second decorator of its own.
 // The decorator has its own timeout (initially the inner transport's), copied to the inner
 // transport before every forwarded call: set the timeout on the decorator.
 #pragma once
@@ -14,6 +17,13 @@
 #include "thinwire/comm/transport.hpp"
 
 namespace thinwire::comm {
+
+// Told the payload size of each message a CountingTransport counts as sent, in send order.
+class SendObserver {
+ public:
+  virtual ~SendObserver() = default;
+  virtual void sent(std::size_t bytes) noexcept = 0;
+};
 
 struct TrafficStats {
   std::uint64_t messages_sent = 0;
@@ -56,6 +66,8 @@ class CountingTransport final : public Transport {
   void advance_clock(double seconds) override { inner_.advance_clock(seconds); }
 
   [[nodiscard]] Transport& inner() noexcept { return inner_; }
+  // Reports every message counted as sent from now on to `observer` (not owned; null: none).
+  void set_observer(SendObserver* observer) noexcept { observer_ = observer; }
 
   [[nodiscard]] TrafficStats stats() const noexcept {
     return TrafficStats{messages_sent_.load(std::memory_order_relaxed),
@@ -78,6 +90,7 @@ class CountingTransport final : public Transport {
   void count_sent(std::size_t bytes) noexcept {
     messages_sent_.fetch_add(1, std::memory_order_relaxed);
     bytes_sent_.fetch_add(bytes, std::memory_order_relaxed);
+    if (observer_ != nullptr) observer_->sent(bytes);
   }
   void count_received(std::size_t bytes) noexcept {
     messages_received_.fetch_add(1, std::memory_order_relaxed);
@@ -85,6 +98,7 @@ class CountingTransport final : public Transport {
   }
 
   Transport& inner_;
+  SendObserver* observer_ = nullptr;
   std::atomic<std::uint64_t> messages_sent_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
   std::atomic<std::uint64_t> messages_received_{0};

@@ -282,7 +282,7 @@ TEST(AllreduceErrorFeedbackTest, AllgatherResidualsTelescope) {
     const auto xs = all_inputs(12, m, d);
     const std::vector<double> mean = exact_mean(xs, d);
     test::run_world(m, [&](comm::Transport& t) {
-      codec::ErrorFeedback ef(topk, d);
+      AllreduceResidual ef(topk, AllreduceAlgorithm::kAllgather, d, t.rank(), m);
       std::vector<double> total(d, 0.0);
       for (int round = 0; round < rounds; ++round) {
         std::vector<float> x = xs[static_cast<std::size_t>(t.rank())];
@@ -321,7 +321,8 @@ TEST(AllreduceErrorFeedbackTest, RingOwnerResidualTelescopes) {
         codec::decode(topk->encode(p), next, codec::DecodeMode::kAccumulate);
         p = next;
       }
-      codec::ErrorFeedback ef(topk, chunk.size);
+      AllreduceResidual ef(topk, AllreduceAlgorithm::kRing, d, t.rank(), m);
+      ASSERT_EQ(ef.dimension(), chunk.size);
       std::vector<double> total(chunk.size, 0.0);
       for (int round = 0; round < rounds; ++round) {
         std::vector<float> x = xs[static_cast<std::size_t>(t.rank())];
@@ -337,35 +338,56 @@ TEST(AllreduceErrorFeedbackTest, RingOwnerResidualTelescopes) {
   }
 }
 
-TEST(AllreduceErrorFeedbackTest, WrongDimensionIsRejected) {
+// A residual is built for one (algorithm, d, rank, M); any other call is refused before a message
+// is sent, with a message that names both.
+TEST(AllreduceErrorFeedbackTest, AResidualBuiltForAnotherCallIsRejected) {
   if (test::kMpiWorld) GTEST_SKIP() << "a failing rank aborts an MPI job";
   const std::shared_ptr<const codec::Codec> topk = codec::make_codec("topk:k=0.1");
   test::run_world(1, [&](comm::Transport& t) {
-    codec::ErrorFeedback ef(topk, 9);
     std::vector<float> x(10, 1.0f);
-    EXPECT_THROW((void)allreduce_allgather(t, x, *topk, {.error_feedback = &ef}), InvalidArgument);
-    EXPECT_THROW((void)allreduce_shared_randk(t, x, *codec::make_codec("randk:k=2,shared_seed=1"),
-                                              {.error_feedback = &ef}),
+    AllreduceResidual nine(topk, AllreduceAlgorithm::kAllgather, 9, 0, 1);
+    try {
+      (void)allreduce_allgather(t, x, *topk, {.error_feedback = &nine});
+      ADD_FAILURE() << "a residual for 9 elements encoded 10";
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("built for the allgather of 9 elements on rank 0 of 1, "
+                                           "used for the allgather of 10 elements"),
+                std::string::npos)
+          << e.what();
+    }
+    AllreduceResidual ring(topk, AllreduceAlgorithm::kRing, 10, 0, 1);
+    EXPECT_THROW((void)allreduce_allgather(t, x, *topk, {.error_feedback = &ring}),
                  InvalidArgument);
+    AllreduceResidual gather(topk, AllreduceAlgorithm::kAllgather, 10, 0, 1);
+    EXPECT_THROW((void)allreduce_ring(t, x, *topk, {.error_feedback = &gather}), InvalidArgument);
+    AllreduceResidual other_world(topk, AllreduceAlgorithm::kAllgather, 10, 0, 2);
+    EXPECT_THROW((void)allreduce_allgather(t, x, *topk, {.error_feedback = &other_world}),
+                 InvalidArgument);
+    EXPECT_EQ(x, std::vector<float>(10, 1.0f));  // nothing was encoded or sent
+    EXPECT_THROW((void)allreduce_shared_randk(t, x, *codec::make_codec("randk:k=2,shared_seed=1"),
+                                              {.error_feedback = &gather}),
+                 InvalidArgument);
+    (void)allreduce_allgather(t, x, *topk, {.error_feedback = &gather});  // the right call runs
   });
 }
 
-// make_allreduce_error_feedback sizes the residual as each algorithm uses it: d for the
-// all-gather, the owned chunk for the ring (d = 61 over 4 ranks: chunks of 16, 15, 15, 15).
-TEST(AllreduceErrorFeedbackTest, FactorySizesTheResidualPerAlgorithm) {
+// The residual takes its length from the call it is built for: d for the all-gather, the owned
+// chunk for the ring (d = 61 over 4 ranks: chunks of 16, 15, 15, 15). shared_randk and a rank
+// outside the world have none.
+TEST(AllreduceErrorFeedbackTest, ResidualIsSizedPerAlgorithm) {
   const std::shared_ptr<const codec::Codec> codec = codec::make_codec("topk:k=0.2");
   constexpr std::size_t d = 61;
   for (int rank = 0; rank < 4; ++rank) {
-    EXPECT_EQ(make_allreduce_error_feedback(codec, AllreduceAlgorithm::kAllgather, d, rank, 4)
-                  ->dimension(),
-              d);
-    EXPECT_EQ(
-        make_allreduce_error_feedback(codec, AllreduceAlgorithm::kRing, d, rank, 4)->dimension(),
-        balanced_chunk(d, 4, ring_owned_chunk(rank, 4)).size);
+    EXPECT_EQ(AllreduceResidual(codec, AllreduceAlgorithm::kAllgather, d, rank, 4).dimension(), d);
+    EXPECT_EQ(AllreduceResidual(codec, AllreduceAlgorithm::kRing, d, rank, 4).dimension(),
+              balanced_chunk(d, 4, ring_owned_chunk(rank, 4)).size);
   }
   // Rank 3 owns chunk 0, the longer one.
-  EXPECT_EQ(make_allreduce_error_feedback(codec, AllreduceAlgorithm::kRing, d, 3, 4)->dimension(),
-            16U);
+  EXPECT_EQ(AllreduceResidual(codec, AllreduceAlgorithm::kRing, d, 3, 4).dimension(), 16U);
+  EXPECT_THROW(AllreduceResidual(codec, AllreduceAlgorithm::kSharedRandk, d, 0, 4),
+               InvalidArgument);
+  EXPECT_THROW(AllreduceResidual(codec, AllreduceAlgorithm::kRing, d, 4, 4), InvalidArgument);
+  EXPECT_THROW(AllreduceResidual(codec, AllreduceAlgorithm::kRing, d, 0, 0), InvalidArgument);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "thinwire/comm/threads.hpp"
 #include "thinwire/core/error.hpp"
@@ -95,6 +96,28 @@ TEST(CountingTest, FailedCallsAreNotCounted) {
     EXPECT_THROW(t.send(4, Bytes(9)), InvalidArgument);
     EXPECT_EQ(t.stats().messages_sent, 0u);
     EXPECT_EQ(t.stats().bytes_sent, 0u);
+  });
+}
+
+// The observer hears each message counted as sent, in order, with its size: sends and exchanges,
+// not receives, not a failed send.
+TEST(CountingTest, ObserverHearsEveryMessageCountedAsSent) {
+  struct Sizes final : SendObserver {
+    std::vector<std::size_t> seen;
+    void sent(std::size_t bytes) noexcept override { seen.push_back(bytes); }
+  };
+  run_threads_world(world_of(2), [](Transport& inner) {
+    CountingTransport t(inner);
+    Sizes sizes;
+    const int peer = 1 - t.rank();
+    t.send(peer, Bytes(3));  // before the observer: counted, not heard
+    t.set_observer(&sizes);
+    t.send(peer, Bytes(5));
+    (void)t.exchange(peer, Bytes(11), peer, /*tag=*/2);
+    for (int i = 0; i < 2; ++i) (void)t.recv(peer);
+    EXPECT_THROW(t.send(4, Bytes(9)), InvalidArgument);
+    EXPECT_EQ(sizes.seen, (std::vector<std::size_t>{5, 11}));
+    EXPECT_EQ(t.stats().bytes_sent, 19u);
   });
 }
 

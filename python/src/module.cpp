@@ -11,7 +11,7 @@
 //
 // Tuners (tune/tuner.hpp) are bound as thinwire.Tuner: built from the CLI's --tuner/--cost
 // strings, decide(t, v, residual=ef) picks the codec for one message from e + v (the vector error
-// feedback is about to encode, as in train/sync_sgd.cpp), and ErrorFeedback.encode(v, codec=...)
+// feedback is about to encode, as in train/sender.cpp), and ErrorFeedback.encode(v, codec=...)
 // encodes that one message with the chosen codec, the residual carrying over between levels.
 //
 // C++ exceptions become thinwire.Error subclasses carrying the C++ message; InvalidArgument and

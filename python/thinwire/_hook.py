@@ -422,7 +422,7 @@ class DdpHook:
                     tuner = self.tuners[key] = self._new_tuner()
                 tuner_state = tuner.save_state()
                 # The rule sees what is about to be encoded: e + g under error feedback (as
-                # train/sync_sgd.cpp), g otherwise; decisions are pure functions of
+                # train/sender.cpp), g otherwise; decisions are pure functions of
                 # (configuration, t, vector), so a resumed run repeats them.
                 # The all-gather sends each message over M − 1 hops (copies), every rank's
                 # padded to the largest.
@@ -430,7 +430,7 @@ class DdpHook:
                 codec = decision.codec
                 if decision.lr_scale != 1.0:
                     # lr coupling (unbiased codecs): scale this rank's contribution, as
-                    # sync_sgd.cpp scales the gradient it sends.
+                    # train/sender.cpp scales the gradient it sends.
                     scaled = x * decision.lr_scale
                     s = scaled if e is None else e + scaled
             message = codec.encode(s, seed=self._seed(unit), rank=rank, iteration=t)

@@ -99,13 +99,13 @@ class _Compressor:
             if tuner is None:
                 tuner = self.tuners[slot] = self._new_tuner()
             # The rule sees what is about to be encoded: e + g under error feedback (as
-            # train/sync_sgd.cpp), g otherwise. Decisions are pure functions of (configuration,
+            # train/sender.cpp), g otherwise. Decisions are pure functions of (configuration,
             # t, vector), so a resumed run with restored residuals and counters repeats them.
             decision = tuner.decide(t, flat, residual=ef)
             codec = decision.codec
             if decision.lr_scale != 1.0:
                 # lr coupling (γ_t = γ₀·ρ(θ_t), unbiased codecs only): scale this rank's
-                # contribution, as sync_sgd.cpp scales the gradient it sends; a copy, so the
+                # contribution, as train/sender.cpp scales the gradient it sends; a copy, so the
                 # bucket buffer is not touched before the average is written into it.
                 flat = flat * decision.lr_scale
         if ef is not None:
@@ -189,7 +189,8 @@ def ddp_hook(codec: CodecLike = "identity", error_feedback: Optional[bool] = Tru
     cost model (``--cost``: "bits", "linear:latency=50us,bandwidth=1Gbit", "packet:...",
     "energy:...", or "auto[:window=N]": the link's α and β learnt from this rank's own timed
     all-gathers, one sample per hop, shared by every segment's tuner; the level is the
-    configured one until the window is full). lr_coupling: scale each rank's contribution by ρ(θ_t) for unbiased codecs.
+    configured one until the window is full). lr_coupling: scale each rank's contribution by
+    ρ(θ_t) for unbiased codecs.
     nonfinite: "pass" (default; if any rank's gradients hold NaN/inf, every rank gets the exact
     average of that segment, non-finite as with PyTorch's hooks, so AMP's GradScaler skips the
     step, and residuals, counters and tuner states are left untouched) or "error" (every rank

@@ -1,22 +1,23 @@
 // The training algorithms (SPEC §4) behind one small interface, chosen at run time from the
 // configuration. The worker loop (worker.hpp) computes a local gradient at the rank's model and
-// hands it to Algorithm::step, which synchronizes and updates the model; one internal header per
-// variant (src/train/, not installed):
+// hands it to Algorithm::step, which synchronizes and updates the model. Every algorithm is one
+// composition (src/train/synchronizer.hpp, not installed): the period H × what is exchanged (the
+// gradient, the model, the change since the anchor, CHOCO's x − y) × how (all-reduce, exact
+// gossip, CHOCO gossip, the parameter server), with one sender (src/train/sender.hpp: codec, error
+// feedback, tuner, lr coupling). --algorithm × --sync picks a preset of it:
 //
-//   sync_sgd.hpp      sgd with --sync allgather|ring: compressed all-reduce of gradients
-//   ps_sgd.hpp        sgd with --sync ps: parameter server (compressed uplink, model downlink)
-//   local_sgd.hpp     local-sgd (PR-SGD) and sgd with --sync gossip (D-PSGD, H = 1): local steps,
-//                     then model averaging (all-reduce) or one exact gossip round
-//   qlocal_sgd.hpp    qlocal-sgd, all-reduce paradigm: the change since the last synchronized
-//                     model is compressed
-//   choco_sgd.hpp     choco, and qlocal-sgd in the gossip paradigm: local steps, then one
-//                     compressed CHOCO-gossip round
+//   sgd          the gradient by all-reduce (allgather|ring) or the parameter server (ps); with
+//                --sync gossip a local step and one exact gossip round (D-PSGD, H = 1)
+//   local-sgd    (PR-SGD) local steps, then the model by all-reduce or one exact gossip round
+//   qlocal-sgd   all-reduce paradigm: the change since the last synchronized model is compressed;
+//                gossip paradigm: CHOCO with H local steps
+//   choco        local steps, then one compressed CHOCO-gossip round
 //
 // Tuning (SPEC §3, --tuner other than fixed): every algorithm that compresses runs one tuner per
 // rank on the vector that rank is about to encode, and hands the chosen codec to its collective
 // (messages are self-describing, so ranks may differ): sgd the gradient (all-gather, parameter
-// server; a ring chunk, sync_sgd.hpp), local-sgd the model, qlocal-sgd the change x_m − x̄, choco
-// and gossip qlocal-sgd x_i − y_i. A decision is a function of (configuration, t, v) only.
+// server; a ring chunk, synchronizer.hpp), local-sgd the model, qlocal-sgd the change x_m − x̄,
+// choco and gossip qlocal-sgd x_i − y_i. A decision is a function of (configuration, t, v) only.
 //
 // Every algorithm is deterministic given (seed, rank, iteration): encodings draw from
 // EncodeContext{seed, rank, iteration}, reductions run in fixed orders (collective/), so every

@@ -206,6 +206,30 @@ TEST(AlgorithmReduces, ChocoWithStepOneAndLosslessCodecIsExactGossip) {
   EXPECT_GT(std::abs(a[0][0] - a[2][0]), 0.1f);
 }
 
+// CHOCO with a lossy codec, by hand: two ranks (W = ½ everywhere), top-1, consensus step γ = ½,
+// lr ½ on ½‖x − c_m‖² (c_0 = 0, c_1 = (4, 8)), from (1, 2).
+//   t = 0: local steps give x_0 = (½, 1), x_1 = (2½, 5); y = 0, so q_0 = top1(x_0) = (0, 1) and
+//          q_1 = (0, 5); y_0 = (0, 1), y_1 = (0, 5); x_0 += ½·½·(y_1 − y_0) → (½, 2), x_1 → (2½,
+//          4).
+//   t = 1: local steps give x_0 = (¼, 1), x_1 = (3¼, 6); q_0 = top1(x_0 − y_0) = (¼, 0),
+//          q_1 = top1((3¼, 1)) = (3¼, 0); y_0 = (¼, 1), y_1 = (3¼, 5); x_0 += ¼·(3, 4) → (1, 2),
+//          x_1 → (2½, 5).
+// Public copies that start from zero at every round instead of persisting give (¼, 2¼) on rank 0.
+TEST(AlgorithmClosedForm, ChocoKeepsItsPublicCopiesAcrossRounds) {
+  const std::array<float, 2> x0 = {1.0f, 2.0f};
+  const GradientOf gradient = [](int rank, std::uint64_t, std::span<const float> x) {
+    return towards_centre(rank, x);
+  };
+  TrainConfig c = base_config(AlgorithmKind::kChoco, "gossip:ring", "topk:k=1", 2);
+  c.lr = 0.5;
+  c.gossip_lr = 0.5;
+  const Models models = run(c, x0, 2, gradient);
+  EXPECT_FLOAT_EQ(models[0][0], 1.0f);
+  EXPECT_FLOAT_EQ(models[0][1], 2.0f);
+  EXPECT_FLOAT_EQ(models[1][0], 2.5f);
+  EXPECT_FLOAT_EQ(models[1][1], 5.0f);
+}
+
 // The parameter server with lossless links (identity up and down) is all-reduce SGD.
 TEST(AlgorithmReduces, LosslessParameterServerIsAllreduceSgd) {
   TrainConfig allgather = base_config(AlgorithmKind::kSgd, "allgather", "identity", 4);

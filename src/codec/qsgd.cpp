@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "decode_kernels.hpp"
 #include "kernel_path.hpp"
+#include "kernels/decode.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_elias.hpp"
@@ -305,8 +305,8 @@ void decode_bucket_elias(BitReader& r, float scale, std::uint32_t s, std::span<f
   }
 }
 
-// Packed 2, 4 or 8-bit fields through the multi-bucket AVX-512 decoder (decode_kernels.hpp), where
-// the CPU has it; out and base as in decode_buckets. Returns the index in out where the per-bucket
+// Packed 2, 4 or 8-bit fields through the multi-bucket decoder (kernels/decode.hpp); out and base
+// as in decode_buckets. Returns the index in out where the per-bucket
 // loop goes on: out.size(), or the first of a bucket the kernel leaves to it (an invalid scale,
 // which that loop reports, or the stream's end).
 template <bool kOverwrite>
@@ -315,10 +315,7 @@ std::size_t decode_packed_runs(BitReader& r, const QsgdParams& p, std::size_t bu
   const std::size_t d = out.size();
   const unsigned fw = level_width(p.levels) + 1;
   // Buckets that end inside a byte would stop the kernel at every bucket: those stay below.
-  if ((fw != 2 && fw != 4 && fw != 8) || (bucket * fw % 8 != 0 && bucket < d) ||
-      !kernels::has_fast_decode()) {
-    return 0;
-  }
+  if ((fw != 2 && fw != 4 && fw != 8) || (bucket * fw % 8 != 0 && bucket < d)) return 0;
   kernels::PackedCursor c;
   const kernels::PackedStop stop =
       kernels::decode_packed_stream(r, {d, bucket, fw, p.levels}, c, out.data(), kOverwrite);

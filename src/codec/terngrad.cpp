@@ -6,8 +6,8 @@
 #include <limits>
 #include <string>
 
-#include "decode_kernels.hpp"
 #include "kernel_path.hpp"
+#include "kernels/decode.hpp"
 #include "parallel.hpp"
 #include "parallel_decode.hpp"
 #include "qsgd_kernels.hpp"
@@ -50,15 +50,14 @@ bool terngrad_float_inverse(float scale) noexcept {
   return 1.0 / static_cast<double>(scale) <= 0x1.0p100;
 }
 
-// The multi-bucket AVX-512 decoder (decode_kernels.hpp), where the CPU has it; out and base as in
-// decode_buckets. Returns the index in out where the per-bucket loop goes on: out.size(), or the
-// first of a bucket the kernel leaves to it (an invalid scale, which that loop reports, or the
-// stream's end).
+// The multi-bucket decoder (kernels/decode.hpp); out and base as in decode_buckets. Returns the
+// index in out where the per-bucket loop goes on: out.size(), or the first of a bucket the kernel
+// leaves to it (an invalid scale, which that loop reports, or the stream's end).
 template <bool kOverwrite>
 std::size_t decode_runs(BitReader& r, std::size_t bucket, std::span<float> out, std::size_t base) {
   const std::size_t d = out.size();
   // Odd buckets end inside a byte and would stop the kernel at every bucket: those stay below.
-  if ((bucket % 4 != 0 && bucket < d) || !kernels::has_fast_decode()) return 0;
+  if (bucket % 4 != 0 && bucket < d) return 0;
   kernels::PackedCursor c;
   const kernels::PackedStop stop =
       kernels::decode_packed_stream(r, {d, bucket, 2, 0}, c, out.data(), kOverwrite);

@@ -20,8 +20,8 @@ void use_target(std::int64_t target);
 [[nodiscard]] std::int64_t current_target();
 
 // Whether that target is AVX3_DL (AVX-512 on Ice Lake and later: F, VL, DQ, BW, and VAES, VBMI,
-// VNNI, GFNI). The AVX-512 kernels not yet written in Highway ops (packed_kernels,
-// decode_kernels) run only where this says so, so that the target Highway chose, or a test or
+// VNNI, GFNI). The AVX-512 kernels not yet written in Highway ops (packed_kernels) run only
+// where this says so, so that the target Highway chose, or a test or
 // benchmark restricted it to, governs them too.
 [[nodiscard]] bool avx512_dl_target();
 

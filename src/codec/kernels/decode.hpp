@@ -1,9 +1,10 @@
-// AVX-512 decoders for the byte-aligned packed payloads (issue 7): QSGD with 2, 4 or 8-bit fields
-// (s = 1, 4..7, 64..127) and TernGrad's 2-bit codes. Each call decodes a run of consecutive
-// buckets (scale, then fields) straight from the payload bytes into the output floats, with the
-// per-bucket lookup tables built in registers: no field or byte buffer in between and no call per
-// bucket. Selected at run time (has_fast_decode); qsgd.cpp and terngrad.cpp keep their field
-// kernels as the fallback and for everything else.
+// Decoders for the byte-aligned packed payloads (issue 7; on Highway since issue 20, every target):
+// QSGD with 2, 4 or 8-bit fields (s = 1, 4..7, 64..127) and TernGrad's 2-bit codes. Each call
+// decodes a run of consecutive buckets (scale, then fields) straight from the payload bytes into
+// the output floats, with the per-bucket lookup tables built in registers: no field or byte buffer
+// in between and no call per bucket. qsgd.cpp and terngrad.cpp keep their field kernels as the
+// oracle (KernelPath::kReference) and for the payloads this does not take (buckets that end inside
+// a byte, other field widths).
 //
 // The values are those of the reference decoders, bit for bit: QSGD's ±(float)(step·level) with
 // step = (double)scale / s in double, TernGrad's ±scale, added to or stored over the output.
@@ -15,9 +16,6 @@
 #include "thinwire/core/bit_io.hpp"
 
 namespace thinwire::codec::kernels {
-
-// True if this CPU has what decode_packed needs (AVX-512F/BW/DQ/VL and VBMI).
-[[nodiscard]] bool has_fast_decode() noexcept;
 
 // The payload's shape: d elements in buckets of `bucket` (the last may be shorter), each bucket a
 // raw float32 scale followed, unless the scale is zero, by one field_bits-bit field per element.
@@ -49,7 +47,7 @@ enum class PackedStop : std::uint8_t {
 
 // Decodes from in[0..avail_bits) (bits least significant first, in[] readable up to the byte
 // holding bit avail_bits - 1), which starts at the cursor's stream position; out is the whole
-// d-element vector. `used` receives the bits consumed. Requires has_fast_decode().
+// d-element vector. `used` receives the bits consumed.
 PackedStop decode_packed(const std::uint8_t* in, std::uint64_t avail_bits,
                          const PackedLayout& layout, PackedCursor& cursor, std::uint64_t& used,
                          float* out, bool overwrite) noexcept;
@@ -60,7 +58,7 @@ PackedStop decode_packed(const std::uint8_t* in, std::uint64_t avail_bits,
 // kBadField, kBadScale, or kNeedInput where the rest is not for the kernel (the stream ends inside
 // a scale, or the next bucket does not start on a byte); cursor.next is then a bucket's first
 // element, for the caller's per-bucket decoder to go on from. Throws BitReader's CorruptMessage
-// if the stream ends inside a bucket's fields. Requires has_fast_decode().
+// if the stream ends inside a bucket's fields.
 PackedStop decode_packed_stream(BitReader& r, const PackedLayout& layout, PackedCursor& cursor,
                                 float* out, bool overwrite);
 

@@ -190,7 +190,7 @@ HWY_INLINE bool DecodeSmall(const std::uint8_t* in, std::size_t n, const SmallTa
   return !hn::AllFalse(du, hn::Ne(hn::And(seen, hn::Set(du, t.bad)), hn::Zero(du)));
 }
 
-// 8-bit QSGD fields f = level | negative << 7 (64 <= s <= 127).
+// 8-bit QSGD fields f = level | negative << 7 (64 <= s <= 127): the step, and s for the check.
 struct ByteTable {
   double step = 0;
   std::uint32_t s = 0;

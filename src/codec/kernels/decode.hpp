@@ -1,10 +1,10 @@
 // Decoders for the byte-aligned packed payloads (issue 7; on Highway since issue 20, every target):
 // QSGD with 2, 4 or 8-bit fields (s = 1, 4..7, 64..127) and TernGrad's 2-bit codes. Each call
 // decodes a run of consecutive buckets (scale, then fields) straight from the payload bytes into
-// the output floats, with the per-bucket lookup tables built in registers: no field or byte buffer
-// in between and no call per bucket. qsgd.cpp and terngrad.cpp keep their field kernels as the
-// oracle (KernelPath::kReference) and for the payloads this does not take (buckets that end inside
-// a byte, other field widths).
+// the output floats, with the per-bucket value tables (2 and 4 bits) built in registers: no field
+// or byte buffer in between and no call per bucket. qsgd.cpp and terngrad.cpp keep their field
+// kernels as the oracle (KernelPath::kReference) and for the payloads this does not take (buckets
+// that end inside a byte, other field widths).
 //
 // The values are those of the reference decoders, bit for bit: QSGD's ±(float)(step·level) with
 // step = (double)scale / s in double, TernGrad's ±scale, added to or stored over the output.

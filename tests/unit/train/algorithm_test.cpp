@@ -206,6 +206,31 @@ TEST(AlgorithmReduces, ChocoWithStepOneAndLosslessCodecIsExactGossip) {
   EXPECT_GT(std::abs(a[0][0] - a[2][0]), 0.1f);
 }
 
+// sgd over exact gossip (D-PSGD), by hand: four ranks on a ring, Metropolis–Hastings weights ⅓ for
+// each neighbour and for the rank itself. The local step (lr ½ on ½‖x − c_r‖², c_r = 4r·(1, 2))
+// takes (1, 2) to x_r = (½ + 2r, 1 + 4r); the round averages each rank with its two neighbours:
+// rank 0 (x_3 + x_0 + x_1)/3 = (19/6, 19/3), rank 1 (5/2, 5), rank 2 (9/2, 9), rank 3 (23/6, 23/3).
+// A round that does not mix leaves every rank at its local step.
+TEST(AlgorithmClosedForm, GossipMixesEachRankWithItsNeighbours) {
+  const std::array<float, 2> x0 = {1.0f, 2.0f};
+  const GradientOf gradient = [](int rank, std::uint64_t, std::span<const float> x) {
+    return towards_centre(rank, x);
+  };
+  for (const AlgorithmKind kind : {AlgorithmKind::kSgd, AlgorithmKind::kLocalSgd}) {
+    SCOPED_TRACE(algorithm_name(kind));
+    TrainConfig c = base_config(kind, "gossip:ring", "identity", 4);
+    c.lr = 0.5;
+    const Models models = run(c, x0, 1, gradient);
+    const std::array<std::array<float, 2>, 4> expected = {
+        {{19.0f / 6, 19.0f / 3}, {2.5f, 5.0f}, {4.5f, 9.0f}, {23.0f / 6, 23.0f / 3}}};
+    for (std::size_t r = 0; r < 4; ++r) {
+      for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_NEAR(models[r][i], expected[r][i], 1e-5f) << "rank " << r << ", element " << i;
+      }
+    }
+  }
+}
+
 // CHOCO with a lossy codec, by hand: two ranks (W = ½ everywhere), top-1, consensus step γ = ½,
 // lr ½ on ½‖x − c_m‖² (c_0 = 0, c_1 = (4, 8)), from (1, 2).
 //   t = 0: local steps give x_0 = (½, 1), x_1 = (2½, 5); y = 0, so q_0 = top1(x_0) = (0, 1) and

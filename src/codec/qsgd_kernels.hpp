@@ -1,7 +1,7 @@
 // Fast codec kernels for QSGD, TernGrad and sign: free functions over plain arrays. The
 // element-wise kernels are Highway code (src/codec/kernels/fields.cpp: one implementation,
 // compiled for every SIMD target, chosen once per process); field packing is specialised per field
-// width here (qsgd_kernels.cpp), the fused AVX-512 packing in packed_kernels.cpp.
+// width here (qsgd_kernels.cpp), the fused packing in kernels/pack.cpp.
 //
 // Every kernel computes what the scalar reference loops in qsgd.cpp / terngrad.cpp / sign.cpp
 // compute, operation for operation in the same precision and with the same counter-based
@@ -123,9 +123,8 @@ void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept;
 void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* out,
                  bool overwrite) noexcept;
 
-// Fused packing (kernels/pack.cpp, one Highway implementation for QSGD and TernGrad; on the
-// AVX3_DL target the AVX-512 VAES/GFNI/VBMI kernels of packed_kernels.cpp): available on every
-// target.
+// Fused packing (kernels/pack.cpp, one Highway implementation for QSGD and TernGrad): available
+// on every target.
 [[nodiscard]] bool has_fused_pack() noexcept;
 
 // The fields qsgd_fields computes for u[0..n) (n a multiple of 16), width in {1, 3, 7}, packed
@@ -182,23 +181,6 @@ void encode_in_runs(BitWriter& w, std::size_t first, std::size_t end, std::size_
     first += bucket;
   }
 }
-
-// The AVX-512 (AVX3_DL target) versions of the four packing kernels above (packed_kernels.cpp),
-// the same bytes; call them only where kernels::avx512_dl_target().
-void qsgd_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float inv,
-                      std::uint32_t s, unsigned width, const RoundingKey& key,
-                      std::uint8_t* out) noexcept;
-void terngrad_pack_avx512(const float* u, std::size_t n, std::uint64_t first, float scale,
-                          float inv, const RoundingKey& key, std::uint8_t* out) noexcept;
-[[nodiscard]] PackedRun qsgd_pack_buckets_avx512(const float* u, std::size_t buckets,
-                                                 std::size_t bucket, std::uint64_t first,
-                                                 std::uint32_t s, unsigned width,
-                                                 const RoundingKey& key,
-                                                 std::uint8_t* out) noexcept;
-[[nodiscard]] PackedRun terngrad_pack_buckets_avx512(const float* u, std::size_t buckets,
-                                                     std::size_t bucket, std::uint64_t first,
-                                                     const RoundingKey& key,
-                                                     std::uint8_t* out) noexcept;
 
 // Appends / reads nb whole bytes (8 bits each, least significant first), 64 bits per call.
 void put_bytes(BitWriter& w, const std::uint8_t* bytes, std::size_t nb);

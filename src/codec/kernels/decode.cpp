@@ -192,16 +192,12 @@ HWY_INLINE bool DecodeSmall(const std::uint8_t* in, std::size_t n, const SmallTa
 }
 
 // 8-bit QSGD fields f = level | negative << 7 (64 <= s <= 127): s for the check, and the step
-// (the magnitude computed per field) or, on AVX-512, the 128 magnitudes of the bucket: gathered
-// per field on AVX3, and on AVX3_DL split into byte planes for a 128-entry byte lookup
-// (Lookup128). In double per field the arithmetic costs more than the lookups there (issue 20).
+// (the magnitude computed per field) or, on AVX-512, the 128 magnitudes of the bucket, gathered
+// per field: in double per field the arithmetic costs more than the gathers there (issue 20).
 struct ByteTable {
   double step = 0;
   std::uint32_t s = 0;
-#if HWY_TARGET == HWY_AVX3_DL
-  // Byte k of the magnitudes: plane[2k] for levels 0..63, plane[2k + 1] for 64..127.
-  hn::Vec<hn::ScalableTag<std::uint8_t>> plane[8];
-#elif HWY_TARGET == HWY_AVX3
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
   HWY_ALIGN float values[128];
 #endif
 };
@@ -234,27 +230,7 @@ HWY_INLINE void BuildBytes(std::uint32_t scale_bits, std::uint32_t s, ByteTable&
       m[j] = hn::Combine(df, hn::DemoteTo(dh, hn::Mul(hn::Load(dd, l + 8), step)),
                          hn::DemoteTo(dh, hn::Mul(hn::Load(dd, l), step)));
     }
-#if HWY_TARGET == HWY_AVX3_DL
-    // Per 64 levels (four vectors of 16 floats), two rounds of even/odd bytes: byte k of level i
-    // at byte i of plane k.
-    const hn::ScalableTag<std::uint8_t> d8;
-    for (std::size_t h = 0; h < 2; ++h) {
-      const auto v0 = hn::BitCast(d8, m[4 * h]);
-      const auto v1 = hn::BitCast(d8, m[4 * h + 1]);
-      const auto v2 = hn::BitCast(d8, m[4 * h + 2]);
-      const auto v3 = hn::BitCast(d8, m[4 * h + 3]);
-      const auto e01 = hn::ConcatEven(d8, v1, v0);  // bytes 0 and 2 of levels 0..31
-      const auto o01 = hn::ConcatOdd(d8, v1, v0);   // bytes 1 and 3
-      const auto e23 = hn::ConcatEven(d8, v3, v2);
-      const auto o23 = hn::ConcatOdd(d8, v3, v2);
-      t.plane[0 + h] = hn::ConcatEven(d8, e23, e01);
-      t.plane[2 + h] = hn::ConcatEven(d8, o23, o01);
-      t.plane[4 + h] = hn::ConcatOdd(d8, e23, e01);
-      t.plane[6 + h] = hn::ConcatOdd(d8, o23, o01);
-    }
-#else
     for (std::size_t j = 0; j < 8; ++j) hn::Store(m[j], df, t.values + 16 * j);
-#endif
   }
 #endif
 }
@@ -265,55 +241,6 @@ struct ByteChecks {
   hn::Vec<hn::ScalableTag<std::uint8_t>> negative_zero;
 };
 
-#if HWY_TARGET == HWY_AVX3_DL
-// Byte i of the result: byte idx[i] & 127 of the 128-byte table lo:hi (vpermi2b). Highway 1.0.3
-// has no op for this lookup (TwoTablesLookupLanes on bytes came later), hence the one intrinsic
-// here, on Highway's vector types, in the AVX3_DL pass only.
-template <class V>
-HWY_INLINE V Lookup128(V lo, V hi, V idx) {
-  return V{_mm512_permutex2var_epi8(lo.raw, idx.raw, hi.raw)};
-}
-// The 64 fields at x (of which the first `count` are stored) into dst: each field's four bytes by
-// four lookups (the sign bit ORed into the top byte), interleaved into floats by two rounds of
-// zips. The zips interleave within 128-bit blocks, so the input is first put in the order that
-// makes vector r of the result hold fields 16r .. 16r + 15 (a 4×4 transpose of 4-byte groups).
-template <bool kOverwrite>
-HWY_INLINE void Decode64(const std::uint8_t* x, std::size_t count, const ByteTable& t,
-                         ByteChecks& checks, float* dst) {
-  const hn::ScalableTag<std::uint8_t> d8;
-  const hn::Repartition<std::uint16_t, decltype(d8)> d16;
-  const DU du;
-  const DF df;
-  const auto sign = hn::Set(d8, 0x80);
-  const auto v = hn::LoadU(d8, x);
-  checks.max_level = hn::Max(checks.max_level, hn::AndNot(sign, v));
-  checks.negative_zero = hn::Or(checks.negative_zero, hn::VecFromMask(d8, hn::Eq(v, sign)));
-  alignas(64) static constexpr std::uint32_t kOrder[16] = {0, 4, 8,  12, 1, 5, 9,  13,
-                                                           2, 6, 10, 14, 3, 7, 11, 15};
-  const auto xp =
-      hn::BitCast(d8, hn::TableLookupLanes(hn::BitCast(du, v), hn::SetTableIndices(du, kOrder)));
-  const auto b0 = Lookup128(t.plane[0], t.plane[1], xp);
-  const auto b1 = Lookup128(t.plane[2], t.plane[3], xp);
-  const auto b2 = Lookup128(t.plane[4], t.plane[5], xp);
-  const auto b3 = hn::Or(Lookup128(t.plane[6], t.plane[7], xp), hn::And(xp, sign));
-  const auto a01 = hn::ZipLower(d16, b0, b1);
-  const auto c01 = hn::ZipUpper(d16, b0, b1);
-  const auto a23 = hn::ZipLower(d16, b2, b3);
-  const auto c23 = hn::ZipUpper(d16, b2, b3);
-  const VF r[4] = {
-      hn::BitCast(df, hn::ZipLower(du, a01, a23)), hn::BitCast(df, hn::ZipUpper(du, a01, a23)),
-      hn::BitCast(df, hn::ZipLower(du, c01, c23)), hn::BitCast(df, hn::ZipUpper(du, c01, c23))};
-  if (count == 64) {
-    for (std::size_t k = 0; k < 64; k += 16) PrefetchOut(dst + k);
-    for (std::size_t k = 0; k < 4; ++k) Put<kOverwrite>(dst + 16 * k, r[k]);
-  } else {
-    HWY_ALIGN float buf[64] = {};
-    if constexpr (!kOverwrite) std::memcpy(buf, dst, count * sizeof(float));
-    for (std::size_t k = 0; k < 4; ++k) Put<kOverwrite>(buf + 16 * k, r[k]);
-    std::memcpy(dst, buf, count * sizeof(float));
-  }
-}
-#else
 // The 64 fields at x (of which the first `count` are stored) into dst.
 template <bool kOverwrite>
 HWY_INLINE void Decode64(const std::uint8_t* x, std::size_t count, const ByteTable& t,
@@ -332,7 +259,7 @@ HWY_INLINE void Decode64(const std::uint8_t* x, std::size_t count, const ByteTab
   for (std::size_t p = 0; p < 64; p += kLanes) {
     const VU f = hn::PromoteTo(du, hn::LoadU(D8(), x + p));
     const VU level = hn::And(f, hn::Set(du, 0x7F));
-#if HWY_TARGET == HWY_AVX3
+#if HWY_TARGET == HWY_AVX3_DL || HWY_TARGET == HWY_AVX3
     const VF magnitude = hn::GatherIndex(DF(), t.values, hn::BitCast(DI(), level));
 #else
     const VF magnitude = Magnitudes(level, hn::Set(DD(), t.step));
@@ -349,7 +276,6 @@ HWY_INLINE void Decode64(const std::uint8_t* x, std::size_t count, const ByteTab
     }
   }
 }
-#endif
 
 // Decodes n 8-bit fields from in[] into out; true if any is invalid.
 template <bool kOverwrite>

@@ -26,6 +26,22 @@ using DU = hn::RebindToUnsigned<DF>;
 using DI = hn::RebindToSigned<DF>;
 
 #if HWY_TARGET != HWY_SCALAR
+// Two AES rounds of every 128-bit block of x, keys k1 then k2. Without VAES, Highway's AESRound
+// of a wider vector splits it and joins the halves again at every round; this splits once for
+// both rounds.
+template <class D8>
+HWY_INLINE hn::Vec<D8> TwoRounds(D8 d8, hn::Vec<D8> x, hn::Vec<D8> k1, hn::Vec<D8> k2) {
+#if HWY_TARGET != HWY_AVX3_DL
+  if constexpr (hn::MaxLanes(d8) > 16) {
+    const hn::Half<D8> dh;
+    return hn::Combine(
+        d8, TwoRounds(dh, hn::UpperHalf(dh, x), hn::UpperHalf(dh, k1), hn::UpperHalf(dh, k2)),
+        TwoRounds(dh, hn::LowerHalf(dh, x), hn::LowerHalf(dh, k1), hn::LowerHalf(dh, k2)));
+  }
+#endif
+  return hn::AESRound(hn::AESRound(x, k1), k2);
+}
+
 // The rounding stream, a vector of lanes at a time: lane l of the group at element g (a multiple
 // of the lane count, so a group never straddles a rounding block) holds word l mod 4 of quad
 // g/4 + l/4, whose AES input is the block's whitening with (g/4 + l/4) mod 256 added to word 0.
@@ -50,9 +66,12 @@ class RoundingStream {
   // The 24-bit values of the group at g (the stream's position), then advances one group.
   hn::Vec<DU> at(std::uint64_t g) {
     if ((g & (kRoundingBlock - 1)) == 0) seek(g);
+    return Next();
+  }
+  // The same where the caller seeks at every rounding block's start.
+  hn::Vec<DU> Next() {
     const hn::Repartition<std::uint8_t, DU> d8;
-    const auto h =
-        hn::AESRound(hn::AESRound(hn::BitCast(d8, x_), hn::BitCast(d8, r1_)), hn::BitCast(d8, r2_));
+    const auto h = TwoRounds(d8, hn::BitCast(d8, x_), hn::BitCast(d8, r1_), hn::BitCast(d8, r2_));
     x_ = hn::Add(x_, step_);
     return hn::ShiftRight<8>(hn::BitCast(DU(), h));
   }
@@ -71,11 +90,16 @@ class RoundingStream {
 class RoundingStream {
  public:
   explicit RoundingStream(const RoundingKey& key) : cursor_(key) {}
-  void seek(std::uint64_t /*g*/) {}
-  hn::Vec<DU> at(std::uint64_t g) { return hn::Set(DU(), cursor_.bits24(g)); }
+  void seek(std::uint64_t g) { position_ = g; }
+  hn::Vec<DU> at(std::uint64_t g) {
+    position_ = g;
+    return Next();
+  }
+  hn::Vec<DU> Next() { return hn::Set(DU(), cursor_.bits24(position_++)); }
 
  private:
   RoundingCursor cursor_;
+  std::uint64_t position_ = 0;
 };
 #endif  // HWY_TARGET != HWY_SCALAR
 
@@ -111,29 +135,6 @@ struct QsgdLanes {
     const auto negative =
         hn::IfThenElseZero(hn::Ne(level, hn::Zero(du)), hn::ShiftRight<31>(xbits));
     return hn::Or(level, hn::Shl(negative, width));
-  }
-};
-
-// The same for s <= 127 and a field width FW = width + 1 known at compile time (the packed
-// kernels): with Q = ⌈sr·2^24⌉ (sr·2^24 is exact and below 2^31), ⌊sr⌋ + round_up24(r, frac·2^24)
-// = (Q + r) >> 24, which saves the floor's round trip.
-template <int FW>
-struct QsgdSmallLanes {
-  hn::Vec<DF> inv;
-  hn::Vec<DF> s;
-
-  QsgdSmallLanes(float inv_f, float s_f) : inv(hn::Set(DF(), inv_f)), s(hn::Set(DF(), s_f)) {}
-
-  hn::Vec<DU> operator()(hn::Vec<DU> xbits, hn::Vec<DU> r) const {
-    const DF df;
-    const DU du;
-    const auto ax = hn::BitCast(df, hn::And(xbits, hn::Set(du, 0x7FFFFFFFU)));
-    const auto sr24 = hn::Mul(hn::Min(hn::Mul(ax, inv), s), hn::Set(df, 0x1.0p24f));
-    const auto q = hn::BitCast(du, hn::ConvertTo(DI(), hn::Ceil(sr24)));
-    const auto level = hn::ShiftRight<24>(hn::Add(q, r));
-    // x's sign moved to bit FW - 1, dropped where the level is 0 (-0 is not negative).
-    const auto sign = hn::And(hn::ShiftRight<32 - FW>(xbits), hn::Set(du, 1U << (FW - 1)));
-    return hn::IfThenZeroElse(hn::Eq(level, hn::Zero(du)), hn::Or(level, sign));
   }
 };
 

@@ -66,14 +66,6 @@ std::int64_t current_target() {
   return t;
 }
 
-bool avx512_dl_target() {
-#if HWY_ARCH_X86
-  return current_target() == HWY_AVX3_DL;
-#else
-  return false;
-#endif
-}
-
 }  // namespace kernels
 
 std::string simd_target() { return hwy::TargetName(kernels::current_target()); }

@@ -19,10 +19,4 @@ void use_target(std::int64_t target);
 // The target the next kernel call runs on.
 [[nodiscard]] std::int64_t current_target();
 
-// Whether that target is AVX3_DL (AVX-512 on Ice Lake and later: F, VL, DQ, BW, and VAES, VBMI,
-// VNNI, GFNI). The AVX-512 kernels not yet written in Highway ops (packed_kernels) run only
-// where this says so, so that the target Highway chose, or a test or
-// benchmark restricted it to, governs them too.
-[[nodiscard]] bool avx512_dl_target();
-
 }  // namespace thinwire::codec::kernels

@@ -296,6 +296,60 @@ TEST(QsgdKernelsTest, EliasKernelStopsBeforeTheBufferEnd) {
   }
 }
 
+// Hand-built Elias buckets whose codes straddle 64-bit words at every bit offset (a prefix of 0 to
+// 63 bits): long gaps (up to 2^31) and levels up to s = 2^20 between runs of short triples; the
+// windowed table decoder reads the same values and stops at the same bit as the bit-by-bit
+// reference, in both modes.
+TEST(QsgdKernelsTest, EliasDecoderReadsCodesAcrossWordsAtEveryOffset) {
+  const std::uint32_t s = kQsgdMaxLevels;
+  const std::uint64_t d = 3000;
+  struct Triple {
+    std::uint64_t gap;
+    bool negative;
+    std::uint64_t level;
+  };
+  std::vector<Triple> triples;
+  for (int i = 0; i < 40; ++i)
+    triples.push_back(
+        {1 + static_cast<std::uint64_t>(i % 3), i % 2 == 1, 1 + static_cast<std::uint64_t>(i % 4)});
+  triples.push_back({1000, true, s});
+  triples.push_back({1, false, s - 1});
+  for (int i = 0; i < 20; ++i) triples.push_back({2, false, 1});
+  triples.push_back({700, false, 12345});
+  std::uint64_t used = 0;
+  for (const Triple& t : triples) used += t.gap;
+  for (std::uint64_t prefix = 0; prefix < 64; ++prefix) {
+    std::vector<std::byte> buf(2048);
+    BitWriter w(buf);
+    w.put(0, static_cast<unsigned>(prefix));
+    w.put(std::bit_cast<std::uint32_t>(2.0f), 32);
+    for (const Triple& t : triples) {
+      EliasGamma::put(w, t.gap);
+      w.put_bit(t.negative);
+      EliasGamma::put(w, t.level);
+    }
+    EliasGamma::put(w, d + 1 - used);
+    buf.resize(w.finish());
+    const QsgdParams p{.levels = s, .bucket = 0, .coding = QsgdParams::Coding::kElias};
+    for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+      std::vector<std::vector<float>> outs;
+      std::vector<std::uint64_t> ends;
+      for (auto path : {KernelPath::kFast, KernelPath::kReference}) {
+        std::vector<float> out(d, 0.25f);
+        BitReader r(buf);
+        (void)r.get(static_cast<unsigned>(prefix));
+        qsgd_decode_payload(r, p, out, mode, path);
+        outs.push_back(out);
+        ends.push_back(r.position());
+      }
+      ASSERT_EQ(std::memcmp(outs[0].data(), outs[1].data(), 4 * d), 0) << "prefix " << prefix;
+      ASSERT_EQ(ends[0], ends[1]) << "prefix " << prefix;
+      const float top = mode == DecodeMode::kOverwrite ? -2.0f : 0.25f - 2.0f;
+      ASSERT_EQ(outs[0][used - 1 - 700 - 20 * 2 - 1], top) << "prefix " << prefix;
+    }
+  }
+}
+
 // Damaged Elias payloads (one flipped bit, or the end cut off): the table-driven fast decoder and
 // the bit-by-bit reference either both reject the message with the same error, or both decode the
 // same floats and stop at the same bit. Small s makes levels above s likely inside the table's

@@ -189,7 +189,13 @@ void encode_bucket_elias_gamma_fast(std::span<const float> u, std::size_t first,
   // One unconditional store per code and no flush branch (core/bit_io.hpp), until the terminator.
   std::optional<BitAppender> appender(std::in_place, writer);
   BitAppender& w = *appender;
-  for (std::size_t off = 0; off < u.size(); off += kernels::kQsgdChunk) {
+  // The per-target kernel codes whole chunks while the buffer has room for their worst case; the
+  // loop below the rest (the same bits).
+  const std::size_t done = s <= kernels::kEliasKernelMaxLevels
+                               ? kernels::qsgd_elias_gamma(u.data(), u.size(), first, inv, s, key,
+                                                           next, w.cursor(), w.room())
+                               : 0;
+  for (std::size_t off = done; off < u.size(); off += kernels::kQsgdChunk) {
     const std::size_t n = std::min(kernels::kQsgdChunk, u.size() - off);
     kernels::qsgd_fields(u.data() + off, n, first + off, inv, s, width, key, fields);
     std::uint8_t bytes[kernels::kQsgdChunk / 8] = {};

@@ -71,6 +71,20 @@ constexpr std::array<TripleWindow, std::size_t{1} << kTripleBits> make_triple_ta
 
 constexpr auto kTripleTable = make_triple_table();
 
+// A window's triples span fewer than kMaxSpan elements: kMaxTriples gaps whose codes fit the
+// window, each below 2^((kTripleBits - 3) / 2 + 1).
+constexpr std::uint64_t kMaxSpan = kMaxTriples << ((kTripleBits - 3) / 2 + 1);
+static_assert(std::ranges::all_of(kTripleTable,
+                                  [](const TripleWindow& e) { return e.span < kMaxSpan; }));
+
+// Table lookups per 57-bit window (each takes at most kTripleBits bits, and the last still needs
+// kTripleBits of the window).
+constexpr unsigned kWindowSteps = (57 - kTripleBits) / kTripleBits + 1;
+static_assert((kWindowSteps - 1) * kTripleBits + kTripleBits <= 57);
+
+// Elements zeroed at a time ahead of the overwriting decoder's stores (16 KiB: stays in L1/L2).
+constexpr std::uint64_t kZeroBlock = 4096;
+
 }  // namespace
 
 template <bool kOverwrite>
@@ -91,21 +105,54 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
   // for every x, -0 included).
   table_value[16] = kOverwrite ? 0.0f : -0.0f;
   std::uint64_t next = 0;  // one past the previous non-zero index
-  // One memset instead of a fill per gap (the values between non-zeros are zeros). On a corrupt
-  // message the output is unspecified either way.
-  if constexpr (kOverwrite) std::fill(out.begin(), out.end(), 0.0f);
+  // Overwriting: the values between non-zeros are zeros, filled a block at a time just ahead of
+  // the stores (one memset of the whole output first would write it twice through memory). On a
+  // corrupt message the output is unspecified either way.
+  std::uint64_t zeroed = 0;  // out[0 .. zeroed) is zero or already decoded
+  const auto zero_to = [&](std::uint64_t upto) {
+    if (kOverwrite && upto > zeroed) {
+      const std::uint64_t end = std::min(b, std::max(upto, zeroed + kZeroBlock));
+      std::fill(out.begin() + static_cast<std::ptrdiff_t>(zeroed),
+                out.begin() + static_cast<std::ptrdiff_t>(end), 0.0f);
+      zeroed = end;
+    }
+  };
+  constexpr unsigned kMask = (1U << kTripleBits) - 1;
+  const auto table_step = [&](const TripleWindow& e) {
+    // Every triple lands inside the bucket with a valid level, and so does the unused slots'
+    // position: no checks, and always kMaxTriples stores, so no branch depends on the data.
+    for (unsigned t = 0; t < kMaxTriples; ++t) {
+      store<kOverwrite>(out[next + e.offset[t]],
+                        table_value[static_cast<std::size_t>(16 + e.level[t])]);
+    }
+    next += e.span;
+  };
   for (;;) {
-    if (r.remaining() >= kTripleBits) {
-      const TripleWindow& e = kTripleTable[r.peek57() & ((1U << kTripleBits) - 1)];
-      if (e.count > 0 && next + e.span < b && e.max_level <= s) {
-        // Every triple lands inside the bucket with a valid level, and so does the unused slots'
-        // position: no checks, and always kMaxTriples stores, so no branch depends on the data.
-        // Otherwise (the bucket's end, a damaged level, a long code) one triple goes below.
-        for (unsigned t = 0; t < kMaxTriples; ++t) {
-          store<kOverwrite>(out[next + e.offset[t]],
-                            table_value[static_cast<std::size_t>(16 + e.level[t])]);
+    // kWindowSteps lookups from one 57-bit window: the dependency from one lookup to the next is
+    // a shift of a register instead of a load at the new bit position.
+    while (r.remaining() >= 64) {
+      const std::uint64_t window = r.peek57();
+      zero_to(std::min(b, next + kWindowSteps * kMaxSpan));
+      unsigned used = 0;
+      bool stop = false;
+      for (unsigned k = 0; k < kWindowSteps; ++k) {
+        const TripleWindow& e = kTripleTable[(window >> used) & kMask];
+        if (e.count == 0 || next + e.span >= b || e.max_level > s) {
+          stop = true;
+          break;
         }
-        next += e.span;
+        table_step(e);
+        used += e.bits;
+      }
+      r.skip(used);
+      if (stop) break;
+    }
+    if (r.remaining() >= kTripleBits) {
+      const TripleWindow& e = kTripleTable[r.peek57() & kMask];
+      if (e.count > 0 && next + e.span < b && e.max_level <= s) {
+        // Otherwise (the bucket's end, a damaged level, a long code) one triple goes below.
+        zero_to(std::min(b, next + kMaxSpan));
+        table_step(e);
         r.skip(e.bits);
         continue;
       }
@@ -125,6 +172,7 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
     const std::uint64_t index = next + gap - 1;  // <= b
     if (index == b) {
       if (gap_fits) r.skip(gap_bits);
+      zero_to(b);
       reader = r;
       return;
     }
@@ -152,6 +200,7 @@ void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_
               " at element " + std::to_string(first + index));
     }
     const float m = magnitude(step, level);
+    zero_to(index + 1);
     store<kOverwrite>(out[index], negative ? -m : m);
     next = index + 1;
   }

@@ -34,9 +34,10 @@ inline float magnitude(double step, std::uint64_t level) noexcept {
 
 // Decodes one Elias-gamma bucket (elements first .. first + out.size() - 1 of the vector) with
 // scale `scale` and s levels from reader, as decode_bucket_elias<EliasGamma, kOverwrite> in
-// qsgd.cpp: short (gap, sign, level) triples through a lookup table, the others from one 64-bit
-// window each, and an element whose codes do not fit the window through the reference's bit-by-bit
-// reads, so errors and consumed bits are identical.
+// qsgd.cpp: short (gap, sign, level) triples through a lookup table (several lookups per 57-bit
+// load), the others from one 64-bit window each, and an element whose codes do not fit the window
+// through the reference's bit-by-bit reads, so errors and consumed bits are identical. Overwriting,
+// it zeroes the output a block at a time just ahead of its stores.
 template <bool kOverwrite>
 void decode_bucket_elias_gamma_fast(BitReader& reader, float scale, std::uint32_t s,
                                     std::span<float> out, std::size_t first);

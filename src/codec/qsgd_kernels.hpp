@@ -70,6 +70,20 @@ void rounding_bits(const RoundingKey& key, std::uint64_t first, std::size_t n,
 void qsgd_fields(const float* u, std::size_t n, std::uint64_t first, float inv, std::uint32_t s,
                  unsigned width, const RoundingKey& key, std::uint32_t* fields) noexcept;
 
+// Elias-gamma QSGD (qsgd.cpp's encode_bucket_elias<EliasGamma>) of u[0..n), elements first ..
+// first + n - 1 of the vector, levels as qsgd_fields: for every non-zero level, in index order,
+// the gamma code of its gap from `next` (one past the previous non-zero, a bucket index), its
+// sign bit and the gamma code of the level, appended at cur with BitCursor::put_unchecked. Works a
+// group of 256 elements at a time (quantizing the next group before coding this one, so that its
+// loads overlap the scalar coding loop) while `room` (the bytes after cur.dst) leaves space for a
+// group's worst case; returns how many elements it coded (a multiple of 256, or n) and updates
+// next. Needs s <= kEliasKernelMaxLevels (a sign and level code in 32 bits); the terminator is the
+// caller's.
+inline constexpr std::uint32_t kEliasKernelMaxLevels = 65535;
+std::size_t qsgd_elias_gamma(const float* u, std::size_t n, std::uint64_t first, float inv,
+                             std::uint32_t s, const RoundingKey& key, std::uint64_t& next,
+                             BitCursor& cur, std::size_t room) noexcept;
+
 // out[i] = (or +=) ±step·level for the n fields; returns true if any field is invalid (level > s
 // or a signed zero level).
 bool qsgd_values(const std::uint32_t* fields, std::size_t n, double step, std::uint32_t s,

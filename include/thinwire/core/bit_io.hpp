@@ -153,6 +153,26 @@ class BitWriter {
   unsigned used_ = 0;
 };
 
+// The state of a BitAppender, for kernels that append codes themselves with BitAppender::put's
+// exact steps (kernels::qsgd_elias_gamma): the byte where the next 8-byte store goes, and the
+// pending bits there (acc < 2^used, used < 8).
+struct BitCursor {
+  std::byte* dst = nullptr;
+  std::uint64_t acc = 0;
+  unsigned used = 0;
+
+  // BitAppender::put without its bounds check: the caller guarantees 8 writable bytes at dst.
+  void put_unchecked(std::uint64_t value, unsigned width) noexcept {
+    acc |= value << used;
+    used += width;
+    std::memcpy(dst, &acc, 8);
+    const unsigned bytes = used >> 3;
+    dst += bytes;
+    acc >>= 8 * bytes;  // used <= 63 here, so at most 56
+    used &= 7;
+  }
+};
+
 // Appends short codes to a BitWriter for hot loops, with no data-dependent branch: each put()
 // stores 8 bytes at the current byte and advances by the whole bytes it completed (the bytes past
 // them are rewritten by the next put). The same bits as BitWriter::put. It holds the writer's
@@ -167,17 +187,11 @@ class BitAppender {
 
   // Appends the low `width` bits of `value`: 1 <= width <= 56, value < 2^width.
   void put(std::uint64_t value, unsigned width) {
-    if (end_ - dst_ < 8) [[unlikely]] {
+    if (end_ - c_.dst < 8) [[unlikely]] {
       put_checked(value, width);
       return;
     }
-    acc_ |= value << used_;
-    used_ += width;
-    std::memcpy(dst_, &acc_, 8);
-    const unsigned bytes = used_ >> 3;
-    dst_ += bytes;
-    acc_ >>= 8 * bytes;  // used_ <= 63 here, so at most 56
-    used_ &= 7;
+    c_.put_unchecked(value, width);
   }
   // Any code put() does not take (width in [0, 64]), through the writer's checked put.
   void put_checked(std::uint64_t value, unsigned width) {
@@ -186,25 +200,30 @@ class BitAppender {
     take();
   }
 
+  // The state itself, for a kernel that appends through BitCursor::put_unchecked while it stays
+  // 8 bytes or more before the end (room() bytes are left after cursor().dst).
+  [[nodiscard]] BitCursor& cursor() noexcept { return c_; }
+  [[nodiscard]] std::size_t room() const noexcept {
+    return static_cast<std::size_t>(end_ - c_.dst);
+  }
+
  private:
   void take() {
     w_.settle_bytes();
-    dst_ = w_.out_.data() + w_.pos_;
+    c_.dst = w_.out_.data() + w_.pos_;
     end_ = w_.out_.data() + w_.out_.size();
-    acc_ = w_.acc_;
-    used_ = w_.used_;
+    c_.acc = w_.acc_;
+    c_.used = w_.used_;
   }
   void give_back() noexcept {
-    w_.pos_ = static_cast<std::size_t>(dst_ - w_.out_.data());
-    w_.acc_ = acc_;
-    w_.used_ = used_;
+    w_.pos_ = static_cast<std::size_t>(c_.dst - w_.out_.data());
+    w_.acc_ = c_.acc;
+    w_.used_ = c_.used;
   }
 
   BitWriter& w_;
-  std::byte* dst_ = nullptr;
+  BitCursor c_;
   std::byte* end_ = nullptr;
-  std::uint64_t acc_ = 0;
-  unsigned used_ = 0;
 };
 
 class BitReader {

@@ -8,10 +8,12 @@
 // each one against the scalar oracle on every target the CPU supports.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/codec/kernels/fields.cpp"
+#include <hwy/cache_control.h>
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -488,6 +490,128 @@ void BucketRoundingVarianceSums(const float* u, std::size_t n, std::size_t bucke
   }
 }
 
+// Elias gamma codes, least significant bit first (EliasGamma::word), of the gaps below
+// kGapTable, each as code | width << 16.
+constexpr std::size_t kGapTable = 256;
+constexpr std::array<std::uint32_t, kGapTable> MakeGapTable() {
+  std::array<std::uint32_t, kGapTable> t{};
+  for (std::uint32_t g = 1; g < kGapTable; ++g) {
+    unsigned width = 0;
+    const auto code = static_cast<std::uint32_t>(EliasGamma::word(g, width));
+    t[g] = code | width << 16;
+  }
+  return t;
+}
+constexpr std::array<std::uint32_t, kGapTable> kGapCodes = MakeGapTable();
+
+// Per field: the sign bit, then the gamma code of the level, as one value (code) and its width
+// (for level 0 both are unspecified). With level < 2^16, L = ⌊log2 level⌋ <= 15: the gamma code
+// is (2·level + 1)·2^L less its top bit 2^(2L+1), so sign + code fit 32 bits.
+HWY_INLINE void LevelCodes(const std::uint32_t* fields, std::size_t n, unsigned width,
+                           std::uint32_t* code, std::uint32_t* bits) {
+  const DF df;
+  const DU du;
+  const DI di;
+  const std::size_t lanes = hn::Lanes(du);
+  const auto mask = hn::Set(du, (1U << width) - 1);
+  const auto one = hn::Set(du, 1U);
+  // code and bits hold a vector more than n.
+  for (std::size_t i = 0; i < n; i += lanes) {
+    HWY_ALIGN std::uint32_t tmp[HWY_MAX_BYTES / 4] = {};
+    if (i + lanes > n) std::memcpy(tmp, fields + i, 4 * (n - i));
+    const auto f = i + lanes <= n ? hn::LoadU(du, fields + i) : hn::Load(du, tmp);
+    const auto level = hn::And(f, mask);
+    // ⌊log2 level⌋ from the exponent of the (exact) float; 0 for level 0.
+    const auto exp = hn::BitCast(di, hn::ShiftRight<23>(hn::BitCast(du, hn::ConvertTo(df, level))));
+    const auto l = hn::BitCast(du, hn::Max(hn::Sub(exp, hn::Set(di, 127)), hn::Zero(di)));
+    const auto l2 = hn::Add(l, l);
+    const auto gamma =
+        hn::Xor(hn::Shl(hn::Add(hn::Add(level, level), one), l), hn::Shl(one, hn::Add(l2, one)));
+    const auto sign = hn::ShiftRight<31>(hn::Shl(f, hn::Set(du, 31 - width)));
+    hn::Store(hn::Or(hn::Add(gamma, gamma), sign), du, code + i);
+    hn::Store(hn::Add(l2, hn::Set(du, 2U)), du, bits + i);
+  }
+}
+
+// Elements QsgdEliasGamma quantizes at a time (a multiple of 64: whole words of non-zero flags).
+constexpr std::size_t kEliasGroup = 256;
+
+// The quantized levels of one group, as QsgdEliasGamma codes them.
+struct EliasGroup {
+  std::uint64_t nonzero[kEliasGroup / 64];  // bit t of word w: level 64w + t is non-zero
+  HWY_ALIGN std::uint32_t code[kEliasGroup + HWY_MAX_BYTES / 4];  // sign and level codes
+  HWY_ALIGN std::uint32_t bits[kEliasGroup + HWY_MAX_BYTES / 4];  // and their widths
+};
+
+std::size_t QsgdEliasGamma(const float* u, std::size_t n, std::uint64_t first, float inv,
+                           std::uint32_t s, const RoundingKey& key, std::uint64_t& next_io,
+                           BitCursor& cur, std::size_t room) {
+  const unsigned width = static_cast<unsigned>(std::bit_width(s));
+  const std::uint32_t mask = (std::uint32_t{1} << width) - 1;
+  const auto s_f = static_cast<float>(s);
+  // Quantizes group [at, at + kEliasGroup) ∩ [0, n) into g.
+  const auto quantize = [&](std::size_t at, EliasGroup& g) HWY_ATTR {
+    const std::size_t m = std::min(kEliasGroup, n - at);
+    HWY_ALIGN std::uint32_t r[kEliasGroup];
+    HWY_ALIGN std::uint32_t fields[kEliasGroup];
+    RoundingBits(key, first + at, m, r);
+    QsgdFieldsFromBits(u + at, m, r, inv, s_f, width, fields);
+    const std::size_t whole = m / 8 * 8;
+    auto* const bytes = reinterpret_cast<std::uint8_t*>(g.nonzero);
+    std::memset(g.nonzero, 0, sizeof g.nonzero);
+    NonzeroBytes(fields, whole / 8, mask, bytes);
+    for (std::size_t t = whole; t < m; ++t) {
+      bytes[t / 8] = static_cast<std::uint8_t>(bytes[t / 8] | ((fields[t] & mask) != 0) << (t % 8));
+    }
+    LevelCodes(fields, m, width, g.code, g.bits);
+  };
+  EliasGroup groups[2];
+  std::uint64_t next = next_io;
+  BitCursor c = cur;
+  std::byte* const end = c.dst + room;
+  std::size_t at = 0;
+  if (n > 0) quantize(0, groups[0]);
+  for (std::size_t k = 0; at < n; at += kEliasGroup, ++k) {
+    // Worst case per non-zero: a gap code of at most 63 bits and 32 bits of sign and level; then
+    // the 8-byte store.
+    if (static_cast<std::size_t>(end - c.dst) < 12 * kEliasGroup + 16) break;
+    // The next group's quantization first: its loads from memory then overlap this group's
+    // coding, a loop of scalar steps (and the input after it is prefetched).
+    if (at + kEliasGroup < n) quantize(at + kEliasGroup, groups[(k + 1) & 1]);
+    const std::size_t ahead = at + kQsgdChunk;
+    for (std::size_t t = 0; t < kEliasGroup && ahead + t < n; t += 16) {
+      hwy::Prefetch(u + ahead + t);
+    }
+    const EliasGroup& g = groups[k & 1];
+    for (std::size_t wi = 0; wi < kEliasGroup / 64; ++wi) {
+      const std::uint64_t base = at + 64 * wi + 1;  // one past the element of bit 0
+      const std::uint32_t* const cw = g.code + 64 * wi;
+      const std::uint32_t* const bw = g.bits + 64 * wi;
+      for (std::uint64_t word = g.nonzero[wi]; word != 0; word &= word - 1) {
+        const auto t = static_cast<unsigned>(std::countr_zero(word));
+        const std::uint64_t gap = base + t - next;
+        next = base + t;
+        const std::uint64_t level_code = cw[t];
+        const unsigned level_bits = bw[t];
+        if (gap < kGapTable) [[likely]] {
+          const std::uint32_t e = kGapCodes[gap];
+          const unsigned gap_bits = e >> 16;
+          c.put_unchecked((e & 0xFFFF) | level_code << gap_bits, gap_bits + level_bits);
+        } else {
+          // L zeros, then a one and the L low bits of the gap (gap < 2^32, so L < 32).
+          const auto l = static_cast<unsigned>(std::bit_width(gap)) - 1;
+          if (l > 0) c.put_unchecked(0, l);
+          c.put_unchecked((gap << 1 | 1) & ((std::uint64_t{1} << (l + 1)) - 1), l + 1);
+          c.put_unchecked(level_code, level_bits);
+        }
+      }
+    }
+  }
+  next_io = next;
+  cur = c;
+  return std::min(at, n);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace thinwire::codec::kernels
 HWY_AFTER_NAMESPACE();
@@ -506,6 +630,7 @@ HWY_EXPORT(QsgdValuesBytes);
 HWY_EXPORT(TernGradValuesBytes);
 HWY_EXPORT(SignBytes);
 HWY_EXPORT(NonzeroBytes);
+HWY_EXPORT(QsgdEliasGamma);
 HWY_EXPORT(SignValues);
 HWY_EXPORT(SumAbs);
 HWY_EXPORT(SumSquares);
@@ -551,6 +676,11 @@ void sign_bytes(const float* u, std::size_t nb, std::uint8_t* bytes) noexcept {
 void nonzero_bytes(const std::uint32_t* fields, std::size_t nb, std::uint32_t mask,
                    std::uint8_t* bytes) noexcept {
   HWY_DYNAMIC_DISPATCH(NonzeroBytes)(fields, nb, mask, bytes);
+}
+std::size_t qsgd_elias_gamma(const float* u, std::size_t n, std::uint64_t first, float inv,
+                             std::uint32_t s, const RoundingKey& key, std::uint64_t& next,
+                             BitCursor& cur, std::size_t room) noexcept {
+  return HWY_DYNAMIC_DISPATCH(QsgdEliasGamma)(u, n, first, inv, s, key, next, cur, room);
 }
 void sign_values(const std::uint8_t* bytes, std::size_t n, float scale, float* out,
                  bool overwrite) noexcept {

@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "kernel_path.hpp"
+#include "kernels/targets.hpp"
 #include "qsgd_kernels.hpp"
 #include "sparse_test_util.hpp"
 #include "thinwire/codec/qsgd.hpp"
 #include "thinwire/codec/sign.hpp"
+#include "thinwire/codec/simd.hpp"
 #include "thinwire/codec/terngrad.hpp"
 #include "thinwire/core/rng.hpp"
 #include "thinwire/core/rounding.hpp"
@@ -226,6 +228,124 @@ TEST(QsgdKernelsTest, EliasWithSqrtDLevels) {
                   decode_bits(fast, p, d, mode, KernelPath::kReference))
             << "d=" << d;
       }
+    }
+  }
+}
+
+// The Elias-gamma encoder kernel (kernels::qsgd_elias_gamma) and the windowed table decoder on
+// every SIMD target, against the scalar reference: gaps past the kernel's code table (256) and
+// past 2^16, levels at s (its longest code, up to the kernel's largest s), s just above that (no
+// kernel), sizes around its 256-element groups, and unaligned bucket starts.
+TEST(QsgdKernelsTest, EliasKernelMatchesTheReferenceOnEveryTarget) {
+  const std::int64_t before = kernels::current_target();
+  for (const std::int64_t target : kernels::compiled_targets()) {
+    kernels::use_target(target);
+    SCOPED_TRACE(simd_target());
+    for (std::uint32_t s :
+         {3u, 4096u, kernels::kEliasKernelMaxLevels, kernels::kEliasKernelMaxLevels + 1}) {
+      for (std::size_t d : {std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{257},
+                            std::size_t{3000}, std::size_t{140000}}) {
+        // Mostly zeros (long gaps) with a few maximal elements (level s under the max norm) and a
+        // heavy-tailed stretch.
+        std::vector<float> v(d, 0.0f);
+        const std::vector<float> tail = heavy_tailed(std::min<std::size_t>(d, 700), d);
+        std::copy(tail.begin(), tail.end(),
+                  v.begin() + static_cast<std::ptrdiff_t>(d - tail.size()));
+        for (std::size_t i = 0; i < d; i += 70001) v[i] = (i % 2 == 0 ? 1.0f : -1.0f) * 64.0f;
+        for (std::uint32_t bucket : {0u, 1000u}) {
+          for (auto norm : {QsgdParams::Norm::kMax, QsgdParams::Norm::kL2}) {
+            const QsgdParams p{
+                .levels = s, .bucket = bucket, .norm = norm, .coding = QsgdParams::Coding::kElias};
+            const auto fast = payload(v, p, KernelPath::kFast);
+            ASSERT_EQ(fast, payload(v, p, KernelPath::kReference))
+                << "d=" << d << " " << qsgd_params_spec(p);
+            for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+              ASSERT_EQ(decode_bits(fast, p, d, mode, KernelPath::kFast),
+                        decode_bits(fast, p, d, mode, KernelPath::kReference))
+                  << "d=" << d << " " << qsgd_params_spec(p);
+            }
+          }
+        }
+      }
+    }
+  }
+  kernels::use_target(before);
+}
+
+// Every level at s (the longest codes) in a buffer of exactly qsgd_payload_max_bytes: the kernel
+// leaves the last groups to the checked loop before its 8-byte stores could pass the end, and the
+// bits are still the reference's.
+TEST(QsgdKernelsTest, EliasKernelStopsBeforeTheBufferEnd) {
+  for (std::uint32_t s : {255u, 4096u, kernels::kEliasKernelMaxLevels}) {
+    const std::size_t d = 5000;
+    const std::vector<float> v(d, -4.0f);  // every |x| = max: level s, 2·⌊log2 s⌋ + 3 bits each
+    const QsgdParams p{.levels = s,
+                       .bucket = 0,
+                       .norm = QsgdParams::Norm::kMax,
+                       .coding = QsgdParams::Coding::kElias};
+    std::vector<std::vector<std::byte>> out;
+    for (auto path : {KernelPath::kFast, KernelPath::kReference}) {
+      std::vector<std::byte> buf(qsgd_payload_max_bytes(d, p));
+      BitWriter w(buf);
+      qsgd_encode_payload(v, p, RngKey::make(1, 0, 0, RngPurpose::kQuantize), w, path);
+      buf.resize(w.finish());
+      out.push_back(buf);
+    }
+    EXPECT_EQ(out[0], out[1]) << "s=" << s;
+    EXPECT_EQ(out[0].size(), (32 + d * (1 + 1 + EliasGamma::bits(s)) + 1 + 7) / 8) << "s=" << s;
+  }
+}
+
+// Hand-built Elias buckets whose codes straddle 64-bit words at every bit offset (a prefix of 0 to
+// 63 bits): long gaps (up to 2^31) and levels up to s = 2^20 between runs of short triples; the
+// windowed table decoder reads the same values and stops at the same bit as the bit-by-bit
+// reference, in both modes.
+TEST(QsgdKernelsTest, EliasDecoderReadsCodesAcrossWordsAtEveryOffset) {
+  const std::uint32_t s = kQsgdMaxLevels;
+  const std::uint64_t d = 3000;
+  struct Triple {
+    std::uint64_t gap;
+    bool negative;
+    std::uint64_t level;
+  };
+  std::vector<Triple> triples;
+  for (int i = 0; i < 40; ++i)
+    triples.push_back(
+        {1 + static_cast<std::uint64_t>(i % 3), i % 2 == 1, 1 + static_cast<std::uint64_t>(i % 4)});
+  triples.push_back({1000, true, s});
+  triples.push_back({1, false, s - 1});
+  for (int i = 0; i < 20; ++i) triples.push_back({2, false, 1});
+  triples.push_back({700, false, 12345});
+  std::uint64_t used = 0;
+  for (const Triple& t : triples) used += t.gap;
+  for (std::uint64_t prefix = 0; prefix < 64; ++prefix) {
+    std::vector<std::byte> buf(2048);
+    BitWriter w(buf);
+    w.put(0, static_cast<unsigned>(prefix));
+    w.put(std::bit_cast<std::uint32_t>(2.0f), 32);
+    for (const Triple& t : triples) {
+      EliasGamma::put(w, t.gap);
+      w.put_bit(t.negative);
+      EliasGamma::put(w, t.level);
+    }
+    EliasGamma::put(w, d + 1 - used);
+    buf.resize(w.finish());
+    const QsgdParams p{.levels = s, .bucket = 0, .coding = QsgdParams::Coding::kElias};
+    for (auto mode : {DecodeMode::kOverwrite, DecodeMode::kAccumulate}) {
+      std::vector<std::vector<float>> outs;
+      std::vector<std::uint64_t> ends;
+      for (auto path : {KernelPath::kFast, KernelPath::kReference}) {
+        std::vector<float> out(d, 0.25f);
+        BitReader r(buf);
+        (void)r.get(static_cast<unsigned>(prefix));
+        qsgd_decode_payload(r, p, out, mode, path);
+        outs.push_back(out);
+        ends.push_back(r.position());
+      }
+      ASSERT_EQ(std::memcmp(outs[0].data(), outs[1].data(), 4 * d), 0) << "prefix " << prefix;
+      ASSERT_EQ(ends[0], ends[1]) << "prefix " << prefix;
+      const float top = mode == DecodeMode::kOverwrite ? -2.0f : 0.25f - 2.0f;
+      ASSERT_EQ(outs[0][used - 1 - 700 - 20 * 2 - 1], top) << "prefix " << prefix;
     }
   }
 }

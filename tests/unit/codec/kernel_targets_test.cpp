@@ -19,7 +19,11 @@
 #include "thinwire/codec/float_cast.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/codec/simd.hpp"
+#include "thinwire/core/checksum.hpp"
 #include "thinwire/core/rounding.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace thinwire::codec {
 namespace {
@@ -320,6 +324,57 @@ TEST(KernelTargetsTest, MessagesAreTheSameOnEveryTarget) {
       });
     }
   }
+}
+
+// The message checksum (Checksum64, whose stripes a Highway kernel accumulates) equals xxhash's
+// own XXH3-64 on every target: every length around the 240-byte short-input limit, the 256-byte
+// buffer and the 1024-byte blocks, whole and in pieces of every kind (a byte at a time, a message
+// header then its body, random lengths).
+TEST(KernelTargetsTest, ChecksumIsXxh3OnEveryTarget) {
+  std::vector<std::byte> data(70000);
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (std::byte& b : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<std::byte>(x >> 56);
+  }
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 1100; ++n) lengths.push_back(n);
+  for (const std::size_t n : {2047UL, 2048UL, 2049UL, 4095UL, 4096UL, 4097UL, 16383UL, 16384UL,
+                              16385UL, 65536UL, 70000UL}) {
+    lengths.push_back(n);
+  }
+  for_each_target([&] {
+    std::uint64_t split = 1;
+    for (const std::size_t n : lengths) {
+      const std::span<const std::byte> bytes(data.data(), n);
+      const std::uint64_t want = XXH3_64bits(bytes.data(), n);
+      ASSERT_EQ(checksum64(bytes), want) << n;
+      Checksum64 header_body;
+      header_body.update(bytes.first(std::min<std::size_t>(n, 24)));
+      header_body.update(bytes.subspan(std::min<std::size_t>(n, 24)));
+      ASSERT_EQ(header_body.digest(), want) << n;
+      Checksum64 pieces;
+      for (std::size_t at = 0; at < n;) {
+        split = split * 6364136223846793005ULL + 1442695040888963407ULL;
+        // Mostly short pieces, sometimes a long one.
+        const std::size_t len = std::min<std::size_t>(
+            n - at, (split >> 60) == 0 ? (split >> 40) % 9000 : (split >> 40) % 300);
+        pieces.update(bytes.subspan(at, len));
+        at += len;
+        if (at < n) {
+          ASSERT_EQ(pieces.digest(), XXH3_64bits(bytes.data(), at)) << n << " " << at;
+        }
+      }
+      ASSERT_EQ(pieces.digest(), want) << n;
+      if (n <= 1100 && n % 7 == 0) {
+        Checksum64 bytewise;
+        for (std::size_t i = 0; i < n; ++i) bytewise.update(bytes.subspan(i, 1));
+        ASSERT_EQ(bytewise.digest(), want) << n;
+      }
+    }
+  });
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
-// fp16 / bf16 casts on Highway (kernels/cast.hpp). Integer arithmetic on the fp32 bit patterns
-// rather than the CPU's conversion instructions: F16C rounds an overflow to infinity where the
-// codec saturates, and has no bf16 counterpart on most targets; the integer form is the same on
-// every target and equals the scalar oracle by construction (the same branches, as lane selects).
+// fp16 / bf16 casts on Highway (kernels/cast.hpp), equal to the scalar oracle bit for bit. The
+// integer arithmetic on the fp32 bit patterns (the oracle's branches, as lane selects) is the same
+// on every target; F16C's conversions, on the targets that have them, serve finite fp16 lanes
+// only (they round an overflow to infinity where the codec saturates: inputs are clamped first),
+// and bf16 has no hardware counterpart that rounds subnormals as the oracle does.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "src/codec/kernels/cast.cpp"
 #include <hwy/cache_control.h>

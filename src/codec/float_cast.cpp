@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cast.hpp"
+#include "thinwire/core/checksum.hpp"
 
 namespace thinwire::codec {
 namespace {
@@ -102,10 +103,19 @@ std::size_t FloatCastCodec::encode_into(std::span<const float> v, const EncodeCo
                                         std::span<std::byte> out) const {
   MessageWriter w(out, id(), v.size());
   write_params(w.params());
-  std::span<std::byte> payload = w.payload_area();
-  // One pass: the kernel reports a non-finite input, which require_finite then names.
-  if (!kernels::cast_to_16(format_, v.data(), v.size(), payload.data())) require_finite(v, spec());
-  return w.finish(2 * v.size());
+  const std::span<std::byte> payload = w.payload_area();
+  // The checksum is taken chunk by chunk right after the chunk is written, while it is in L1,
+  // instead of in a second pass over the message.
+  Checksum64 sum = w.begin_payload(2 * v.size());
+  constexpr std::size_t kChunk = 1 << 13;
+  for (std::size_t first = 0; first < v.size(); first += kChunk) {
+    const std::size_t n = std::min(kChunk, v.size() - first);
+    std::byte* dst = payload.data() + 2 * first;
+    // The kernel reports a non-finite input, which require_finite then names.
+    if (!kernels::cast_to_16(format_, v.data() + first, n, dst)) require_finite(v, spec());
+    sum.update(dst, 2 * n);
+  }
+  return w.finish(sum);
 }
 
 void FloatCastCodec::decode_payload(std::span<const std::byte> payload, std::span<float> out,

@@ -130,7 +130,7 @@ std::span<std::byte> MessageWriter::payload_area() {
   return out_.subspan(kHeaderBytes + params_.size());
 }
 
-std::size_t MessageWriter::finish(std::size_t payload_bytes) {
+void MessageWriter::stamp_header(std::size_t payload_bytes) {
   const std::size_t params = params_.size();
   if (params > 0xFFFF || kHeaderBytes + params + payload_bytes > out_.size()) {
     throw Error("internal: message exceeds its buffer");
@@ -144,10 +144,28 @@ std::size_t MessageWriter::finish(std::size_t payload_bytes) {
   store_le(out_, 6, params, 2);
   store_le(out_, 8, elements_, 8);
   store_le(out_, 16, payload_bytes, 8);
-  const std::size_t total = kHeaderBytes + params + payload_bytes;
+}
+
+std::size_t MessageWriter::finish(std::size_t payload_bytes) {
+  stamp_header(payload_bytes);
+  const std::size_t total = kHeaderBytes + params_.size() + payload_bytes;
   const std::span<const std::byte> whole(out_.data(), total);
   store_le(out_, 24, checksum(whole.first(kChecksumOffset), whole.subspan(kHeaderBytes)), 8);
   return total;
+}
+
+Checksum64 MessageWriter::begin_payload(std::size_t payload_bytes) {
+  stamp_header(payload_bytes);
+  payload_bytes_ = payload_bytes;
+  Checksum64 sum;
+  sum.update(out_.first(kChecksumOffset));
+  sum.update(out_.subspan(kHeaderBytes, params_.size()));
+  return sum;
+}
+
+std::size_t MessageWriter::finish(const Checksum64& sum) {
+  store_le(out_, 24, sum.digest(), 8);
+  return kHeaderBytes + params_.size() + payload_bytes_;
 }
 
 }  // namespace thinwire::codec

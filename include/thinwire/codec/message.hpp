@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 
+#include "thinwire/core/checksum.hpp"
 #include "thinwire/core/error.hpp"
 
 namespace thinwire::codec {
@@ -117,12 +118,25 @@ class MessageWriter {
   // Stamps the header; returns the total message size in bytes.
   std::size_t finish(std::size_t payload_bytes);
 
+  // For a codec that knows its payload length up front and writes the payload in pieces: stamps
+  // the header for `payload_bytes` and returns the checksum state over the header and the params.
+  // The caller feeds it every payload byte in order (while the piece is still in cache, rather
+  // than in a second pass over the message), then calls finish(sum). Flags and params must not
+  // change after this call.
+  [[nodiscard]] Checksum64 begin_payload(std::size_t payload_bytes);
+  // Stamps the checksum `sum` (from begin_payload, fed the whole payload); returns the total
+  // message size in bytes.
+  std::size_t finish(const Checksum64& sum);
+
  private:
   std::span<std::byte> out_;
   CodecId codec_;
   std::uint64_t elements_;
   std::uint8_t flags_ = 0;
   ParamWriter params_;
+  std::size_t payload_bytes_ = 0;  // as given to begin_payload
+
+  void stamp_header(std::size_t payload_bytes);
 };
 
 // Replaces the flags of a finished, valid message and re-stamps its checksum. Lets a wrapper

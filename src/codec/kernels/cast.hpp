@@ -1,7 +1,6 @@
 // fp16 / bf16 cast kernels on Highway (internal): the scalar float_to_half / float_to_bfloat16 /
 // half_to_float / bfloat16_to_float of float_cast.hpp (the oracle) on vectors, bit for bit:
-// integer arithmetic on the IEEE patterns, rounding to nearest even, saturating at the largest
-// finite value.
+// rounding to nearest even, saturating at the largest finite value.
 #pragma once
 
 #include <cstddef>

@@ -19,7 +19,11 @@
 #include "thinwire/codec/float_cast.hpp"
 #include "thinwire/codec/registry.hpp"
 #include "thinwire/codec/simd.hpp"
+#include "thinwire/core/checksum.hpp"
 #include "thinwire/core/rounding.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 namespace thinwire::codec {
 namespace {
@@ -280,6 +284,64 @@ TEST(KernelTargetsTest, CastsMatchTheScalarConversions) {
   });
 }
 
+// The finite-input paths of the casts (fp16 through the CPU's conversion where it has one after
+// clamping to ±65504, bf16 through a clamp of the magnitude) at their edges, in vectors with no
+// infinity or NaN, and again with one in every vector (the integer path): saturation around
+// 65504 / 65520 and the largest bf16, every subnormal half and the ties between them, the
+// underflow to ±0, fp32 subnormals, ±0, and ties to even in the normal range; then a sweep of
+// every exponent the formats round in, with the 13 / 16 dropped bits at and around half.
+TEST(KernelTargetsTest, CastEdgesMatchTheScalarConversions) {
+  std::vector<std::uint32_t> bits = {
+      0x00000000U, 0x00000001U, 0x00008000U, 0x00018000U, 0x007FFFFFU, 0x00800000U, 0x33000000U,
+      0x33000001U, 0x32FFFFFFU, 0x33800000U, 0x33C00000U, 0x337FFFFFU, 0x387FC000U, 0x387FE000U,
+      0x387FFFFFU, 0x38800000U, 0x38801000U, 0x38803000U, 0x3F801000U, 0x3F803000U, 0x3F808000U,
+      0x3F818000U, 0x3F800FFFU, 0x3F801001U, 0x477FE000U, 0x477FE001U, 0x477FEFFFU, 0x477FF000U,
+      0x477FF001U, 0x47800000U, 0x49742400U, 0x7F7F7FFFU, 0x7F7F8000U, 0x7F7FFFFFU, 0x7F000000U};
+  // Every subnormal half k·2^-24 and the ties (k + 1/2)·2^-24 between them.
+  for (std::uint32_t k = 1; k < 2048; ++k) {
+    bits.push_back(std::bit_cast<std::uint32_t>(static_cast<float>(k) * 0x1.0p-25f));
+  }
+  for (std::uint32_t e = 100; e < 146; ++e) {
+    for (std::uint32_t hi = 0; hi < 1024; hi += 3) {
+      for (const std::uint32_t lo : {0x0U, 0x1U, 0xFFFU, 0x1000U, 0x1001U, 0x1FFFU}) {
+        bits.push_back((e << 23) | (hi << 13) | lo);
+      }
+    }
+  }
+  for (const std::uint32_t e : {0U, 1U, 126U, 127U, 253U, 254U}) {
+    for (std::uint32_t hi = 0; hi < 128; ++hi) {
+      for (const std::uint32_t lo : {0x0U, 0x7FFFU, 0x8000U, 0x8001U}) {
+        bits.push_back((e << 23) | (hi << 16) | lo);
+      }
+    }
+  }
+  const std::size_t finite = bits.size();
+  for (std::size_t i = 0; i < finite; ++i) bits.push_back(bits[i] | 0x80000000U);
+  std::vector<float> v(bits.size());
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::bit_cast<float>(bits[i]);
+  // The same values with an infinity in every 4th lane.
+  std::vector<float> mixed = v;
+  for (std::size_t i = 0; i < mixed.size(); i += 4) mixed[i] = INFINITY;
+  for_each_target([&] {
+    for (const CastFormat format : {CastFormat::kFp16, CastFormat::kBf16}) {
+      const auto oracle = [&](float x) {
+        return format == CastFormat::kFp16 ? float_to_half(x) : float_to_bfloat16(x);
+      };
+      std::vector<std::uint16_t> got(v.size());
+      EXPECT_TRUE(kernels::cast_to_16(format, v.data(), v.size(),
+                                      reinterpret_cast<std::byte*>(got.data())));
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        ASSERT_EQ(got[i], oracle(v[i])) << std::hexfloat << v[i];
+      }
+      EXPECT_FALSE(kernels::cast_to_16(format, mixed.data(), mixed.size(),
+                                       reinterpret_cast<std::byte*>(got.data())));
+      for (std::size_t i = 0; i < mixed.size(); ++i) {
+        ASSERT_EQ(got[i], oracle(mixed[i])) << std::hexfloat << mixed[i];
+      }
+    }
+  });
+}
+
 // The same seed gives the same message on every target, and it decodes to the same floats.
 TEST(KernelTargetsTest, MessagesAreTheSameOnEveryTarget) {
   const char* specs[] = {"qsgd:s=7,bucket=512,norm=max",
@@ -320,6 +382,57 @@ TEST(KernelTargetsTest, MessagesAreTheSameOnEveryTarget) {
       });
     }
   }
+}
+
+// The message checksum (Checksum64, whose stripes a Highway kernel accumulates) equals xxhash's
+// own XXH3-64 on every target: every length around the 240-byte short-input limit, the 256-byte
+// buffer and the 1024-byte blocks, whole and in pieces of every kind (a byte at a time, a message
+// header then its body, random lengths).
+TEST(KernelTargetsTest, ChecksumIsXxh3OnEveryTarget) {
+  std::vector<std::byte> data(70000);
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL;
+  for (std::byte& b : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<std::byte>(x >> 56);
+  }
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 1100; ++n) lengths.push_back(n);
+  for (const std::size_t n : {2047UL, 2048UL, 2049UL, 4095UL, 4096UL, 4097UL, 16383UL, 16384UL,
+                              16385UL, 65536UL, 70000UL}) {
+    lengths.push_back(n);
+  }
+  for_each_target([&] {
+    std::uint64_t split = 1;
+    for (const std::size_t n : lengths) {
+      const std::span<const std::byte> bytes(data.data(), n);
+      const std::uint64_t want = XXH3_64bits(bytes.data(), n);
+      ASSERT_EQ(checksum64(bytes), want) << n;
+      Checksum64 header_body;
+      header_body.update(bytes.first(std::min<std::size_t>(n, 24)));
+      header_body.update(bytes.subspan(std::min<std::size_t>(n, 24)));
+      ASSERT_EQ(header_body.digest(), want) << n;
+      Checksum64 pieces;
+      for (std::size_t at = 0; at < n;) {
+        split = split * 6364136223846793005ULL + 1442695040888963407ULL;
+        // Mostly short pieces, sometimes a long one.
+        const std::size_t len = std::min<std::size_t>(
+            n - at, (split >> 60) == 0 ? (split >> 40) % 9000 : (split >> 40) % 300);
+        pieces.update(bytes.subspan(at, len));
+        at += len;
+        if (at < n) {
+          ASSERT_EQ(pieces.digest(), XXH3_64bits(bytes.data(), at)) << n << " " << at;
+        }
+      }
+      ASSERT_EQ(pieces.digest(), want) << n;
+      if (n <= 1100 && n % 7 == 0) {
+        Checksum64 bytewise;
+        for (std::size_t i = 0; i < n; ++i) bytewise.update(bytes.subspan(i, 1));
+        ASSERT_EQ(bytewise.digest(), want) << n;
+      }
+    }
+  });
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "thinwire/codec/codec.hpp"
@@ -23,6 +24,35 @@ TEST(MessageTest, HeaderFieldsRoundTrip) {
   EXPECT_EQ(view.header.elements, 3u);
   EXPECT_EQ(view.header.payload_bytes, 12u);
   EXPECT_EQ(view.params.size(), 0u);
+}
+
+// A payload written in pieces with begin_payload / finish(sum) gives the same message, byte for
+// byte, as finish(payload_bytes) over the whole payload: params, flags and lengths included.
+TEST(MessageTest, PayloadCheckedInPiecesIsTheSameMessage) {
+  for (const std::size_t payload_bytes : {0UL, 5UL, 239UL, 1000UL, 5000UL}) {
+    std::vector<std::byte> whole(kHeaderBytes + 3 + payload_bytes);
+    std::vector<std::byte> pieces(whole.size());
+    MessageWriter a(whole, CodecId::kQsgd, 77);
+    MessageWriter b(pieces, CodecId::kQsgd, 77);
+    for (MessageWriter* w : {&a, &b}) {
+      w->set_flags(kFlagErrorFeedback);
+      w->params().put_u8(9);
+      w->params().put_u16(0x1234);
+      const std::span<std::byte> payload = w->payload_area();
+      for (std::size_t i = 0; i < payload_bytes; ++i) {
+        payload[i] = static_cast<std::byte>(i * 31 + 7);
+      }
+    }
+    ASSERT_EQ(a.finish(payload_bytes), whole.size());
+    Checksum64 sum = b.begin_payload(payload_bytes);
+    const std::span<std::byte> payload = b.payload_area();
+    for (std::size_t at = 0; at < payload_bytes; at += 300) {
+      sum.update(payload.subspan(at, std::min<std::size_t>(300, payload_bytes - at)));
+    }
+    ASSERT_EQ(b.finish(sum), pieces.size());
+    EXPECT_EQ(pieces, whole) << payload_bytes;
+    EXPECT_NO_THROW((void)parse_message(pieces));
+  }
 }
 
 TEST(MessageTest, RejectsDamage) {

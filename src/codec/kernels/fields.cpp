@@ -507,29 +507,37 @@ constexpr std::array<std::uint32_t, kGapTable> kGapCodes = MakeGapTable();
 // Per field: the sign bit, then the gamma code of the level, as one value (code) and its width
 // (for level 0 both are unspecified). With level < 2^16, L = ⌊log2 level⌋ <= 15: the gamma code
 // is (2·level + 1)·2^L less its top bit 2^(2L+1), so sign + code fit 32 bits.
-HWY_INLINE void LevelCodes(const std::uint32_t* fields, std::size_t n, unsigned width,
-                           std::uint32_t* code, std::uint32_t* bits) {
+HWY_INLINE void LevelCodesOf(hn::Vec<DU> f, unsigned width, std::uint32_t* code,
+                             std::uint32_t* bits) {
   const DF df;
   const DU du;
   const DI di;
-  const std::size_t lanes = hn::Lanes(du);
-  const auto mask = hn::Set(du, (1U << width) - 1);
   const auto one = hn::Set(du, 1U);
-  // code and bits hold a vector more than n.
-  for (std::size_t i = 0; i < n; i += lanes) {
+  const auto level = hn::And(f, hn::Set(du, (1U << width) - 1));
+  // ⌊log2 level⌋ from the exponent of the (exact) float; 0 for level 0.
+  const auto exp = hn::BitCast(di, hn::ShiftRight<23>(hn::BitCast(du, hn::ConvertTo(df, level))));
+  const auto l = hn::BitCast(du, hn::Max(hn::Sub(exp, hn::Set(di, 127)), hn::Zero(di)));
+  const auto l2 = hn::Add(l, l);
+  const auto gamma =
+      hn::Xor(hn::Shl(hn::Add(hn::Add(level, level), one), l), hn::Shl(one, hn::Add(l2, one)));
+  const auto sign = hn::ShiftRight<31>(hn::Shl(f, hn::Set(du, 31 - width)));
+  hn::Store(hn::Or(hn::Add(gamma, gamma), sign), du, code);
+  hn::Store(hn::Add(l2, hn::Set(du, 2U)), du, bits);
+}
+
+// LevelCodesOf for fields[0..n); code and bits hold a vector more than n.
+HWY_INLINE void LevelCodes(const std::uint32_t* fields, std::size_t n, unsigned width,
+                           std::uint32_t* code, std::uint32_t* bits) {
+  const DU du;
+  const std::size_t lanes = hn::Lanes(du);
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    LevelCodesOf(hn::LoadU(du, fields + i), width, code + i, bits + i);
+  }
+  if (i < n) {
     HWY_ALIGN std::uint32_t tmp[HWY_MAX_BYTES / 4] = {};
-    if (i + lanes > n) std::memcpy(tmp, fields + i, 4 * (n - i));
-    const auto f = i + lanes <= n ? hn::LoadU(du, fields + i) : hn::Load(du, tmp);
-    const auto level = hn::And(f, mask);
-    // ⌊log2 level⌋ from the exponent of the (exact) float; 0 for level 0.
-    const auto exp = hn::BitCast(di, hn::ShiftRight<23>(hn::BitCast(du, hn::ConvertTo(df, level))));
-    const auto l = hn::BitCast(du, hn::Max(hn::Sub(exp, hn::Set(di, 127)), hn::Zero(di)));
-    const auto l2 = hn::Add(l, l);
-    const auto gamma =
-        hn::Xor(hn::Shl(hn::Add(hn::Add(level, level), one), l), hn::Shl(one, hn::Add(l2, one)));
-    const auto sign = hn::ShiftRight<31>(hn::Shl(f, hn::Set(du, 31 - width)));
-    hn::Store(hn::Or(hn::Add(gamma, gamma), sign), du, code + i);
-    hn::Store(hn::Add(l2, hn::Set(du, 2U)), du, bits + i);
+    std::memcpy(tmp, fields + i, 4 * (n - i));
+    LevelCodesOf(hn::Load(du, tmp), width, code + i, bits + i);
   }
 }
 

@@ -24,6 +24,15 @@ namespace HWY_NAMESPACE {
 
 using VU = hn::Vec<DU>;
 
+// A code lane from t (the element's level or keep probability times 2^24, 0 <= t < 2^31) and its
+// rounding bits r: ⌈t⌉ + r, whose bits 24-30 are the code (round_up24 of core/rounding.hpp), with
+// x's sign bit in bit 31.
+HWY_INLINE VU CodeLane(hn::Vec<DF> t, VU r, VU xbits) {
+  const DU du;
+  const auto c = hn::BitCast(du, hn::ConvertTo(DI(), hn::Ceil(t)));
+  return hn::OrAnd(hn::Add(c, r), xbits, hn::Set(du, 0x80000000U));
+}
+
 // QSGD's code lanes for s <= 127: the level is stochastic from sr = min(|x|·inv, s) and the
 // rounding bits r (qsgd.cpp's fp32 branch of stochastic_level). With Q = ⌈sr·2^24⌉ (sr·2^24 is
 // exact and below 2^31), ⌊sr⌋ + round_up24(r, frac·2^24) = (Q + r) >> 24, so Q + r holds the
@@ -38,9 +47,7 @@ struct QsgdCodeLanes {
     const DF df;
     const DU du;
     const auto ax = hn::BitCast(df, hn::And(xbits, hn::Set(du, 0x7FFFFFFFU)));
-    const auto sr24 = hn::Mul(hn::Min(hn::Mul(ax, inv), s), hn::Set(df, 0x1.0p24f));
-    const auto q = hn::BitCast(du, hn::ConvertTo(DI(), hn::Ceil(sr24)));
-    return hn::OrAnd(hn::Add(q, r), xbits, hn::Set(du, 0x80000000U));
+    return CodeLane(hn::Mul(hn::Min(hn::Mul(ax, inv), s), hn::Set(df, 0x1.0p24f)), r, xbits);
   }
 };
 
@@ -59,9 +66,7 @@ struct TernGradCodeLanes {
     const DF df;
     const DU du;
     const auto ax = hn::BitCast(df, hn::And(xbits, hn::Set(du, 0x7FFFFFFFU)));
-    const auto t = hn::Mul(hn::Mul(hn::Min(ax, scale), inv), hn::Set(df, 0x1.0p24f));
-    const auto c = hn::BitCast(du, hn::ConvertTo(DI(), hn::Ceil(t)));
-    return hn::OrAnd(hn::Add(c, r), xbits, hn::Set(du, 0x80000000U));
+    return CodeLane(hn::Mul(hn::Mul(hn::Min(ax, scale), inv), hn::Set(df, 0x1.0p24f)), r, xbits);
   }
 };
 
